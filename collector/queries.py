@@ -1,0 +1,142 @@
+"""Read functions over collector data: the API other modules use.
+
+The web UI, the read API and the rule engine call these instead of querying
+collector tables themselves, so the tables can change without touching them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from sqlalchemy import and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from collector import tables as t
+from collector.normalize import LEVEL_NAMES
+
+_decode = msgspec.json.decode
+
+
+class QueryError(ValueError):
+    """A query parameter is invalid (answered with 400 naming it)."""
+
+
+def level_name(number: int) -> str:
+    return LEVEL_NAMES.get(number, str(number))
+
+
+def _common(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "ts": row.ts,
+        "project_id": row.project_id,
+        "service": row.service,
+        "environment": row.environment,
+        "release": row.release,
+        "host": row.host,
+        "request_id": row.request_id,
+        "trace_id": row.trace_id,
+        "attributes": _decode(row.attributes) if row.attributes else {},
+    }
+
+
+def log_item(row: Any) -> dict[str, Any]:
+    return {"kind": "log", **_common(row), "level": level_name(row.level), "logger": row.logger,
+            "message": row.message}
+
+
+def error_item(row: Any) -> dict[str, Any]:
+    return {"kind": "error", **_common(row), "event_id": row.event_id,
+            "level": level_name(row.level), "logger": row.logger, "message": row.message,
+            "exception": _decode(row.exception) if row.exception else [],
+            "handled": row.handled, "issue_id": row.issue_id, "platform": row.platform,
+            "extra": _decode(row.extra) if row.extra else {}}
+
+
+def request_item(row: Any) -> dict[str, Any]:
+    return {"kind": "request", **_common(row), "method": row.method, "route": row.route,
+            "status": row.status, "duration_ms": row.duration_ms, "unhandled": row.unhandled}
+
+
+async def request_timeline(engine: AsyncEngine, request_id: str,
+                           limit: int = 5000) -> list[dict[str, Any]]:
+    """Every log, error and request record carrying ``request_id``, oldest first."""
+    items: list[dict[str, Any]] = []
+    async with engine.connect() as conn:
+        for table, make in ((t.request_records, request_item), (t.logs, log_item),
+                            (t.errors, error_item)):
+            rows = await conn.execute(select(table).where(table.c.request_id == request_id)
+                                      .order_by(table.c.ts, table.c.id).limit(limit))
+            items.extend(make(r) for r in rows)
+    order = {"request": 0, "log": 1, "error": 2}
+    items.sort(key=lambda i: (i["ts"], order[i["kind"]], i["id"]))
+    return items[:limit]
+
+
+@dataclass(frozen=True, slots=True)
+class LogQuery:
+    text: str | None = None
+    min_level: int | None = None
+    service: str | None = None
+    environment: str | None = None
+    logger: str | None = None
+    request_id: str | None = None
+    since: float | None = None
+    until: float | None = None
+    limit: int = 100
+    cursor: str | None = None
+
+
+def encode_cursor(ts: float, row_id: int) -> str:
+    return base64.urlsafe_b64encode(f"{ts!r}:{row_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[float, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        ts, row_id = raw.split(":")
+        return float(ts), int(row_id)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise QueryError("cursor: not a cursor this server issued") from None
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+async def search_logs(engine: AsyncEngine, q: LogQuery) -> tuple[list[dict[str, Any]], str | None]:
+    """Logs matching ``q``, newest first, with the cursor of the next page (or None)."""
+    conds = []
+    c = t.logs.c
+    if q.text:
+        conds.append(c.message.ilike(f"%{_like_escape(q.text)}%", escape="\\"))
+    if q.min_level is not None:
+        conds.append(c.level >= q.min_level)
+    if q.service:
+        conds.append(c.service == q.service)
+    if q.environment:
+        conds.append(c.environment == q.environment)
+    if q.logger:
+        conds.append(c.logger == q.logger)
+    if q.request_id:
+        conds.append(c.request_id == q.request_id)
+    if q.since is not None:
+        conds.append(c.ts >= q.since)
+    if q.until is not None:
+        conds.append(c.ts < q.until)
+    if q.cursor:
+        ts, row_id = decode_cursor(q.cursor)
+        conds.append(or_(c.ts < ts, and_(c.ts == ts, c.id < row_id)))
+    query = (select(t.logs).where(*conds).order_by(c.ts.desc(), c.id.desc()).limit(q.limit + 1))
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    items = [log_item(r) for r in rows[: q.limit]]
+    next_cursor = None
+    if len(rows) > q.limit:
+        last = rows[q.limit - 1]
+        next_cursor = encode_cursor(last.ts, last.id)
+    return items, next_cursor

@@ -1,0 +1,43 @@
+"""Remove collector data older than the retention period, in bounded batches.
+
+Each DELETE removes at most ``batch_rows`` rows in its own short transaction,
+so retention never holds the SQLite write lock (or PostgreSQL row locks) long
+enough to stall ingest.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Table, delete, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from collector import tables
+from lookout import metrics
+
+
+async def purge_older_than(engine: AsyncEngine, cutoff: float, batch_rows: int = 5000,
+                           max_batches: int = 10_000) -> dict[str, int]:
+    """Delete rows with ``ts`` (or ``minute``) before ``cutoff``; return counts per table."""
+    deleted: dict[str, int] = {}
+    for table in tables.RAW_TABLES:
+        deleted[table.name] = await _purge(engine, table, table.c.ts, cutoff, batch_rows,
+                                           max_batches)
+    for table in tables.ROLLUP_TABLES:
+        deleted[table.name] = await _purge(engine, table, table.c.minute, cutoff, batch_rows,
+                                           max_batches)
+    for name, count in deleted.items():
+        if count:
+            metrics.RETENTION_DELETED.labels(name).inc(count)
+    return deleted
+
+
+async def _purge(engine: AsyncEngine, table: Table, column, cutoff: float, batch_rows: int,
+                 max_batches: int) -> int:
+    total = 0
+    old_ids = select(table.c.id).where(column < cutoff).limit(batch_rows).scalar_subquery()
+    for _ in range(max_batches):
+        async with engine.begin() as conn:
+            result = await conn.execute(delete(table).where(table.c.id.in_(old_ids)))
+        total += result.rowcount or 0
+        if (result.rowcount or 0) < batch_rows:
+            break
+    return total

@@ -1,0 +1,170 @@
+"""The single write path: group commit across requests, acknowledge on commit.
+
+Every ingest request hands its rows to :meth:`BatchWriter.submit` and waits.
+One background task takes whatever is queued (up to ``batch_records``),
+writes it in a single transaction and then resolves every waiting request.
+Under load that turns many small requests into few large transactions (one
+fsync on SQLite, one COPY per table on PostgreSQL) while each request still
+gets its 202 only after its own rows are committed.
+
+Back-pressure instead of buffering: when more than ``queue_records`` rows are
+waiting, or the database fails, ``submit`` raises
+:class:`~lookout.errors.StorageUnavailable` and the client is told to retry
+(503 + Retry-After). Nothing is kept in memory that was not acknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from collector import store
+from collector.normalize import RowBatch
+from lookout import metrics
+from lookout.errors import Overloaded, StorageUnavailable
+
+log = logging.getLogger("lookout.writer")
+
+
+@dataclass(slots=True)
+class _Job:
+    rows: RowBatch
+    done: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop()
+                                       .create_future())
+
+
+class BatchWriter:
+    """Commits rows from many requests in shared transactions."""
+
+    def __init__(self, engine: AsyncEngine, *, queue_records: int = 200_000,
+                 batch_records: int = 20_000, timeout: float = 20.0,
+                 error_hook: store.ErrorHook | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.engine = engine
+        self.queue_records = queue_records
+        self.batch_records = batch_records
+        self.timeout = timeout
+        self.error_hook = error_hook
+        self._clock = clock
+        self._queue: asyncio.Queue[_Job | None] = asyncio.Queue()
+        self._queued = 0
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    @property
+    def queued_records(self) -> int:
+        return self._queued
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="lookout-writer")
+
+    async def stop(self) -> None:
+        """Write everything already accepted into the queue, then stop."""
+        self._closing = True
+        if self._task is None:
+            return
+        await self._queue.put(None)
+        await self._task
+        self._task = None
+
+    async def submit(self, rows: RowBatch) -> None:
+        """Return once ``rows`` are committed; raise StorageUnavailable otherwise."""
+        size = len(rows)
+        if size == 0:
+            return
+        if self._closing:
+            raise StorageUnavailable("server is shutting down", retry_after=2)
+        if self._queued + size > self.queue_records and self._queued > 0:
+            metrics.INGEST_BACKPRESSURE.inc()
+            raise Overloaded("write queue is full", retry_after=1)
+        job = _Job(rows)
+        self._queued += size
+        metrics.WRITE_QUEUE.set(self._queued)
+        await self._queue.put(job)
+        try:
+            # shield: a client that disconnects must not cancel a write in flight.
+            await asyncio.wait_for(asyncio.shield(job.done), self.timeout)
+        except TimeoutError:
+            raise StorageUnavailable("database did not commit in time", retry_after=5) from None
+
+    async def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            first = await self._queue.get()
+            if first is None:
+                break
+            group, size = [first], len(first.rows)
+            while size < self.batch_records and not self._queue.empty():
+                nxt = self._queue.get_nowait()
+                if nxt is None:
+                    stopping = True
+                    break
+                group.append(nxt)
+                size += len(nxt.rows)
+            await self._write_group(group, size)
+        # Drain anything that raced with stop(): accepted work is never dropped.
+        rest = []
+        while not self._queue.empty():
+            job = self._queue.get_nowait()
+            if job is not None:
+                rest.append(job)
+        if rest:
+            await self._write_group(rest, sum(len(j.rows) for j in rest))
+
+    async def _write_group(self, group: list[_Job], size: int) -> None:
+        merged = RowBatch()
+        for job in group:
+            merged.extend(job.rows)
+        started = self._clock()
+        try:
+            await self._commit(merged)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a 503, never a crash
+            if len(group) > 1 and not _is_connection_error(exc):
+                # One bad job must not fail its neighbours: retry each on its own.
+                for job in group:
+                    await self._write_group([job], len(job.rows))
+                return
+            log.warning("write failed", extra={"error": _describe(exc), "records": size})
+            metrics.WRITE_FAILURES.inc()
+            failure = StorageUnavailable(f"database unavailable: {_describe(exc)}")
+            self._finish(group, size, failure)
+            return
+        metrics.WRITE_LATENCY.observe(self._clock() - started)
+        metrics.WRITE_BATCH_RECORDS.observe(size)
+        self._finish(group, size, None)
+
+    async def _commit(self, rows: RowBatch) -> None:
+        async with self.engine.begin() as conn:
+            await store.write_rows(conn, rows, self.error_hook)
+
+    def _finish(self, group: list[_Job], size: int, failure: Exception | None) -> None:
+        self._queued -= size
+        metrics.WRITE_QUEUE.set(self._queued)
+        for job in group:
+            if job.done.done():
+                continue
+            if failure is None:
+                job.done.set_result(None)
+            else:
+                job.done.set_exception(failure)
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    if isinstance(exc, (OSError, TimeoutError, ConnectionError)):
+        return True
+    if isinstance(exc, sa_exc.DBAPIError):
+        return bool(exc.connection_invalidated) or isinstance(
+            exc, (sa_exc.OperationalError, sa_exc.InterfaceError))
+    return type(exc).__module__.startswith("asyncpg") and "Connection" in type(exc).__name__
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:200]

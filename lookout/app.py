@@ -1,0 +1,39 @@
+"""The application factory: one Litestar app with every module's routes."""
+
+from __future__ import annotations
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.exceptions import HTTPException
+
+from collector.routes import ingest
+from lookout import ops
+from lookout.http import http_exception_handler, internal_error_handler
+from lookout.services import Services
+from lookout.settings import Settings
+from web import api
+
+
+def create_app(settings: Settings | None = None, *, services: Services | None = None,
+               background_jobs: bool = True) -> Litestar:
+    """Build the app; ``services`` start on app startup and stop (draining writes) on shutdown."""
+    settings = settings or (services.settings if services else Settings.from_env())
+    svc = services or Services.build(settings)
+
+    async def start(_app: Litestar) -> None:
+        await svc.start(background_jobs=background_jobs)
+
+    async def stop(_app: Litestar) -> None:
+        await svc.stop()
+
+    return Litestar(
+        route_handlers=[ingest, *ops.routes, api.router],
+        on_startup=[start],
+        on_shutdown=[stop],
+        state=State({"services": svc}),
+        exception_handlers={HTTPException: http_exception_handler,
+                            Exception: internal_error_handler},
+        request_max_body_size=settings.max_body_bytes,
+        debug=False,
+        logging_config=None,  # Lookout configures logging itself (lookout.logs)
+    )

@@ -1,0 +1,57 @@
+"""Apply Alembic migrations, safely when several instances start at once.
+
+On PostgreSQL the upgrade runs while holding a session advisory lock, so a
+second ``lookout serve`` starting at the same moment waits, then finds
+nothing left to do. SQLite serialises writers by itself.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+ADVISORY_LOCK_ID = 0x4C4F4F4B  # "LOOK"
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def _upgrade(connection: Connection) -> None:
+    is_pg = connection.dialect.name == "postgresql"
+    if is_pg:
+        connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": ADVISORY_LOCK_ID})
+        connection.commit()
+    try:
+        command.upgrade(alembic_config(connection), "head")
+        connection.commit()
+    finally:
+        if is_pg:
+            connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_LOCK_ID})
+            connection.commit()
+
+
+async def upgrade(engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
+        await conn.run_sync(_upgrade)
+
+
+async def current_heads(engine: AsyncEngine) -> set[str]:
+    async with engine.connect() as conn:
+        return await conn.run_sync(
+            lambda c: set(MigrationContext.configure(c).get_current_heads()))
+
+
+def head_revisions() -> set[str]:
+    return set(ScriptDirectory.from_config(alembic_config()).get_heads())

@@ -1,0 +1,86 @@
+"""Projects, their ingest keys and DSNs.
+
+Ingest checks the key on every request, so keys are cached in memory for a
+short time (a revoked key stops working within ``KeyCache.ttl`` seconds).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from lookout.db import now
+from lookout.errors import ConfigError
+from lookout.tables import project_keys, projects
+
+
+@dataclass(frozen=True, slots=True)
+class Project:
+    id: int
+    name: str
+    public_key: str
+
+
+def dsn_for(base_url: str, project_id: int, public_key: str) -> str:
+    """``scheme://key@host[:port][/prefix]/project_id``, the same for both SDKs."""
+    parts = urlsplit(base_url)
+    prefix = parts.path.rstrip("/")
+    return f"{parts.scheme}://{public_key}@{parts.netloc}{prefix}/{project_id}"
+
+
+async def create_project(engine: AsyncEngine, name: str) -> Project:
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise ConfigError("project name must be 1-200 characters")
+    key = secrets.token_hex(16)
+    try:
+        async with engine.begin() as conn:
+            result = await conn.execute(projects.insert().values(name=name, created_at=now()))
+            project_id = result.inserted_primary_key[0]
+            await conn.execute(project_keys.insert().values(
+                project_id=project_id, public_key=key, active=True, created_at=now()))
+    except IntegrityError:
+        raise ConfigError(f"a project named {name!r} already exists") from None
+    return Project(project_id, name, key)
+
+
+async def list_projects(engine: AsyncEngine) -> list[Project]:
+    query = (select(projects.c.id, projects.c.name, project_keys.c.public_key)
+             .join(project_keys, project_keys.c.project_id == projects.c.id)
+             .where(project_keys.c.active.is_(True)).order_by(projects.c.id))
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    seen: dict[int, Project] = {}
+    for row in rows:
+        seen.setdefault(row.id, Project(row.id, row.name, row.public_key))
+    return list(seen.values())
+
+
+class KeyCache:
+    """Maps a public key to its project id, caching answers (also misses) briefly."""
+
+    def __init__(self, engine: AsyncEngine, ttl: float = 30.0) -> None:
+        self.engine = engine
+        self.ttl = ttl
+        self._cache: dict[str, tuple[int | None, float]] = {}
+
+    async def project_for(self, public_key: str) -> int | None:
+        hit = self._cache.get(public_key)
+        clock = time.monotonic()
+        if hit is not None and hit[1] > clock:
+            return hit[0]
+        async with self.engine.connect() as conn:
+            project_id = (await conn.execute(
+                select(project_keys.c.project_id).where(
+                    project_keys.c.public_key == public_key, project_keys.c.active.is_(True))
+            )).scalar()
+        if len(self._cache) > 10_000:  # keys from hostile clients must not grow memory
+            self._cache.clear()
+        self._cache[public_key] = (project_id, clock + self.ttl)
+        return project_id

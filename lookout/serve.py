@@ -1,0 +1,57 @@
+"""``lookout serve``: migrate, then run the app under uvicorn until SIGTERM/SIGINT.
+
+Shutdown is graceful: uvicorn stops accepting connections and lets in-flight
+requests finish (each waits for its rows to commit), then the app's shutdown
+hook drains the writer. Only then does the process exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import uvicorn
+
+from lookout import logs
+from lookout.db import create_engine
+from lookout.errors import ConfigError
+from lookout.migrate import upgrade
+from lookout.settings import Settings
+
+log = logging.getLogger("lookout")
+
+GRACEFUL_SHUTDOWN_SECONDS = 30
+
+
+def serve(settings: Settings, host: str, port: int) -> int:
+    if not 0 < port < 65536:
+        raise ConfigError(f"--port must be between 1 and 65535 (got {port})")
+    logs.setup(settings.log_level)
+    asyncio.run(_migrate(settings))
+
+    from lookout.app import create_app
+
+    app = create_app(settings)
+    url = f"http://{host}:{port}"
+    log.info(f"Lookout is running at {url} (database: {_describe_db(settings)})")
+    log.info("Create a project and get its DSN with: lookout project create NAME")
+    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
+                            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+                            lifespan="on", server_header=False)
+    server = uvicorn.Server(config)
+    server.run()
+    return 0 if server.started else 1
+
+
+async def _migrate(settings: Settings) -> None:
+    engine = create_engine(settings.database_url)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+def _describe_db(settings: Settings) -> str:
+    if settings.is_sqlite:
+        return settings.database_url.split("///", 1)[-1]
+    return settings.database_url.split("@")[-1]

@@ -1,0 +1,72 @@
+"""The long-lived objects one Lookout process shares between its routes and jobs."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from collector.normalize import Limits
+from collector.retention import purge_older_than
+from collector.writer import BatchWriter
+from lookout import meta
+from lookout.db import create_engine, now
+from lookout.projects import KeyCache
+from lookout.settings import Settings
+
+log = logging.getLogger("lookout")
+
+RETENTION_EVERY_SECONDS = 3600
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: AsyncEngine
+    writer: BatchWriter
+    keys: KeyCache
+    limits: Limits
+    scheduler: AsyncIOScheduler = field(default_factory=AsyncIOScheduler)
+    secret_key: str = ""
+
+    @classmethod
+    def build(cls, settings: Settings, engine: AsyncEngine | None = None) -> Services:
+        engine = engine or create_engine(settings.database_url)
+        writer = BatchWriter(engine, queue_records=settings.write_queue_records,
+                             batch_records=settings.write_batch_records,
+                             timeout=settings.write_timeout)
+        limits = Limits(max_attributes=settings.max_attributes,
+                        max_string_length=settings.max_string_length,
+                        max_future_seconds=settings.max_future_seconds)
+        return cls(settings, engine, writer, KeyCache(engine), limits)
+
+    async def start(self, *, background_jobs: bool = True) -> None:
+        self.secret_key = self.settings.secret_key or await meta.secret_key(self.engine)
+        self.writer.start()
+        if background_jobs:
+            self.scheduler.add_job(self.run_retention, "interval",
+                                   seconds=RETENTION_EVERY_SECONDS, id="retention",
+                                   max_instances=1, coalesce=True)
+            self.scheduler.start()
+
+    async def stop(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        await self.writer.stop()
+        await self.engine.dispose()
+
+    async def run_retention(self) -> dict[str, int]:
+        cutoff = now() - self.settings.retention_days * 86400
+        try:
+            deleted = await purge_older_than(self.engine, cutoff,
+                                             self.settings.retention_batch_rows)
+        except Exception as exc:  # noqa: BLE001 - a failed run is retried next interval
+            log.warning("retention failed", extra={"error": str(exc)[:200]})
+            return {}
+        if any(deleted.values()):
+            log.info("retention removed old rows", extra={"deleted": deleted})
+        return deleted
+
+

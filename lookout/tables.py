@@ -1,0 +1,57 @@
+"""Tables owned by the core: projects and their ingest keys, users, API tokens, meta.
+
+Timestamps are stored as epoch seconds (double precision) everywhere: one
+unit across SQLite and PostgreSQL, cheap to compare and to bucket by minute.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Boolean, Column, Double, ForeignKey, Integer, String, Table, Text
+
+from lookout.db import metadata
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("created_at", Double, nullable=False),
+)
+
+project_keys = Table(
+    "project_keys",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False,
+           index=True),
+    Column("public_key", String(64), nullable=False, unique=True),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", Double, nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("password_hash", Text, nullable=False),
+    Column("created_at", Double, nullable=False),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False),
+    # Only a SHA-256 of the token is stored; the token itself is shown once.
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", Double, nullable=False),
+    Column("last_used_at", Double, nullable=True),
+)
+
+meta = Table(
+    "lookout_meta",
+    metadata,
+    Column("key", String(100), primary_key=True),
+    Column("value", Text, nullable=False),
+)

@@ -1,0 +1,1 @@
+"""Alembic migrations (packaged so ``pip install .`` carries them)."""

@@ -1,0 +1,196 @@
+"""Shared fixtures: databases (SQLite and PostgreSQL), the app, projects, a real server.
+
+``db_url`` is parametrised over both databases. PostgreSQL tests use
+``LOOKOUT_TEST_DATABASE_URL``; unset, they skip with the reason; set but
+unreachable, they fail. Each PostgreSQL test gets a fresh database cloned from
+a template migrated once per session (``CREATE DATABASE ... TEMPLATE``), which
+is fast and leaves no state between tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import httpx
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from lookout.accounts import create_token
+from lookout.app import create_app
+from lookout.db import create_engine
+from lookout.migrate import upgrade
+from lookout.projects import Project, create_project
+from lookout.services import Services
+from lookout.settings import Settings
+from tests.support.server import LookoutServer, start_server
+
+PG_ENV = "LOOKOUT_TEST_DATABASE_URL"
+
+
+def pg_base_url() -> str | None:
+    return os.environ.get(PG_ENV) or None
+
+
+async def _pg_admin(url: str):  # -> asyncpg.Connection
+    import asyncpg
+
+    u = make_url(url)
+    return await asyncpg.connect(user=u.username or "postgres", password=u.password,
+                                 host=u.host or "127.0.0.1", port=u.port or 5432,
+                                 database="postgres")
+
+
+class PgDatabases:
+    """Creates per-test PostgreSQL databases from a migrated template."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.prefix = (make_url(base_url).database or "lookout_test").replace("-", "_")
+        self.template = f"{self.prefix}_tmpl_{os.getpid()}"
+        self._ready = False
+
+    def _url(self, name: str) -> str:
+        return make_url(self.base_url).set(database=name).render_as_string(hide_password=False)
+
+    async def _ensure_template(self) -> None:
+        if self._ready:
+            return
+        admin = await _pg_admin(self.base_url)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{self.template}"')
+            await admin.execute(f'CREATE DATABASE "{self.template}"')
+        finally:
+            await admin.close()
+        engine = create_engine(self._url(self.template))
+        try:
+            await upgrade(engine)
+        finally:
+            await engine.dispose()
+        self._ready = True
+
+    async def create(self) -> str:
+        await self._ensure_template()
+        name = f"{self.prefix}_{uuid.uuid4().hex[:10]}"
+        admin = await _pg_admin(self.base_url)
+        try:
+            await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
+        finally:
+            await admin.close()
+        return self._url(name)
+
+    async def drop(self, url: str) -> None:
+        name = make_url(url).database
+        admin = await _pg_admin(self.base_url)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+    async def drop_template(self) -> None:
+        if self._ready:
+            admin = await _pg_admin(self.base_url)
+            try:
+                await admin.execute(f'DROP DATABASE IF EXISTS "{self.template}" WITH (FORCE)')
+            finally:
+                await admin.close()
+
+
+@pytest.fixture(scope="session")
+def pg_databases() -> Iterator[PgDatabases | None]:
+    base = pg_base_url()
+    if base is None:
+        yield None
+        return
+    dbs = PgDatabases(base)
+    yield dbs
+    asyncio.run(dbs.drop_template())
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path,
+                 pg_databases: PgDatabases | None) -> AsyncIterator[str]:
+    """A migrated, empty database URL, once per backend."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'lookout.db'}"
+        engine = create_engine(url)
+        await upgrade(engine)
+        await engine.dispose()
+        yield url
+        return
+    if pg_databases is None:
+        pytest.skip(f"{PG_ENV} is not set; PostgreSQL tests skipped")
+    url = await pg_databases.create()
+    yield url
+    await pg_databases.drop(url)
+
+
+@pytest.fixture
+async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
+    eng = create_engine(db_url)
+    yield eng
+    await eng.dispose()
+
+
+@pytest.fixture
+def settings(db_url: str) -> Settings:
+    return Settings(database_url=db_url, secret_key="test-secret")
+
+
+@pytest.fixture
+def services(settings: Settings) -> Services:
+    return Services.build(settings)
+
+
+@pytest.fixture
+async def client(services: Services) -> AsyncIterator[httpx.AsyncClient]:
+    """The real app in-process over ASGI, on the test's event loop, lifespan hooks run.
+
+    (Litestar's AsyncTestClient runs the app on another loop, which asyncpg
+    connections created by fixtures cannot follow.)
+    """
+    app = create_app(services=services, background_jobs=False)
+    # app.lifespan() uses anyio cancel scopes that cannot span a fixture's setup and
+    # teardown tasks; the app's hooks are exactly services.start()/stop().
+    await services.start(background_jobs=False)
+    try:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://lookout.test") as c:
+            yield c
+    finally:
+        await services.stop()
+
+
+@pytest.fixture
+async def project(services: Services) -> Project:
+    return await create_project(services.engine, f"proj-{uuid.uuid4().hex[:6]}")
+
+
+@pytest.fixture
+async def api_token(services: Services) -> str:
+    return await create_token(services.engine, "tests")
+
+
+@pytest.fixture
+def auth_headers(api_token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api_token}"}
+
+
+@pytest.fixture
+def server_factory(tmp_path: Path) -> Iterator:
+    """Start real ``lookout serve`` subprocesses; all are stopped after the test."""
+    started: list[LookoutServer] = []
+
+    def factory(db_url: str | None = None, env: dict[str, str] | None = None,
+                workdir: Path | None = None) -> LookoutServer:
+        server = start_server(workdir or tmp_path, db_url=db_url, env=env)
+        started.append(server)
+        return server
+
+    yield factory
+    for server in started:
+        server.stop()

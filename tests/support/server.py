@@ -1,0 +1,104 @@
+"""Run a real ``lookout serve`` subprocess on a free loopback port for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+LOOKOUT = str(Path(sys.executable).with_name("lookout"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class LookoutServer:
+    workdir: Path
+    port: int
+    env: dict[str, str]
+    process: subprocess.Popen[bytes] | None = None
+    log_path: Path = field(default_factory=Path)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def cli(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        """Run a ``lookout`` CLI command against the same database."""
+        return subprocess.run([LOOKOUT, *args], cwd=self.workdir, env=self.env, input=stdin,
+                              capture_output=True, text=True, timeout=60)
+
+    def create_project(self, name: str = "app") -> str:
+        """Create a project and return its DSN (the last line the CLI prints)."""
+        out = self.cli("project", "create", name)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.strip().splitlines()[-1]
+
+    def create_token(self) -> str:
+        out = self.cli("token", "create", "tests")
+        assert out.returncode == 0, out.stderr
+        return out.stdout.strip().splitlines()[-1]
+
+    def start(self, timeout: float = 30.0) -> None:
+        log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
+        self.process = subprocess.Popen(
+            [LOOKOUT, "serve", "--port", str(self.port)], cwd=self.workdir, env=self.env,
+            stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"lookout serve exited early:\n{self.log()}")
+            try:
+                with urllib.request.urlopen(self.url + "/readyz", timeout=1) as resp:
+                    if resp.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"lookout serve not ready after {timeout}s:\n{self.log()}")
+
+    def signal(self, sig: int) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(sig)
+
+    def wait(self, timeout: float = 30.0) -> int:
+        assert self.process is not None
+        return self.process.wait(timeout)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-5000:]
+        except OSError:
+            return ""
+
+
+def start_server(workdir: Path, db_url: str | None = None, env: dict[str, str] | None = None,
+                 port: int | None = None) -> LookoutServer:
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("LOOKOUT_")}
+    full_env["LOOKOUT_DATABASE_URL"] = db_url or f"sqlite+aiosqlite:///{workdir / 'lookout.db'}"
+    full_env["LOOKOUT_BASE_URL"] = f"http://127.0.0.1:{port}"
+    full_env.update(env or {})
+    server = LookoutServer(workdir, port, full_env, log_path=workdir / f"serve-{port}.log")
+    server.start()
+    return server
