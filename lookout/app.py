@@ -11,6 +11,8 @@ from lookout import ops
 from lookout.http import http_exception_handler, internal_error_handler
 from lookout.services import Services
 from lookout.settings import Settings
+from rules import api as rules_api
+from rules.slack_routes import slack_interactions
 from web import api
 
 
@@ -27,7 +29,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         await svc.stop()
 
     return Litestar(
-        route_handlers=[ingest, *ops.routes, api.router],
+        route_handlers=[ingest, *ops.routes, api.router, rules_api.router, slack_interactions],
         on_startup=[start],
         on_shutdown=[stop],
         state=State({"services": svc}),
