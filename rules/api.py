@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 from litestar import Request, Response, Router, get, post
+from litestar.params import FromPath
 
 from lookout.http import error_response, json_response, services
 from rules import store
@@ -66,7 +67,7 @@ async def list_alerts(request: Request) -> Response:
 
 
 @get("/alerts/{alert_id:int}")
-async def alert_detail(request: Request, alert_id: int) -> Response:
+async def alert_detail(request: Request, alert_id: FromPath[int]) -> Response:
     engine = _alerting(request).store.engine
     async with engine.connect() as conn:
         alert = await store.get_alert(conn, alert_id)
@@ -97,7 +98,7 @@ def _outcome(outcome: Outcome, alert_id: int) -> Response:
 
 
 @post("/alerts/{alert_id:int}/ack", status_code=200)
-async def ack_alert(request: Request, alert_id: int) -> Response:
+async def ack_alert(request: Request, alert_id: FromPath[int]) -> Response:
     actor = await _actor(request)
     if isinstance(actor, Response):
         return actor
@@ -109,7 +110,7 @@ async def ack_alert(request: Request, alert_id: int) -> Response:
 
 
 @post("/alerts/{alert_id:int}/resolve", status_code=200)
-async def resolve_alert(request: Request, alert_id: int) -> Response:
+async def resolve_alert(request: Request, alert_id: FromPath[int]) -> Response:
     actor = await _actor(request)
     if isinstance(actor, Response):
         return actor

@@ -120,6 +120,14 @@ def parse_rules(text: str, filename: str = "<rules>") -> list[Rule]:
     return _Parser(filename).parse(text)
 
 
+def _line_of(error: str) -> int:
+    """Line number of a ``file:line: message`` error, for sorting in file order."""
+    try:
+        return int(error.split(": ", 1)[0].rsplit(":", 1)[1])
+    except (IndexError, ValueError):
+        return 0
+
+
 class _Parser:
     def __init__(self, filename: str) -> None:
         self.filename = filename
@@ -143,7 +151,7 @@ class _Parser:
         self.constructor = yaml.SafeLoader("")
         rules = self._document(root)
         if self.errors:
-            raise RulesError(self.errors)
+            raise RulesError(sorted(self.errors, key=_line_of))
         return rules
 
     def value(self, node: yaml.Node) -> Any:
@@ -326,7 +334,7 @@ class _Parser:
                 self.error(v, f"{where}thresholds.{k.value} must be a number")
                 continue
             values[k.value] = float(number)
-        if not values and not any(k.value not in SEVERITIES for k, _ in tnode.value):
+        if not tnode.value:
             self.error(tnode, f"{where}thresholds needs warning and/or critical")
         warning, critical = values.get("warning"), values.get("critical")
         if warning is not None and critical is not None:

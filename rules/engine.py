@@ -137,6 +137,7 @@ class Evaluator:
                 threshold=rule.thresholds.limit(after.severity or ""),
                 channel=rule.channel or self.default_channel)
             after = _with_alert(after, alert_id)
+            await store.attach_history(conn, after.fingerprint, alert_id, after.active_since)
         fp = (after or before or outcome.resolved).fingerprint  # type: ignore[union-attr]
         for tr in outcome.transitions:
             await store.add_history(conn, fp, rule.name, alert_id, tr)

@@ -99,8 +99,10 @@ class Alerting:
         if self.socket is not None:
             await self.socket.close()
             self.socket = None
-        for task in list(self._tasks):
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def run_tick(self) -> TickResult | None:
         """One scheduled evaluation, then deliver what it queued right away."""

@@ -123,6 +123,15 @@ async def add_history(conn: AsyncConnection, fingerprint: str, rule: str, alert_
         actor=actor, note=tr.note))
 
 
+async def attach_history(conn: AsyncConnection, fingerprint: str, alert_id: int,
+                         since: float) -> None:
+    """Give the pending-phase history of a new alert its id, so its history starts at pending."""
+    h = t.alert_history.c
+    await conn.execute(update(t.alert_history).where(
+        h.fingerprint == fingerprint, h.alert_id.is_(None), h.ts >= since).values(
+        alert_id=alert_id))
+
+
 async def enqueue(conn: AsyncConnection, alert_id: int, event: str, now: float,
                   actor: str | None = None) -> None:
     await conn.execute(insert(t.outbox).values(

@@ -9,6 +9,7 @@ an interaction's ``response_url``.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import threading
@@ -78,12 +79,13 @@ class SlackServer:
     def replies(self) -> list[Call]:
         return [c for c in self.by_method("chat.postMessage") if c.params.get("thread_ts")]
 
-    def wait_for(self, predicate: Any, timeout: float = 10.0) -> None:
+    async def wait_for(self, predicate: Any, timeout: float = 10.0) -> None:
+        """Poll ``predicate`` (yielding to the event loop) until true or the deadline."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if predicate():
                 return
-            time.sleep(0.02)
+            await asyncio.sleep(0.02)
         raise AssertionError(f"condition not met within {timeout}s; calls: {self.calls}")
 
     def answer(self, method: str, params: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
