@@ -42,6 +42,7 @@ class SlackServer:
     _ts: itertools.count = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _httpd: ThreadingHTTPServer | None = None
+    socket_url: str | None = None  # what apps.connections.open answers (Socket Mode tests)
 
     def start(self) -> SlackServer:
         handler = _handler(self)
@@ -109,6 +110,8 @@ class SlackServer:
         if method == "chat.update":
             return 200, {}, {"ok": True, "channel": channel_id, "ts": params.get("ts"),
                              "text": params.get("text")}
+        if method == "apps.connections.open" and self.socket_url:
+            return 200, {}, {"ok": True, "url": self.socket_url}
         if method == "auth.test":
             return 200, {}, {"ok": True, "user_id": "UBOT", "team_id": "T1"}
         return 200, {}, {"ok": False, "error": "unknown_method"}
