@@ -18,7 +18,10 @@ from collector.buckets import quantile
 from rules.config import Rule
 from rules.state import Observation
 
-ABSENCE_LOOKBACK = 24 * 3600.0  # "sent data before" means: within a day before the window
+# "Sent data before" means: in the hour (or ``for`` + ``window``, if longer) before the
+# window. Longer look-backs cost a scan of every rollup row in them, every tick; a
+# service that stays silent past the look-back keeps its alert firing (see engine).
+ABSENCE_LOOKBACK = 3600.0
 
 
 class TickData:
@@ -47,9 +50,9 @@ class TickData:
         return await self._memo(("logs", window, min_level, text), lambda: rq.log_counts(
             self.engine, self.now - window, self.now, min_level=min_level, text=text))
 
-    async def last_seen(self, window: float) -> list[rq.LastSeen]:
-        return await self._memo(("seen", window), lambda: rq.services_last_seen(
-            self.engine, self.now - window - ABSENCE_LOOKBACK))
+    async def last_seen(self, lookback: float) -> list[rq.LastSeen]:
+        return await self._memo(("seen", lookback), lambda: rq.services_last_seen(
+            self.engine, self.now - lookback))
 
 
 def _selected(rule: Rule, rows: Iterable[Any], service: str | None = None,
@@ -138,7 +141,8 @@ async def _log_count(rule: Rule, data: TickData) -> list[Observation]:
 
 async def _absence(rule: Rule, data: TickData) -> list[Observation]:
     out = []
-    for key, rows in _selected(rule, await data.last_seen(rule.window)).items():
+    lookback = rule.window + max(ABSENCE_LOOKBACK, rule.for_ + rule.window)
+    for key, rows in _selected(rule, await data.last_seen(lookback)).items():
         quiet = max(0.0, data.now - (max(r.minute for r in rows) + 60))
         out.append(Observation(_labels(rule, key), quiet,
                                rule.severity if quiet >= rule.window else None))

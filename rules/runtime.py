@@ -29,6 +29,7 @@ from rules.store import AlertStore
 log = logging.getLogger("lookout.rules")
 
 SEND_EVERY_SECONDS = 2.0
+STOP_WAIT_SECONDS = 10.0
 
 
 class Alerting:
@@ -51,6 +52,8 @@ class Alerting:
         self.socket: Any = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._sighup = False
+        self._jobs = asyncio.Lock()  # held by a running tick/send job, so stop() can wait
+        self._stopping = False
 
     def rule(self, name: str) -> Rule | None:
         return self.ruleset.by_name().get(name)
@@ -80,7 +83,7 @@ class Alerting:
         scheduler.add_job(self.run_tick, "interval", seconds=self.settings.eval_interval,
                           id="rules-eval", max_instances=1, coalesce=True)
         if self.sender is not None:
-            scheduler.add_job(self.sender.run_once, "interval", seconds=SEND_EVERY_SECONDS,
+            scheduler.add_job(self.run_send, "interval", seconds=SEND_EVERY_SECONDS,
                               id="slack-send", max_instances=1, coalesce=True)
         try:
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.load)
@@ -93,6 +96,12 @@ class Alerting:
             self.socket = await start_socket_mode(self)
 
     async def stop(self) -> None:
+        self._stopping = True
+        try:  # let a running tick or send finish rather than cut it off mid-transaction
+            async with asyncio.timeout(STOP_WAIT_SECONDS), self._jobs:
+                pass
+        except TimeoutError:
+            log.warning("a rule evaluation was still running at shutdown")
         if self._sighup:
             asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
             self._sighup = False
@@ -106,20 +115,40 @@ class Alerting:
 
     async def run_tick(self) -> TickResult | None:
         """One scheduled evaluation, then deliver what it queued right away."""
-        try:
-            result = await self.evaluator.tick()
-        except Exception as exc:  # noqa: BLE001 - e.g. database down: try again next interval
-            metrics.TICK_FAILURES.inc()
-            log.warning("evaluation tick failed", extra={"error": f"{type(exc).__name__}: {exc}"[:300]})
+        if self._stopping:
             return None
-        if result is not None and result.notifications and self.sender is not None:
+        async with self._jobs:
+            try:
+                result = await self.evaluator.tick()
+            except Exception as exc:  # noqa: BLE001 - e.g. database down: retry next interval
+                metrics.TICK_FAILURES.inc()
+                log.warning("evaluation tick failed",
+                            extra={"error": f"{type(exc).__name__}: {exc}"[:300]})
+                return None
+            if result is not None and result.notifications:
+                await self._send()
+            return result
+
+    async def run_send(self) -> None:
+        """The periodic delivery job: retries and notifications queued by other instances."""
+        if self._stopping:
+            return
+        async with self._jobs:
+            await self._send()
+
+    async def _send(self) -> None:
+        if self.sender is None:
+            return
+        try:
             await self.sender.run_once()
-        return result
+        except Exception as exc:  # noqa: BLE001 - rows stay pending and are retried
+            log.warning("Slack delivery run failed",
+                        extra={"error": f"{type(exc).__name__}: {exc}"[:300]})
 
     def kick_sender(self) -> None:
         """Deliver queued notifications soon (after a click), without waiting for the job."""
         if self.sender is not None:
-            self.keep(asyncio.create_task(self.sender.run_once()))
+            self.keep(asyncio.create_task(self.run_send()))
 
     def keep(self, task: asyncio.Task[Any]) -> None:
         self._tasks.add(task)
