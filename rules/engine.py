@@ -68,7 +68,8 @@ class Evaluator:
         rules = self.ruleset.rules
         if not rules:
             return None
-        if not await self.store.claim_tick(int(now // self.interval), now, self.owner):
+        if not await self.store.claim_tick((now // self.interval) * self.interval, now,
+                                           self.owner):
             return None
         started = time.perf_counter()
         result = TickResult()

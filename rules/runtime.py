@@ -30,6 +30,8 @@ log = logging.getLogger("lookout.rules")
 
 SEND_EVERY_SECONDS = 2.0
 STOP_WAIT_SECONDS = 10.0
+PRUNE_EVERY_SECONDS = 3600.0
+SENT_OUTBOX_KEEP_SECONDS = 7 * 86400.0
 
 
 class Alerting:
@@ -82,6 +84,8 @@ class Alerting:
             return
         scheduler.add_job(self.run_tick, "interval", seconds=self.settings.eval_interval,
                           id="rules-eval", max_instances=1, coalesce=True)
+        scheduler.add_job(self.run_prune, "interval", seconds=PRUNE_EVERY_SECONDS,
+                          id="rules-prune", max_instances=1, coalesce=True)
         if self.sender is not None:
             scheduler.add_job(self.run_send, "interval", seconds=SEND_EVERY_SECONDS,
                               id="slack-send", max_instances=1, coalesce=True)
@@ -135,6 +139,15 @@ class Alerting:
             return
         async with self._jobs:
             await self._send()
+
+    async def run_prune(self) -> None:
+        """Hourly: drop resolved alerts older than LOOKOUT_RETENTION_DAYS, old sent outbox rows."""
+        now = self.clock()
+        try:
+            await self.store.prune(now - self.settings.retention_days * 86400,
+                                   now - SENT_OUTBOX_KEEP_SECONDS)
+        except Exception as exc:  # noqa: BLE001 - retried next hour
+            log.warning("pruning old alerts failed", extra={"error": str(exc)[:300]})
 
     async def _send(self) -> None:
         if self.sender is None:

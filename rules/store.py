@@ -45,18 +45,33 @@ class AlertStore:
                 await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": STATE_LOCK_ID})
             yield conn
 
-    async def claim_tick(self, slot: int, now: float, owner: str) -> bool:
+    async def claim_tick(self, slot_start: float, now: float, owner: str) -> bool:
         """True for exactly one caller per tick slot, across all instances."""
+        c = t.rule_ticks.c
         async with self.engine.begin() as conn:
-            row = (await conn.execute(select(t.rule_ticks.c.slot).where(
-                t.rule_ticks.c.id == 1))).first()
+            row = (await conn.execute(select(c.slot_start).where(c.id == 1))).first()
             if row is None:
                 await conn.execute(_insert_ignore(conn, t.rule_ticks).values(
-                    id=1, slot=slot - 1, ticked_at=0.0, owner=""))
+                    id=1, slot_start=-1.0, ticked_at=0.0, owner=""))
             result = await conn.execute(
-                update(t.rule_ticks).where(t.rule_ticks.c.id == 1, t.rule_ticks.c.slot < slot)
-                .values(slot=slot, ticked_at=now, owner=owner))
+                update(t.rule_ticks).where(c.id == 1, c.slot_start < slot_start)
+                .values(slot_start=slot_start, ticked_at=now, owner=owner))
             return result.rowcount == 1
+
+    async def prune(self, before: float, outbox_before: float) -> None:
+        """Forget resolved alerts (and their history) older than retention, and sent outbox rows."""
+        a, h, o, s = t.alerts.c, t.alert_history.c, t.outbox.c, t.silences.c
+        async with self.transaction() as conn:
+            old = select(a.id).where(a.state == "resolved", a.resolved_at < before)
+            await conn.execute(delete(t.alert_history).where(h.alert_id.in_(old)))
+            await conn.execute(delete(t.outbox).where(o.alert_id.in_(old)))
+            await conn.execute(delete(t.alerts).where(a.state == "resolved",
+                                                      a.resolved_at < before))
+            await conn.execute(delete(t.alert_history).where(h.alert_id.is_(None),
+                                                             h.ts < before))
+            await conn.execute(delete(t.outbox).where(o.status != "pending",
+                                                      o.created_at < outbox_before))
+            await conn.execute(delete(t.silences).where(s.ends_at < before))
 
 
 def _insert_ignore(conn: AsyncConnection, table: Any) -> Any:

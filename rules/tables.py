@@ -120,7 +120,9 @@ rule_ticks = Table(
     "rule_ticks",
     metadata,
     Column("id", Integer, primary_key=True),  # always 1
-    Column("slot", BigInteger, nullable=False),
+    # Start (epoch seconds) of the last claimed slot; a time, not a slot number, so
+    # changing LOOKOUT_EVAL_INTERVAL never strands the claim in the "future".
+    Column("slot_start", Double, nullable=False),
     Column("ticked_at", Double, nullable=False),
     Column("owner", String(64), nullable=False),
 )

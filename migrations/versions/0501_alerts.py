@@ -2,7 +2,7 @@
 
 Revision ID: 0501
 Revises: 0001
-Create Date: 2026-11-22 02:10:03.602615
+Create Date: 2026-11-22
 """
 from alembic import op
 import sqlalchemy as sa
@@ -99,7 +99,7 @@ def upgrade() -> None:
 
     op.create_table('rule_ticks',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('slot', sa.BigInteger(), nullable=False),
+    sa.Column('slot_start', sa.Double(), nullable=False),
     sa.Column('ticked_at', sa.Double(), nullable=False),
     sa.Column('owner', sa.String(length=64), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_rule_ticks'))

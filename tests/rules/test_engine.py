@@ -257,3 +257,32 @@ async def test_failing_rule_does_not_stop_others(alerting: Alerting, clock: Fake
     from lookout import metrics
 
     assert b'lookout_rule_evaluation_failures_total{rule="broken"}' in metrics.render()
+
+
+async def test_changing_the_interval_keeps_ticking(alerting: Alerting, clock: FakeClock) -> None:
+    use(alerting, RULE)
+    assert await alerting.evaluator.tick() is not None
+    assert await alerting.evaluator.tick() is None  # same slot: already evaluated
+    alerting.evaluator.interval = 15  # e.g. LOOKOUT_EVAL_INTERVAL 60 -> 15 after a restart
+    clock.advance(15)
+    assert await alerting.evaluator.tick() is not None
+    alerting.evaluator.interval = 600
+    clock.advance(600)
+    assert await alerting.evaluator.tick() is not None
+
+
+async def test_prune_forgets_old_resolved_alerts(alerting: Alerting, clock: FakeClock,
+                                                 slack: SlackServer) -> None:
+    use(alerting, RULE.replace("window: 5m", "window: 1m").replace("for: 5m", "for: 0s"))
+    await minute(alerting, clock, errors=9)
+    await minute(alerting, clock, errors=0)
+    (alert,) = await alerts(alerting)
+    assert alert.state == "resolved"
+    await alerting.run_prune()
+    assert len(await alerts(alerting)) == 1  # younger than the retention
+    clock.advance(31 * 86400)
+    await alerting.run_prune()
+    assert await alerts(alerting) == []
+    async with alerting.store.engine.connect() as conn:
+        assert (await conn.execute(select(t.outbox))).all() == []
+        assert (await conn.execute(select(t.alert_history))).all() == []
