@@ -96,7 +96,11 @@ async def fill(url: str, days: int, n_services: int, now: float) -> float:
                             table.name, records=[tuple(r[c] for c in cols) for r in rows],
                             columns=cols)
                     else:
-                        await conn.execute(table.insert(), rows)
+                        cols = list(rows[0].keys())
+                        await conn.exec_driver_sql(
+                            f"INSERT INTO {table.name} ({', '.join(cols)}) "
+                            f"VALUES ({', '.join('?' * len(cols))})",
+                            [tuple(r[c] for c in cols) for r in rows])
                 rows.clear()
 
     recent = (int(now) // 60) * 60 - 600

@@ -23,7 +23,8 @@ SILENCE_SECONDS = 3600.0
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    result: str  # acknowledged | resolved | silenced | already_acknowledged | already_resolved | not_found
+    # acknowledged | resolved | silenced | already_acknowledged | already_resolved | not_found
+    result: str
     alert: dict[str, Any] | None = None
     silence_id: int | None = None
 

@@ -112,7 +112,8 @@ def load_rules(path: str | Path) -> list[Rule]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise RulesError([f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}"]) from None
+        reason = getattr(exc, "strerror", None) or exc
+        raise RulesError([f"{path}: cannot read: {reason}"]) from None
     return parse_rules(text, str(path))
 
 
@@ -184,7 +185,8 @@ class _Parser:
             if rule is None:
                 continue
             if rule.name in seen:
-                self.error(item, f"duplicate rule name {rule.name!r} (first on line {seen[rule.name]})")
+                self.error(item, f"duplicate rule name {rule.name!r} "
+                                 f"(first on line {seen[rule.name]})")
                 continue
             seen[rule.name] = rule.line
             rules.append(rule)
@@ -200,7 +202,8 @@ class _Parser:
         where = f"rule {name!r}: " if name else "rule: "
         kind = self._str(fields, "kind", node, required=True, where=where)
         if kind is not None and kind not in KINDS:
-            self.error(fields["kind"][1], f"{where}unknown kind {kind!r} (one of {', '.join(KINDS)})")
+            self.error(fields["kind"][1],
+                       f"{where}unknown kind {kind!r} (one of {', '.join(KINDS)})")
             kind = None
         allowed = _COMMON_KEYS | (_KIND_KEYS[kind] if kind else set().union(*_KIND_KEYS.values()))
         for key, (knode, _v) in fields.items():

@@ -82,8 +82,8 @@ class Evaluator:
             except Exception as exc:  # noqa: BLE001 - one bad rule must not stop the others
                 result.failed.append(rule.name)
                 metrics.RULE_FAILURES.labels(rule.name).inc()
-                log.warning("rule evaluation failed",
-                            extra={"rule": rule.name, "error": f"{type(exc).__name__}: {exc}"[:300]})
+                error = f"{type(exc).__name__}: {exc}"[:300]
+                log.warning("rule evaluation failed", extra={"rule": rule.name, "error": error})
             finally:
                 metrics.RULE_SECONDS.observe(time.perf_counter() - rule_started)
         result.evaluated = len(observed)

@@ -286,3 +286,22 @@ async def test_prune_forgets_old_resolved_alerts(alerting: Alerting, clock: Fake
     async with alerting.store.engine.connect() as conn:
         assert (await conn.execute(select(t.outbox))).all() == []
         assert (await conn.execute(select(t.alert_history))).all() == []
+
+
+async def test_slack_hang_times_out_and_is_retried(alerting: Alerting, clock: FakeClock,
+                                                   slack: SlackServer) -> None:
+    from rules.notify.sender import make_client
+
+    assert alerting.sender is not None
+    alerting.sender.client = make_client("xoxb-test", slack.api_url, timeout=1)
+    use(alerting, RULE.replace("for: 5m", "for: 0s"))
+    slack.fail_next("chat.postMessage", Failure("hang", hang_seconds=3))
+    await minute(alerting, clock, errors=7)  # the call times out; the tick itself completes
+    async with alerting.store.engine.connect() as conn:
+        (row,) = (await conn.execute(select(t.outbox))).all()
+    assert row.status == "pending" and row.attempts == 1
+    assert (await alerts(alerting))[0].slack_ts is None
+    clock.advance(10)
+    assert await alerting.sender.run_once() == 1
+    (alert,) = await alerts(alerting)
+    assert alert.slack_ts is not None

@@ -1,4 +1,4 @@
-"""``POST /slack/interactions`` through the real app: signatures, Ack/Resolve/Silence, idempotency."""
+"""``POST /slack/interactions`` via the real app: signatures, Ack/Resolve/Silence, idempotency."""
 
 from __future__ import annotations
 
