@@ -43,7 +43,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from collector.normalize import LOG_COLUMNS  # noqa: E402
+from collector.normalize import LOG_COLUMNS
 
 LOOKOUT = str(Path(sys.executable).with_name("lookout"))
 PG_ADMIN = os.environ.get("LOOKOUT_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -185,8 +185,9 @@ def run_lookout(url: str, workdir: Path, bodies: list[bytes], seconds: float, cl
     dsn = out.stdout.strip().splitlines()[-1]
     key = dsn.split("//")[1].split("@")[0]
     project_id = int(dsn.rsplit("/", 1)[1])
+    log = (workdir / "serve.log").open("w")
     server = subprocess.Popen([LOOKOUT, "serve", "--port", str(port)], cwd=workdir, env=env,
-                              stdout=subprocess.DEVNULL, stderr=open(workdir / "serve.log", "w"))
+                              stdout=subprocess.DEVNULL, stderr=log)
     try:
         for _ in range(300):
             try:
@@ -204,6 +205,7 @@ def run_lookout(url: str, workdir: Path, bodies: list[bytes], seconds: float, cl
     finally:
         server.terminate()
         server.wait(60)
+        log.close()
     return data
 
 

@@ -18,7 +18,7 @@ import math
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -89,7 +89,7 @@ def parse_ts(value: float | str | None, now: float, limits: Limits) -> float:
         except ValueError:
             raise RecordError(f"ts: not an RFC 3339 timestamp: {value[:40]!r}") from None
         if dt.tzinfo is None:
-            dt = dt.replace(tzinfo=timezone.utc)
+            dt = dt.replace(tzinfo=UTC)
         ts = dt.timestamp()
     else:
         ts = float(value)
