@@ -54,7 +54,7 @@ class Alerting:
         self.socket: Any = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._sighup = False
-        self._jobs = asyncio.Lock()  # held by a running tick/send job, so stop() can wait
+        self._jobs = asyncio.Lock()  # held by a running tick, so stop() can wait for it
         self._stopping = False
 
     def rule(self, name: str) -> Rule | None:
@@ -102,10 +102,14 @@ class Alerting:
     async def stop(self) -> None:
         self._stopping = True
         try:  # let a running tick or send finish rather than cut it off mid-transaction
-            async with asyncio.timeout(STOP_WAIT_SECONDS), self._jobs:
-                pass
+            async with asyncio.timeout(STOP_WAIT_SECONDS):
+                async with self._jobs:
+                    pass
+                if self.sender is not None:
+                    async with self.sender.running:
+                        pass
         except TimeoutError:
-            log.warning("a rule evaluation was still running at shutdown")
+            log.warning("a rule evaluation or Slack delivery was still running at shutdown")
         if self._sighup:
             asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
             self._sighup = False
@@ -129,15 +133,13 @@ class Alerting:
                 log.warning("evaluation tick failed",
                             extra={"error": f"{type(exc).__name__}: {exc}"[:300]})
                 return None
-            if result is not None and result.notifications:
-                await self._send()
-            return result
+        if result is not None and result.notifications:
+            self.kick_sender()  # not inline: a slow Slack must not delay the next tick
+        return result
 
     async def run_send(self) -> None:
-        """The periodic delivery job: retries and notifications queued by other instances."""
-        if self._stopping:
-            return
-        async with self._jobs:
+        """The delivery job: new notifications, retries, and rows queued by other instances."""
+        if not self._stopping:
             await self._send()
 
     async def run_prune(self) -> None:

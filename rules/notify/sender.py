@@ -69,11 +69,11 @@ class SlackSender:
         self.rule_lookup = rule_lookup
         self.clock = clock
         self.owner = owner or uuid.uuid4().hex[:16]
-        self._running = asyncio.Lock()
+        self.running = asyncio.Lock()  # one delivery run at a time in this process
 
     async def run_once(self) -> int:
         """Deliver every due outbox row this instance can lease; returns rows sent."""
-        async with self._running:
+        async with self.running:
             now = self.clock()
             o = t.outbox.c
             async with self.store.engine.connect() as conn:
