@@ -11,7 +11,7 @@ each filtered to one service; 5% of the services breach), then measures:
 
 - one full tick (evaluate all rules + apply state + write outbox rows),
   median of ``--ticks`` ticks, against a baseline measured in the same run:
-  the same rules evaluated one query per rule (no shared per-tick reads);
+  one pass over the same rules with one query per rule (no shared per-tick reads);
 - detection latency with ``LOOKOUT_EVAL_INTERVAL=1``: the real scheduler and
   Slack sender run; a service starts failing (rows written through the
   collector's write path) and we time until the Slack mimic receives
@@ -129,10 +129,11 @@ async def fill(url: str, days: int, n_services: int, now: float) -> float:
     return time.perf_counter() - start
 
 
-async def tick_times(url: str, rules_text: str, now: float, ticks: int) -> tuple[list, list]:
+async def tick_times(url: str, rules_text: str, now: float,
+                     ticks: int) -> tuple[list[float], float]:
     engine = create_engine(url)
     ruleset = RuleSet(parse_rules(rules_text))
-    clock = [now]
+    clock = [now - ticks]
     evaluator = Evaluator(AlertStore(engine), ruleset, interval=1, default_channel="#b",
                           notify=True, clock=lambda: clock[0])
     full = []
@@ -141,12 +142,10 @@ async def tick_times(url: str, rules_text: str, now: float, ticks: int) -> tuple
         result = await evaluator.tick()
         assert result is not None and not result.failed, result
         full.append(result.seconds)
-    baseline = []
-    for _ in range(max(1, ticks // 2)):
-        started = time.perf_counter()
-        for rule in ruleset.rules:  # one query per rule: what the memoised tick avoids
-            await evaluate(rule, TickData(engine, clock[0]))
-        baseline.append(time.perf_counter() - started)
+    started = time.perf_counter()
+    for rule in ruleset.rules:  # one query per rule: what the memoised tick avoids
+        await evaluate(rule, TickData(engine, clock[0]))
+    baseline = time.perf_counter() - started
     await engine.dispose()
     return full, baseline
 
@@ -205,11 +204,12 @@ async def run_one(label: str, url: str, args: argparse.Namespace) -> None:
     print(f"[{label}] filled {rows:,} rows per rollup table ({args.days} days x "
           f"{args.services} services) in {seconds:.0f} s")
     rules_text = rules_yaml(args.rules, args.services)
-    full, baseline = await tick_times(url, rules_text, time.time(), args.ticks)
-    med, base = statistics.median(full), statistics.median(baseline)
+    # Tick at the end of the filled data (the fill takes minutes), so windows hold data.
+    full, baseline = await tick_times(url, rules_text, now, args.ticks)
+    med, base = statistics.median(full), baseline
     print(f"[{label}] tick, {args.rules} rules: median {med * 1000:.0f} ms, max "
           f"{max(full) * 1000:.0f} ms (target <= 1000 ms)")
-    print(f"[{label}] baseline, one query per rule: median {base * 1000:.0f} ms "
+    print(f"[{label}] baseline, same rules with one query per rule: {base * 1000:.0f} ms "
           f"-> tick is {base / med:.1f}x faster")
     latencies = await detection(url, rules_text, args.trials)
     print(f"[{label}] detection latency, LOOKOUT_EVAL_INTERVAL=1, for=0: median "
