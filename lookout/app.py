@@ -7,11 +7,12 @@ from litestar.datastructures import State
 from litestar.exceptions import HTTPException
 
 from collector.routes import ingest
+from collector.sentry import routes as sentry_routes
 from lookout import ops
 from lookout.http import http_exception_handler, internal_error_handler
 from lookout.services import Services
 from lookout.settings import Settings
-from web import api
+from web import api, issues_api
 
 
 def create_app(settings: Settings | None = None, *, services: Services | None = None,
@@ -27,7 +28,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         await svc.stop()
 
     return Litestar(
-        route_handlers=[ingest, *ops.routes, api.router],
+        route_handlers=[ingest, *sentry_routes.routes, *ops.routes, api.router,
+                        issues_api.router],
         on_startup=[start],
         on_shutdown=[stop],
         state=State({"services": svc}),
