@@ -172,3 +172,27 @@ def test_sentry_sdk_events_logs_and_grouping(server_factory, db_url, tmp_path, b
     assert event["exception"][-1]["mechanism"]["type"] == "excepthook"
     assert crash["level"] == "fatal" or crash["level"] == "error"
     assert (api.get("/healthz")).status_code == 200
+
+
+BURST = """
+for n in range(8):
+    sentry_sdk.capture_message(f"burst {n}")
+sentry_sdk.flush(timeout=10)
+"""
+
+
+def test_sentry_sdk_backs_off_when_rate_limited(server_factory, tmp_path):
+    server = server_factory(env={"LOOKOUT_RATE_LIMIT_PER_MINUTE": "3"})
+    dsn = server.create_project("limited")
+    api = httpx.Client(base_url=server.url,
+                       headers={"Authorization": f"Bearer {server.create_token()}"})
+    if time.time() % 60 > 50:  # keep the burst inside one rate-limit minute
+        time.sleep(61 - time.time() % 60)
+    run_app(tmp_path / "burst", dsn, BURST)
+    (issue,) = _issues(api).values()
+    assert issue["count"] == 3 and issue["grouping"]["inputs"] == {"message": "burst <num>"}
+    metrics = api.get("/metrics").text
+    refused = [line for line in metrics.splitlines()
+               if line.startswith('lookout_ingest_requests_refused_total{status="429"}')]
+    # The SDK read X-Sentry-Rate-Limits from the first 429 and stopped sending.
+    assert refused == ['lookout_ingest_requests_refused_total{status="429"} 1.0']
