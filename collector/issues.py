@@ -3,42 +3,50 @@
 Runs inside the writer's transaction (see :mod:`collector.store`), so an
 event, its issue and the issue's counters commit together or not at all.
 
-Steps, each one statement (executemany) on a batch:
+Steps, each one statement (or one ``executemany``) per batch:
 
 1. fingerprint every row (:mod:`collector.grouping`, pure);
 2. find the issues for those fingerprints, creating the missing ones
    (``ON CONFLICT DO NOTHING``, then read back: another instance may have
-   created it a moment ago);
+   created one a moment ago);
 3. insert the error rows with their ``issue_id`` (``ON CONFLICT DO NOTHING
-   RETURNING``): only events that were really inserted are counted, so an SDK
-   retrying an event never bumps a counter twice;
+   RETURNING``): only events really inserted are counted, so an SDK retrying
+   an event never bumps a counter twice;
 4. add the counts to the issues (additive ``UPDATE``: correct under any
    concurrency), reopening resolved issues as regressions;
-5. additive upserts of the hourly counts and the service/release/environment
-   tags.
+5. additive upserts of hourly counts and service/release/environment tags.
 
 Every statement touches keys in sorted order, so two PostgreSQL instances
 writing overlapping issues take row locks in the same order and never
 deadlock.
+
+Speed: the steps are written once, as a generator that yields SQL and
+receives results (:func:`_plan`). On PostgreSQL each statement is awaited on
+the connection. On SQLite the whole plan runs in one go on aiosqlite's
+thread: every statement through the async adapter costs several thread
+hops, which made the issue bookkeeping cost more than the events' fsync.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
-from sqlalchemy import and_, bindparam, case, func, select, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from collector import grouping, tables
-from collector.issue_tables import issue_hourly, issue_tags, issues
 from lookout.db import now as wall_clock
 
 _encode = msgspec.json.Encoder(order="deterministic").encode
 TAG_KEYS = ("service", "release", "environment")
-_ERROR_COLUMNS = tuple(c.name for c in tables.errors.columns if c.name != "id")
+ERROR_COLUMNS = tuple(c.name for c in tables.errors.columns if c.name != "id")
+ROWS_PER_INSERT = 500  # 21 columns: far below SQLite's 32766 variables per statement
+
+# A step of the plan: (sql with ? placeholders, parameters, "rows" | "many").
+Step = tuple[str, Any, str]
 
 
 @dataclass(slots=True)
@@ -78,6 +86,59 @@ async def store_errors(conn: AsyncConnection, rows: list[dict[str, Any]],
     if not rows:
         return []
     now = wall_clock() if now is None else now
+    is_pg = conn.dialect.name == "postgresql"
+    plan = _plan(rows, now, is_pg)
+    if not is_pg:
+        raw = (await conn.get_raw_connection()).driver_connection
+        run_in_thread = getattr(raw, "_execute", None)  # aiosqlite's own worker thread
+        sqlite_conn = getattr(raw, "_conn", None)
+        if run_in_thread is not None and sqlite_conn is not None:
+            return await run_in_thread(_drive_sqlite, sqlite_conn, plan)
+    return await _drive_async(conn, plan, is_pg)
+
+
+def _drive_sqlite(sqlite_conn: Any, plan: Generator[Step, Any, list[dict[str, Any]]]
+                  ) -> list[dict[str, Any]]:
+    result: Any = None
+    try:
+        while True:
+            sql, params, mode = plan.send(result)
+            if mode == "many":
+                sqlite_conn.executemany(sql, params)
+                result = None
+            else:
+                result = sqlite_conn.execute(sql, params).fetchall()
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+
+
+_PLACEHOLDER = re.compile(r"\?")
+
+
+def _dollar(sql: str) -> str:
+    counter = iter(range(1, 100_000))
+    return _PLACEHOLDER.sub(lambda _m: f"${next(counter)}", sql)
+
+
+async def _drive_async(conn: AsyncConnection, plan: Generator[Step, Any, list[dict[str, Any]]],
+                       is_pg: bool) -> list[dict[str, Any]]:
+    result: Any = None
+    try:
+        while True:
+            sql, params, mode = plan.send(result)
+            sql = _dollar(sql) if is_pg else sql
+            if mode == "many":
+                await conn.exec_driver_sql(sql, list(params))
+                result = None
+            else:
+                result = [tuple(r) for r in await conn.exec_driver_sql(sql, tuple(params))]
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+
+
+def _plan(rows: list[dict[str, Any]], now: float,
+          is_pg: bool) -> Generator[Step, Any, list[dict[str, Any]]]:
+    """Steps 1-5 of the module docstring; returns the newly inserted rows."""
     groups: dict[tuple[int, str], tuple[grouping.Grouping, dict[str, Any]]] = {}
     for row in rows:
         g = grouping.group_row(row)
@@ -86,107 +147,97 @@ async def store_errors(conn: AsyncConnection, rows: list[dict[str, Any]],
         known = groups.get(key)
         if known is None or row["ts"] < known[1]["ts"]:
             groups[key] = (g, row)  # the earliest event names the issue
-    ids = await _issue_ids(conn, groups, now)
+    keys = sorted(groups)
+    ids = yield from _select_ids(keys)
+    missing = [k for k in keys if k not in ids]
+    if missing:
+        yield (_INSERT_ISSUE, [_new_issue(k, *groups[k], now) for k in missing], "many")
+        ids.update((yield from _select_ids(missing)))
     for row in rows:
         row["issue_id"] = ids[(row["project_id"], row["fingerprint"])]
-    inserted = await _insert_new(conn, rows)
-    deltas: dict[int, _IssueDelta] = {}
-    for row in inserted:
-        deltas.setdefault(row["issue_id"], _IssueDelta()).add(row)
-    await _count(conn, deltas, now)
-    return inserted
 
-
-async def _issue_ids(conn: AsyncConnection,
-                     groups: dict[tuple[int, str], tuple[grouping.Grouping, dict[str, Any]]],
-                     now: float) -> dict[tuple[int, str], int]:
-    keys = sorted(groups)
-    found = await _select_ids(conn, keys)
-    missing = [k for k in keys if k not in found]
-    if missing:
-        values = []
-        for key in missing:
-            g, row = groups[key]
-            values.append(dict(
-                project_id=key[0], fingerprint=key[1], grouping_method=g.method,
-                grouping_inputs=_encode(g.inputs).decode(), title=g.title, culprit=g.culprit,
-                level=row["level"], status="unresolved", first_seen=row["ts"],
-                last_seen=row["ts"], event_count=0, created_at=now, regressed=False))
-        await conn.execute(_insert(conn, issues).on_conflict_do_nothing(
-            index_elements=["project_id", "fingerprint"]), values)
-        found.update(await _select_ids(conn, missing))
-    return found
-
-
-async def _select_ids(conn: AsyncConnection,
-                      keys: list[tuple[int, str]]) -> dict[tuple[int, str], int]:
-    out: dict[tuple[int, str], int] = {}
-    for start in range(0, len(keys), 500):
-        chunk = keys[start:start + 500]
-        result = await conn.execute(
-            select(issues.c.id, issues.c.project_id, issues.c.fingerprint)
-            .where(tuple_(issues.c.project_id, issues.c.fingerprint).in_(chunk)))
-        out.update({(r.project_id, r.fingerprint): r.id for r in result})
-    return out
-
-
-async def _insert_new(conn: AsyncConnection, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ordered = sorted(rows, key=lambda r: (r["project_id"], r["event_id"]))
-    params = [{c: r[c] for c in _ERROR_COLUMNS if c in r} for r in ordered]
-    stmt = (_insert(conn, tables.errors)
-            .on_conflict_do_nothing(index_elements=["project_id", "event_id"])
-            .returning(tables.errors.c.project_id, tables.errors.c.event_id))
-    result = await conn.execute(stmt, params)
-    new = {(r.project_id, r.event_id) for r in result}
+    new: set[tuple[int, str]] = set()
+    for start in range(0, len(ordered), ROWS_PER_INSERT):
+        chunk = ordered[start:start + ROWS_PER_INSERT]
+        values = ", ".join([_ERROR_VALUES] * len(chunk))
+        params = [r.get(c) for r in chunk for c in ERROR_COLUMNS]
+        result = yield (_INSERT_ERRORS.format(values=values), params, "rows")
+        new.update((r[0], r[1]) for r in result)
     inserted = []
     for row in ordered:
         key = (row["project_id"], row["event_id"])
         if key in new:
             new.discard(key)  # the same event twice in one batch counts once
             inserted.append(row)
+
+    deltas: dict[int, _IssueDelta] = {}
+    for row in inserted:
+        deltas.setdefault(row["issue_id"], _IssueDelta()).add(row)
+    if deltas:
+        items = sorted(deltas.items())
+        yield (_UPDATE_ISSUES.format(least="LEAST" if is_pg else "MIN",
+                                     greatest="GREATEST" if is_pg else "MAX"),
+               [(d.count, d.first, d.last, d.last, d.level, d.last, d.last, d.last, now,
+                 d.last, now, issue_id) for issue_id, d in items], "many")
+        yield (_UPSERT_HOURLY, [(issue_id, hour, n) for issue_id, d in items
+                                for hour, n in sorted(d.hours.items())], "many")
+        tags = [(issue_id, k, v, int(s[0]), s[1], s[2]) for issue_id, d in items
+                for (k, v), s in sorted(d.tags.items())]
+        if tags:
+            yield (_UPSERT_TAGS.format(least="LEAST" if is_pg else "MIN",
+                                       greatest="GREATEST" if is_pg else "MAX"), tags, "many")
     return inserted
 
 
-async def _count(conn: AsyncConnection, deltas: dict[int, _IssueDelta], now: float) -> None:
-    if not deltas:
-        return
-    is_pg = conn.dialect.name == "postgresql"
-    lo, hi = (func.least, func.greatest) if is_pg else (func.min, func.max)
-    c = issues.c
-    regresses = and_(c.status == "resolved", bindparam("d_last") >= func.coalesce(c.resolved_at, 0))
-    stmt = (update(issues).where(c.id == bindparam("d_id")).values(
-        event_count=c.event_count + bindparam("d_count"),
-        first_seen=lo(c.first_seen, bindparam("d_first")),
-        last_seen=hi(c.last_seen, bindparam("d_last")),
-        level=case((bindparam("d_last") >= c.last_seen, bindparam("d_level")), else_=c.level),
-        status=case((regresses, "unresolved"), else_=c.status),
-        regressed=case((regresses, True), else_=c.regressed),
-        regressed_at=case((regresses, bindparam("d_now")), else_=c.regressed_at),
-        status_changed_at=case((regresses, bindparam("d_now")), else_=c.status_changed_at),
-    ))
-    await conn.execute(stmt, [
-        dict(d_id=issue_id, d_count=d.count, d_first=d.first, d_last=d.last, d_level=d.level,
-             d_now=now)
-        for issue_id, d in sorted(deltas.items())])
-    hourly = [dict(issue_id=issue_id, hour=hour, count=n)
-              for issue_id, d in sorted(deltas.items()) for hour, n in sorted(d.hours.items())]
-    ins = _insert(conn, issue_hourly)
-    await conn.execute(ins.on_conflict_do_update(
-        index_elements=["issue_id", "hour"],
-        set_={"count": issue_hourly.c.count + ins.excluded["count"]}), hourly)
-    tags = [dict(issue_id=issue_id, key=k, value=v, count=int(s[0]), first_seen=s[1],
-                 last_seen=s[2])
-            for issue_id, d in sorted(deltas.items()) for (k, v), s in sorted(d.tags.items())]
-    if tags:
-        ins = _insert(conn, issue_tags)
-        t = issue_tags.c
-        await conn.execute(ins.on_conflict_do_update(
-            index_elements=["issue_id", "key", "value"],
-            set_={"count": t.count + ins.excluded["count"],
-                  "first_seen": lo(t.first_seen, ins.excluded.first_seen),
-                  "last_seen": hi(t.last_seen, ins.excluded.last_seen)}), tags)
+def _select_ids(keys: list[tuple[int, str]]) -> Generator[Step, Any, dict[tuple[int, str], int]]:
+    found: dict[tuple[int, str], int] = {}
+    by_project: dict[int, list[str]] = {}
+    for project_id, fingerprint in keys:
+        by_project.setdefault(project_id, []).append(fingerprint)
+    for project_id, fingerprints in sorted(by_project.items()):
+        for start in range(0, len(fingerprints), 500):
+            chunk = fingerprints[start:start + 500]
+            sql = ("SELECT id, fingerprint FROM issues WHERE project_id = ? AND fingerprint IN "
+                   f"({', '.join('?' * len(chunk))})")
+            result = yield (sql, [project_id, *chunk], "rows")
+            found.update({(project_id, r[1]): r[0] for r in result})
+    return found
 
 
-def _insert(conn: AsyncConnection, table: Any) -> Any:
-    return (postgresql.insert(table) if conn.dialect.name == "postgresql"
-            else sqlite.insert(table))
+def _new_issue(key: tuple[int, str], g: grouping.Grouping, row: dict[str, Any],
+               now: float) -> tuple[Any, ...]:
+    return (key[0], key[1], g.method, _encode(g.inputs).decode(), g.title, g.culprit,
+            row["level"], row["ts"], row["ts"], now)
+
+
+_INSERT_ISSUE = (
+    "INSERT INTO issues (project_id, fingerprint, grouping_method, grouping_inputs, title, "
+    "culprit, level, status, first_seen, last_seen, event_count, created_at, regressed) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, 'unresolved', ?, ?, 0, ?, false) "
+    "ON CONFLICT (project_id, fingerprint) DO NOTHING")
+_ERROR_VALUES = f"({', '.join('?' * len(ERROR_COLUMNS))})"
+_INSERT_ERRORS = (
+    f"INSERT INTO errors ({', '.join(ERROR_COLUMNS)}) VALUES {{values}} "
+    "ON CONFLICT (project_id, event_id) DO NOTHING RETURNING project_id, event_id")
+# A new event on a resolved issue reopens it (a regression) when it happened after
+# the resolve; late retries of older events are only counted.
+_REGRESSES = "(status = 'resolved' AND ? >= COALESCE(resolved_at, 0))"
+_UPDATE_ISSUES = (
+    "UPDATE issues SET event_count = event_count + ?, first_seen = {least}(first_seen, ?), "
+    "last_seen = {greatest}(last_seen, ?), "
+    "level = CASE WHEN ? >= last_seen THEN ? ELSE level END, "
+    f"status = CASE WHEN {_REGRESSES} THEN 'unresolved' ELSE status END, "
+    f"regressed = CASE WHEN {_REGRESSES} THEN true ELSE regressed END, "
+    f"regressed_at = CASE WHEN {_REGRESSES} THEN ? ELSE regressed_at END, "
+    f"status_changed_at = CASE WHEN {_REGRESSES} THEN ? ELSE status_changed_at END "
+    "WHERE id = ?")
+_UPSERT_HOURLY = (
+    "INSERT INTO issue_hourly (issue_id, hour, count) VALUES (?, ?, ?) "
+    "ON CONFLICT (issue_id, hour) DO UPDATE SET count = issue_hourly.count + excluded.count")
+_UPSERT_TAGS = (
+    "INSERT INTO issue_tags (issue_id, key, value, count, first_seen, last_seen) "
+    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (issue_id, key, value) DO UPDATE SET "
+    "count = issue_tags.count + excluded.count, "
+    "first_seen = {least}(issue_tags.first_seen, excluded.first_seen), "
+    "last_seen = {greatest}(issue_tags.last_seen, excluded.last_seen)")
