@@ -30,6 +30,7 @@ hops, which made the issue bookkeeping cost more than the events' fsync.
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +45,13 @@ _encode = msgspec.json.Encoder(order="deterministic").encode
 TAG_KEYS = ("service", "release", "environment")
 ERROR_COLUMNS = tuple(c.name for c in tables.errors.columns if c.name != "id")
 ROWS_PER_INSERT = 500  # 21 columns: far below SQLite's 32766 variables per statement
+
+ID_CACHE_SIZE = 50_000
+# Issue ids by (project_id, fingerprint), per engine. Only ids read from committed
+# rows are cached (never ones created by a transaction that may still roll back),
+# and issues are never deleted, so an entry cannot go stale. Saves a round trip.
+_ID_CACHES: weakref.WeakKeyDictionary[Any, dict[tuple[int, str], int]] = (
+    weakref.WeakKeyDictionary())
 
 # A step of the plan: (sql with ? placeholders, parameters, "rows" | "many").
 Step = tuple[str, Any, str]
@@ -87,7 +95,10 @@ async def store_errors(conn: AsyncConnection, rows: list[dict[str, Any]],
         return []
     now = wall_clock() if now is None else now
     is_pg = conn.dialect.name == "postgresql"
-    plan = _plan(rows, now, is_pg)
+    cache = _ID_CACHES.setdefault(conn.engine.sync_engine, {})
+    if len(cache) > ID_CACHE_SIZE:
+        cache.clear()
+    plan = _plan(rows, now, is_pg, cache)
     if not is_pg:
         raw = (await conn.get_raw_connection()).driver_connection
         run_in_thread = getattr(raw, "_execute", None)  # aiosqlite's own worker thread
@@ -131,13 +142,14 @@ async def _drive_async(conn: AsyncConnection, plan: Generator[Step, Any, list[di
                 await conn.exec_driver_sql(sql, list(params))
                 result = None
             else:
-                result = [tuple(r) for r in await conn.exec_driver_sql(sql, tuple(params))]
+                res = await conn.exec_driver_sql(sql, tuple(params))
+                result = [tuple(r) for r in res] if res.returns_rows else []
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]
 
 
-def _plan(rows: list[dict[str, Any]], now: float,
-          is_pg: bool) -> Generator[Step, Any, list[dict[str, Any]]]:
+def _plan(rows: list[dict[str, Any]], now: float, is_pg: bool,
+          cache: dict[tuple[int, str], int]) -> Generator[Step, Any, list[dict[str, Any]]]:
     """Steps 1-5 of the module docstring; returns the newly inserted rows."""
     groups: dict[tuple[int, str], tuple[grouping.Grouping, dict[str, Any]]] = {}
     for row in rows:
@@ -148,7 +160,10 @@ def _plan(rows: list[dict[str, Any]], now: float,
         if known is None or row["ts"] < known[1]["ts"]:
             groups[key] = (g, row)  # the earliest event names the issue
     keys = sorted(groups)
-    ids = yield from _select_ids(keys)
+    ids = {k: cache[k] for k in keys if k in cache}
+    existing = yield from _select_ids([k for k in keys if k not in ids])
+    cache.update(existing)
+    ids.update(existing)
     missing = [k for k in keys if k not in ids]
     if missing:
         yield (_INSERT_ISSUE, [_new_issue(k, *groups[k], now) for k in missing], "many")
@@ -176,18 +191,24 @@ def _plan(rows: list[dict[str, Any]], now: float,
         deltas.setdefault(row["issue_id"], _IssueDelta()).add(row)
     if deltas:
         items = sorted(deltas.items())
-        yield (_UPDATE_ISSUES.format(least="LEAST" if is_pg else "MIN",
-                                     greatest="GREATEST" if is_pg else "MAX"),
+        least, greatest = ("LEAST", "GREATEST") if is_pg else ("MIN", "MAX")
+        yield (_UPDATE_ISSUES.format(least=least, greatest=greatest),
                [(d.count, d.first, d.last, d.last, d.level, d.last, d.last, d.last, now,
                  d.last, now, issue_id) for issue_id, d in items], "many")
-        yield (_UPSERT_HOURLY, [(issue_id, hour, n) for issue_id, d in items
-                                for hour, n in sorted(d.hours.items())], "many")
-        tags = [(issue_id, k, v, int(s[0]), s[1], s[2]) for issue_id, d in items
-                for (k, v), s in sorted(d.tags.items())]
-        if tags:
-            yield (_UPSERT_TAGS.format(least="LEAST" if is_pg else "MIN",
-                                       greatest="GREATEST" if is_pg else "MAX"), tags, "many")
+        yield from _chunked(_UPSERT_HOURLY, [(i, h, n) for i, d in items
+                                             for h, n in sorted(d.hours.items())])
+        yield from _chunked(_UPSERT_TAGS.format(least=least, greatest=greatest),
+                            [(i, k, v, int(s[0]), s[1], s[2]) for i, d in items
+                             for (k, v), s in sorted(d.tags.items())])
     return inserted
+
+
+def _chunked(sql: str, tuples: list[tuple[Any, ...]]) -> Generator[Step, Any, None]:
+    """One statement per ``ROWS_PER_INSERT`` tuples, with ``{values}`` as a VALUES list."""
+    for start in range(0, len(tuples), ROWS_PER_INSERT):
+        chunk = tuples[start:start + ROWS_PER_INSERT]
+        values = ", ".join([f"({', '.join('?' * len(chunk[0]))})"] * len(chunk))
+        yield (sql.format(values=values), [v for t in chunk for v in t], "rows")
 
 
 def _select_ids(keys: list[tuple[int, str]]) -> Generator[Step, Any, dict[tuple[int, str], int]]:
@@ -221,7 +242,8 @@ _INSERT_ERRORS = (
     f"INSERT INTO errors ({', '.join(ERROR_COLUMNS)}) VALUES {{values}} "
     "ON CONFLICT (project_id, event_id) DO NOTHING RETURNING project_id, event_id")
 # A new event on a resolved issue reopens it (a regression) when it happened after
-# the resolve; late retries of older events are only counted.
+# the resolve; late retries of older events are only counted. One execution per
+# issue, in id order (asyncpg pipelines them in one round trip).
 _REGRESSES = "(status = 'resolved' AND ? >= COALESCE(resolved_at, 0))"
 _UPDATE_ISSUES = (
     "UPDATE issues SET event_count = event_count + ?, first_seen = {least}(first_seen, ?), "
@@ -233,11 +255,11 @@ _UPDATE_ISSUES = (
     f"status_changed_at = CASE WHEN {_REGRESSES} THEN ? ELSE status_changed_at END "
     "WHERE id = ?")
 _UPSERT_HOURLY = (
-    "INSERT INTO issue_hourly (issue_id, hour, count) VALUES (?, ?, ?) "
+    "INSERT INTO issue_hourly (issue_id, hour, count) VALUES {values} "
     "ON CONFLICT (issue_id, hour) DO UPDATE SET count = issue_hourly.count + excluded.count")
 _UPSERT_TAGS = (
     "INSERT INTO issue_tags (issue_id, key, value, count, first_seen, last_seen) "
-    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (issue_id, key, value) DO UPDATE SET "
+    "VALUES {{values}} ON CONFLICT (issue_id, key, value) DO UPDATE SET "
     "count = issue_tags.count + excluded.count, "
     "first_seen = {least}(issue_tags.first_seen, excluded.first_seen), "
     "last_seen = {greatest}(issue_tags.last_seen, excluded.last_seen)")
