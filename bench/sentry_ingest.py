@@ -198,6 +198,7 @@ def run_one(db_url: str, events: int, workdir: str) -> dict[str, float]:
                 raise RuntimeError(f"only {grouped[0]} events grouped")
             time.sleep(0.02)
         stored_secs = time.perf_counter() - started
+        writes = _writer_stats(f"http://{host}/metrics")
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(30)
@@ -205,7 +206,21 @@ def run_one(db_url: str, events: int, workdir: str) -> dict[str, float]:
     assert base_status == {200: events}, base_status
     return {"healthz_rps": events / base_secs, "accepted_eps": events / secs,
             "stored_eps": events / stored_secs, "issues": grouped[1],
-            "body_bytes": sum(len(b) for _, _, b in recorded) / events}
+            "body_bytes": sum(len(b) for _, _, b in recorded) / events, **writes}
+
+
+def _writer_stats(url: str) -> dict[str, float]:
+    """Mean records and seconds per writer transaction, from Lookout's own /metrics."""
+    values: dict[str, float] = {}
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        for line in resp.read().decode().splitlines():
+            name, _, value = line.partition(" ")
+            if name in ("lookout_write_batch_records_sum", "lookout_write_batch_records_count",
+                        "lookout_write_batch_seconds_sum"):
+                values[name] = float(value)
+    count = values.get("lookout_write_batch_records_count") or 1
+    return {"per_txn": values.get("lookout_write_batch_records_sum", 0) / count,
+            "txn_ms": values.get("lookout_write_batch_seconds_sum", 0) / count * 1000}
 
 
 def _pg_database(base_url: str) -> tuple[str, str]:
@@ -251,7 +266,8 @@ def main() -> None:
     args = parser.parse_args()
     print(f"{args.events} error events, one per request, {IN_FLIGHT} in flight")
     print(f"{'database':10} {'healthz req/s':>14} {'accepted ev/s':>14} "
-          f"{'stored+grouped ev/s':>20} {'vs healthz':>10} {'issues':>7} {'bytes/req':>9}")
+          f"{'stored+grouped ev/s':>20} {'vs healthz':>10} {'issues':>7} {'bytes/req':>9} "
+          f"{'events/txn':>10} {'ms/txn':>7}")
     for db in ("sqlite", "postgres") if args.db == "both" else (args.db,):
         with tempfile.TemporaryDirectory() as workdir:
             if db == "sqlite":
@@ -264,7 +280,8 @@ def main() -> None:
                     _drop_pg(args.pg_url, name)
         print(f"{db:10} {r['healthz_rps']:14.0f} {r['accepted_eps']:14.0f} "
               f"{r['stored_eps']:20.0f} {r['stored_eps'] / r['healthz_rps']:10.2f} "
-              f"{r['issues']:7.0f} {r['body_bytes']:9.0f}")
+              f"{r['issues']:7.0f} {r['body_bytes']:9.0f} {r['per_txn']:10.1f} "
+              f"{r['txn_ms']:7.1f}")
 
 
 if __name__ == "__main__":

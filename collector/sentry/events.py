@@ -26,8 +26,10 @@ METRIC_KINDS = {"counter": "counter", "gauge": "gauge", "distribution": "histogr
 # Attributes every SDK adds by itself: kept on the record, left out of metric tags
 # (they would split every series by SDK version and host).
 _SDK_ATTRIBUTE_PREFIXES = ("sentry.", "process.", "server.", "user.", "thread.", "code.")
-_FRAME_STR = ("filename", "abs_path", "function", "module", "context_line", "package",
-              "platform")
+_FRAME_FIELDS: dict[str, type] = {
+    "filename": str, "abs_path": str, "function": str, "module": str, "context_line": str,
+    "package": str, "platform": str, "lineno": int, "colno": int, "pre_context": list,
+    "post_context": list, "vars": dict, "in_app": bool}
 _EXTRA_KEYS = ("contexts", "user", "request", "transaction", "server_name", "logentry")
 
 
@@ -69,22 +71,27 @@ def _tags(value: Any) -> dict[str, str]:
 
 
 def _frame(raw: Any, limits: n.Limits) -> dict[str, Any]:
-    frame: dict[str, Any] = {}
+    """Keep the known frame fields that have the right type (hot path: one pass)."""
     if not isinstance(raw, dict):
-        return frame
-    for key in _FRAME_STR:
-        if isinstance(raw.get(key), str):
-            frame[key] = n.clip(raw[key], limits)
-    for key in ("lineno", "colno"):
-        if isinstance(raw.get(key), int) and not isinstance(raw.get(key), bool):
-            frame[key] = raw[key]
-    for key in ("pre_context", "post_context"):
-        if isinstance(raw.get(key), list):
-            frame[key] = [n.clip(line, limits) for line in raw[key] if isinstance(line, str)]
-    if isinstance(raw.get("vars"), dict):
-        frame["vars"] = raw["vars"]
-    if isinstance(raw.get("in_app"), bool):
-        frame["in_app"] = raw["in_app"]
+        return {}
+    frame: dict[str, Any] = {}
+    longest = limits.max_string_length
+    for key, value in raw.items():
+        kind = _FRAME_FIELDS.get(key)
+        if kind is None or value is None:
+            continue
+        if kind is str:
+            if isinstance(value, str):
+                frame[key] = value if len(value) <= longest else n.clip(value, limits)
+        elif kind is list:
+            if isinstance(value, list):
+                frame[key] = [line if len(line) <= longest else n.clip(line, limits)
+                              for line in value if isinstance(line, str)]
+        elif kind is int:
+            if type(value) is int:
+                frame[key] = value
+        elif isinstance(value, kind):
+            frame[key] = value
     return frame
 
 

@@ -69,12 +69,13 @@ async def _handle(request: Request, project_id: str, legacy_store: bool) -> Resp
     svc = services(request)
     if not project_id.isdigit() or len(project_id) > 12:
         return _refuse(404, f"no project {project_id[:40]!r}; project ids are numbers")
-    key = auth.key_from_headers(request.headers, request.query_params)
+    headers = request.headers  # built on each access: read once
+    key = auth.key_from_headers(headers, request.query_params)
     settings = svc.settings
     try:
-        body = await read_limited(request.stream(), request.headers.get("content-length"),
+        body = await read_limited(request.stream(), headers.get("content-length"),
                                   settings.max_body_bytes)
-        body = decompress(body, request.headers.get("content-encoding"),
+        body = decompress(body, headers.get("content-encoding"),
                           settings.max_decompressed_bytes)
         if legacy_store:
             envelope = Envelope(items=[Item("event", {}, body)])
@@ -95,13 +96,13 @@ async def _handle(request: Request, project_id: str, legacy_store: bool) -> Resp
         return _refuse(exc.status if isinstance(exc, BodyError) else 400, str(exc))
     converted = _convert(owner, stored, envelope.headers.get("event_id"), now(), svc)
     rows = converted.rows
-    dropped, headers = await limit_errors(svc.limiter, owner, rows.errors)
+    dropped, limit_headers = await limit_errors(svc.limiter, owner, rows.errors)
     if dropped:
         metrics.RECORDS_REJECTED.labels("error", "sentry").inc(dropped)
         if len(rows) == 0:
             return _refuse(429, f"project {owner} is over its limit of "
                                 f"{svc.settings.rate_limit_per_minute} events per minute",
-                           headers)
+                           limit_headers)
     try:
         await svc.writer.submit(rows)
     except StorageUnavailable as exc:
@@ -114,7 +115,7 @@ async def _handle(request: Request, project_id: str, legacy_store: bool) -> Resp
     for kind, count in converted.rejected.items():
         metrics.RECORDS_REJECTED.labels(kind, "sentry").inc(count)
     event_id = converted.event_id or _header_event_id(envelope)
-    return json_response({"id": event_id}, 200, headers or None)
+    return json_response({"id": event_id}, 200, limit_headers or None)
 
 
 def _header_event_id(envelope: Envelope) -> str | None:
