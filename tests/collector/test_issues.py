@@ -114,3 +114,13 @@ async def test_counters_stay_correct_under_concurrent_ingest(settings, project):
             await c.aclose()
         for svc in instances:
             await svc.stop()
+
+
+async def test_retention_drops_old_hourly_counts_keeps_issues(client, project, services):
+    old = time.time() - 40 * 86400
+    await _send(client, project, [_error("pay", ts=old), _error("pay")])
+    deleted = await services.run_retention()
+    assert deleted["issue_hourly"] == 1 and deleted["errors"] == 1
+    async with services.engine.connect() as conn:
+        assert (await conn.execute(select(issues.c.event_count))).scalar_one() == 2
+        assert (await conn.execute(select(func.count()).select_from(issue_hourly))).scalar() == 1
