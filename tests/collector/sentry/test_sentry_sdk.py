@@ -196,3 +196,29 @@ def test_sentry_sdk_backs_off_when_rate_limited(server_factory, tmp_path):
                if line.startswith('lookout_ingest_requests_refused_total{status="429"}')]
     # The SDK read X-Sentry-Rate-Limits from the first 429 and stopped sending.
     assert refused == ['lookout_ingest_requests_refused_total{status="429"} 1.0']
+
+
+def test_malformed_envelopes_against_the_real_server(server_factory):
+    import gzip
+
+    server = server_factory()
+    dsn = server.create_project("hostile")
+    key, project_id = dsn.split("//")[1].split("@")[0], dsn.rsplit("/", 1)[1]
+    url = f"{server.url}/api/{project_id}/envelope/"
+    auth = {"X-Sentry-Auth": f"Sentry sentry_key={key}, sentry_version=7"}
+    event = b'{"message":"fine"}'
+    good = b'{}\n{"type":"event","length":%d}\n%s\n' % (len(event), event)
+    cases = [
+        (good[:-10], auth, 400),                                          # truncated
+        (good.replace(b'"length":18', b'"length":9'), auth, 400),         # bad length
+        (b'{}\n{"type":"event"}\n{"message":', auth, 400),               # bad JSON
+        (good, {"X-Sentry-Auth": "Sentry sentry_key=" + "0" * 32}, 401),  # wrong key
+        (gzip.compress(b"\n" * 60_000_000), {**auth, "Content-Encoding": "gzip"}, 413),  # bomb
+    ]
+    with httpx.Client(timeout=30) as client:
+        for body, headers, status in cases:
+            resp = client.post(url, content=body, headers=headers)
+            assert resp.status_code == status, resp.text
+            assert resp.json()["error"]
+        assert client.get(f"{server.url}/readyz").status_code == 200
+        assert client.post(url, content=good, headers=auth).status_code == 200
