@@ -109,6 +109,9 @@ class BatchWriter:
             if first is None:
                 slots.release()
                 break
+            # One turn of the event loop lets requests already being parsed join
+            # this transaction: bigger groups, fewer commits, no added wait.
+            await asyncio.sleep(0)
             group, size = [first], len(first.rows)
             while size < self.batch_records and not self._queue.empty():
                 nxt = self._queue.get_nowait()
