@@ -224,7 +224,7 @@ def _writer_stats(url: str) -> dict[str, float]:
 
 
 def _pg_database(base_url: str) -> tuple[str, str]:
-    import asyncpg  # noqa: PLC0415 - only needed for PostgreSQL runs
+    import asyncpg
 
     u = urlsplit(base_url.replace("postgresql+asyncpg", "postgresql"))
     name = f"lookout_bench_{os.getpid()}"
@@ -243,7 +243,7 @@ def _pg_database(base_url: str) -> tuple[str, str]:
 
 
 def _drop_pg(base_url: str, name: str) -> None:
-    import asyncpg  # noqa: PLC0415
+    import asyncpg
 
     u = urlsplit(base_url.replace("postgresql+asyncpg", "postgresql"))
 

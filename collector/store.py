@@ -16,8 +16,8 @@ from sqlalchemy import Table, func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from collector import normalize as n
 from collector import issues, rollups, tables
+from collector import normalize as n
 from collector.buckets import COLUMNS as BUCKETS
 
 # Called inside the write transaction with the error rows just inserted (not

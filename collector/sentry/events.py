@@ -10,6 +10,7 @@ an SDK cannot fix what it sent, and Relay is lenient the same way.
 
 from __future__ import annotations
 
+import math
 import uuid
 from typing import Any
 
@@ -242,8 +243,7 @@ def metric_rows(project_id: int, payload: dict[str, Any], now: float,
         value = item.get("value")
         name = _str(item.get("name"))
         if (kind is None or not name or not isinstance(value, (int, float))
-                or isinstance(value, bool) or value != value or value in (float("inf"),
-                                                                          float("-inf"))):
+                or isinstance(value, bool) or not math.isfinite(value)):
             bad += 1
             continue
         attrs = _flat_attributes(item.get("attributes"))
