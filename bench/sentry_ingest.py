@@ -190,6 +190,7 @@ def run_one(db_url: str, events: int, workdir: str) -> dict[str, float]:
                     raise RuntimeError("lookout serve did not start") from None
                 time.sleep(0.05)
         base_secs, base_status = asyncio.run(replay(port, health))
+        cpu_before = _cpu_seconds(server.pid)
         secs, statuses = asyncio.run(replay(port, sentry))
         started = time.perf_counter() - secs
         deadline = time.monotonic() + 120
@@ -198,6 +199,7 @@ def run_one(db_url: str, events: int, workdir: str) -> dict[str, float]:
                 raise RuntimeError(f"only {grouped[0]} events grouped")
             time.sleep(0.02)
         stored_secs = time.perf_counter() - started
+        cpu_us = (_cpu_seconds(server.pid) - cpu_before) / events * 1e6
         writes = _writer_stats(f"http://{host}/metrics")
     finally:
         server.send_signal(signal.SIGTERM)
@@ -206,7 +208,14 @@ def run_one(db_url: str, events: int, workdir: str) -> dict[str, float]:
     assert base_status == {200: events}, base_status
     return {"healthz_rps": events / base_secs, "accepted_eps": events / secs,
             "stored_eps": events / stored_secs, "issues": grouped[1],
-            "body_bytes": sum(len(b) for _, _, b in recorded) / events, **writes}
+            "body_bytes": sum(len(b) for _, _, b in recorded) / events, "cpu_us": cpu_us,
+            **writes}
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc), to report CPU per event."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _writer_stats(url: str) -> dict[str, float]:
@@ -267,7 +276,7 @@ def main() -> None:
     print(f"{args.events} error events, one per request, {IN_FLIGHT} in flight")
     print(f"{'database':10} {'healthz req/s':>14} {'accepted ev/s':>14} "
           f"{'stored+grouped ev/s':>20} {'vs healthz':>10} {'issues':>7} {'bytes/req':>9} "
-          f"{'events/txn':>10} {'ms/txn':>7}")
+          f"{'events/txn':>10} {'ms/txn':>7} {'server CPU us/ev':>16}")
     for db in ("sqlite", "postgres") if args.db == "both" else (args.db,):
         with tempfile.TemporaryDirectory() as workdir:
             if db == "sqlite":
@@ -281,7 +290,7 @@ def main() -> None:
         print(f"{db:10} {r['healthz_rps']:14.0f} {r['accepted_eps']:14.0f} "
               f"{r['stored_eps']:20.0f} {r['stored_eps'] / r['healthz_rps']:10.2f} "
               f"{r['issues']:7.0f} {r['body_bytes']:9.0f} {r['per_txn']:10.1f} "
-              f"{r['txn_ms']:7.1f}")
+              f"{r['txn_ms']:7.1f} {r['cpu_us']:16.0f}")
 
 
 if __name__ == "__main__":
