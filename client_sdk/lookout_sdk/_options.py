@@ -144,7 +144,8 @@ def build_options(dsn: Optional[str] = None, **kwargs: Any) -> Options:
     scrub = kwargs.pop("scrub_keys", None)
     if scrub is None:
         scrub = DEFAULT_SCRUB_KEYS
-    elif isinstance(scrub, str) or not all(isinstance(k, str) for k in scrub):
+    elif not isinstance(scrub, (list, tuple, set, frozenset)) or not all(
+            isinstance(k, str) for k in scrub):
         log.warning("lookout_sdk: scrub_keys must be a list of strings; using the defaults")
         scrub = DEFAULT_SCRUB_KEYS
     opts.scrub_keys = tuple(scrub)
