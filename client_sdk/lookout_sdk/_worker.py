@@ -170,10 +170,11 @@ class Worker:
         forced = flush_target > self._flushed
         if not forced and now < next_tick and len(self._queue) < self.max_batch_records:
             return next_tick
-        if forced or now >= next_tick:
+        full_only = not forced and now < next_tick
+        if not full_only:
             self._collect_metrics(forced)
             next_tick = now + self.flush_interval
-        if self._drain() and forced:
+        if self._drain(full_only) and forced:
             with self._cond:
                 self._flushed = max(self._flushed, flush_target)
                 self._cond.notify_all()
@@ -191,9 +192,15 @@ class Worker:
             else:
                 self._queue.append(("metrics", record))
 
-    def _drain(self) -> bool:
-        """Send batches until the queue is empty (True) or a retry is scheduled (False)."""
+    def _drain(self, full_only: bool = False) -> bool:
+        """Send batches until the queue is empty (True) or a retry is scheduled (False).
+
+        Between ticks (``full_only``) only full batches go, so a steady trickle
+        of records is sent once per ``flush_interval``, not one request each.
+        """
         while True:
+            if full_only and not self._retry and len(self._queue) < self.max_batch_records:
+                return True
             if self._retry:
                 batch = self._retry.popleft()
             else:

@@ -87,7 +87,8 @@ class Peer:
 
     Actions: an int status (``202``), ``(status, {"Retry-After": "1"})``,
     ``"hang"`` (read the request, never answer), ``"garbage"`` (non-HTTP bytes),
-    ``"reset"`` (close the connection without answering).
+    ``"reset"`` (close the connection without answering), ``"202-close"`` (answer,
+    then close the kept-alive connection as an idle timeout would).
     """
 
     port: int = 0
@@ -99,6 +100,7 @@ class Peer:
     _sock: socket.socket | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
+    _conns: list[socket.socket] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -122,6 +124,11 @@ class Peer:
         self._stop.set()
         if self._sock is not None:
             self._sock.close()
+        for conn in self._conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         for t in self._threads:
             t.join(2)
 
@@ -144,6 +151,7 @@ class Peer:
                 continue
             with self.lock:
                 self.connections += 1
+                self._conns.append(conn)
             t = threading.Thread(target=self._serve, args=(conn,), daemon=True)
             t.start()
             self._threads.append(t)
@@ -187,6 +195,9 @@ class Peer:
                     conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00"
                                     b"\x00\x00\x00\x00")
                     return
+                close_after = action == "202-close"
+                if close_after:
+                    action = 202
                 status, headers = action if isinstance(action, tuple) else (action, {})
                 if 200 <= status < 300:
                     with self.lock:
@@ -195,6 +206,8 @@ class Peer:
                 extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
                 conn.sendall(f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n"
                              f"Content-Length: {len(payload)}\r\n{extra}\r\n".encode() + payload)
+                if close_after:
+                    return
         except OSError:
             pass
         finally:

@@ -1,0 +1,127 @@
+"""The sender against a flaky or hostile collector (a real HTTP peer on loopback)."""
+
+import logging
+import time
+
+import pytest
+
+import lookout_sdk
+from lookout_sdk import _hub
+from lookout_sdk.transport import MockTransport
+from tests.sdk.conftest import Peer, Recorder, wait_for
+
+
+def _init(peer: Peer, **kw) -> None:
+    kw.setdefault("flush_interval", 0.05)
+    kw.setdefault("timeout", 1.0)
+    assert lookout_sdk.init(peer.dsn, service="w", **kw)
+
+
+def _messages(peer: Peer) -> list[str]:
+    return [r["message"] for r in peer.records("errors")]
+
+
+def test_503_and_429_are_retried_after_retry_after_without_loss_or_duplicates(peer: Peer) -> None:
+    peer.script = [(503, {"Retry-After": "1"}), (429, {"Retry-After": "0"})]
+    _init(peer)
+    start = time.monotonic()
+    for i in range(5):
+        lookout_sdk.capture_message(f"m{i}")
+    assert lookout_sdk.flush(10)
+    assert sorted(_messages(peer)) == [f"m{i}" for i in range(5)]
+    assert time.monotonic() - start >= 1.0  # waited as told
+    assert peer.actions[:3] == [(503, {"Retry-After": "1"}), (429, {"Retry-After": "0"}), 202]
+    ids = [r["event_id"] for r in peer.records("errors")]
+    assert len(set(ids)) == 5
+
+
+def test_connection_errors_back_off_and_recover(peer: Peer) -> None:
+    peer.script = ["reset", "garbage", "reset"]
+    _init(peer)
+    lookout_sdk.capture_message("survives")
+    assert lookout_sdk.flush(15)
+    assert _messages(peer) == ["survives"]
+    assert peer.actions[:4] == ["reset", "garbage", "reset", 202]
+
+
+def test_4xx_is_not_retried(peer: Peer, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, "lookout_sdk")
+    peer.script = [400]
+    _init(peer)
+    lookout_sdk.capture_message("refused")
+    assert lookout_sdk.flush(5)
+    lookout_sdk.capture_message("next")
+    assert lookout_sdk.flush(5)
+    assert peer.actions == [400, 202] and _messages(peer) == ["next"]
+    assert "refused a batch of 1 records with 400" in caplog.text
+
+
+def test_413_splits_the_batch(peer: Peer) -> None:
+    peer.script = [413]
+    _init(peer, flush_interval=60)
+    for i in range(4):
+        lookout_sdk.capture_message(f"m{i}")
+    assert lookout_sdk.flush(5)
+    assert peer.actions == [413, 202, 202]
+    assert [len(b["errors"]) for b in peer.bodies] == [2, 2]
+
+
+def test_batches_by_count() -> None:
+    recorder = Recorder()
+    lookout_sdk.init("http://k@127.0.0.1:9/1", max_batch_records=100, flush_interval=60,
+                     transport=MockTransport(recorder))
+    for i in range(250):
+        lookout_sdk.capture_message(f"m{i}")
+    assert lookout_sdk.flush(5)
+    assert [len(b["errors"]) for b in recorder.batches] == [100, 100, 50]
+    assert [r["message"] for r in recorder.records("errors")] == [f"m{i}" for i in range(250)]
+
+
+def test_batches_by_bytes() -> None:
+    recorder = Recorder()
+    lookout_sdk.init("http://k@127.0.0.1:9/1", max_batch_bytes=20_000, flush_interval=60,
+                     transport=MockTransport(recorder))
+    for _ in range(10):
+        lookout_sdk.capture_message("x" * 5000)
+    assert lookout_sdk.flush(5)
+    assert len(recorder.batches) >= 3 and len(recorder.records("errors")) == 10
+
+
+def test_hanging_collector_never_blocks_the_app_and_overflow_is_counted(peer: Peer) -> None:
+    peer.script = ["hang"]
+    _init(peer, max_queue=50, timeout=1.0)
+    worker = _hub.client.worker
+    lookout_sdk.capture_message("first")
+    wait_for(lambda: peer.actions)  # the sender is now stuck on the hanging peer
+    start = time.monotonic()
+    for i in range(2000):
+        logging.getLogger("app").warning("line %d", i)
+    assert time.monotonic() - start < 2.0  # 2000 calls, none waited for the network
+    assert worker.queued() <= 50  # bounded
+    flush_start = time.monotonic()
+    lookout_sdk.flush(0.3)
+    assert time.monotonic() - flush_start < 1.5  # flush honours its timeout
+    assert lookout_sdk.flush(20)  # the peer now answers; everything kept is delivered
+    dropped = {}
+    for body in peer.bodies:
+        for kind, n in (body.get("dropped") or {}).items():
+            dropped[kind] = dropped.get(kind, 0) + n
+    logs = peer.records("logs")
+    assert len(logs) + dropped["logs"] == 2000
+    assert dropped["logs"] >= 1900
+    assert [r["message"] for r in logs] == [f"line {i}" for i in range(len(logs))]  # oldest kept
+    assert _messages(peer) == ["first"]
+
+
+def test_transport_exceptions_of_any_type_are_contained() -> None:
+    calls = []
+
+    def broken(request):
+        calls.append(1)
+        if len(calls) == 1:
+            raise ZeroDivisionError("custom transport bug")
+        return Recorder()(request)
+
+    lookout_sdk.init("http://k@127.0.0.1:9/1", flush_interval=0.05, transport=MockTransport(broken))
+    lookout_sdk.capture_message("x")
+    assert lookout_sdk.flush(10) and len(calls) == 2
