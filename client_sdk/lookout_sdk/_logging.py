@@ -1,4 +1,4 @@
-"""Capturing stdlib ``logging``: one handler on the root logger.
+"""Capturing stdlib ``logging``: one handler that sees every record.
 
 The handler's ``emit`` is the SDK's hottest path, so it does the minimum on
 the app thread: format the message, copy ``extra=`` fields (primitives as
@@ -105,27 +105,49 @@ class LookoutHandler(logging.Handler):
 
 
 handler = LookoutHandler()
+_original_call_handlers = logging.Logger.callHandlers
+_in_chain = False  # our wrapper is part of Logger.callHandlers (maybe under another patch)
+
+
+def _call_handlers(self: logging.Logger, record: logging.LogRecord) -> None:
+    try:
+        _original_call_handlers(self, record)
+    finally:
+        if record.levelno >= handler.level and _hub.client is not None:
+            handler.handle(record)
 
 
 def install(level: int) -> None:
-    """Put the handler on the root logger (once) and make ``level`` records reach it.
+    """Start capturing records of ``level`` and above, from every logger.
+
+    Like sentry-sdk, the handler is called from ``Logger.callHandlers``
+    rather than sitting in ``root.handlers``: frameworks that reconfigure
+    logging after ``init()`` (Litestar's app start, Django's ``LOGGING``,
+    uvicorn's ``log_config`` all call ``dictConfig``) would otherwise detach
+    it silently. It sees each record once, after the app's own handlers.
 
     The root logger defaults to WARNING, which would hide the INFO records
-    users expect to see captured. When root's level is above ``level`` it is
+    users expect to be captured. When root's level is above ``level`` it is
     lowered, and every handler already on root is raised to the old root
     level, so what the app printed before is exactly what it prints now.
     """
     root = logging.getLogger()
     handler.setLevel(level)
     if root.level > level:
-        old = root.getEffectiveLevel()
+        old = root.level
         for other in root.handlers:
-            if other is not handler and other.level < old:
+            if other.level < old:
                 other.setLevel(old)
         root.setLevel(level)
-    if handler not in root.handlers:
-        root.addHandler(handler)
+    global _in_chain
+    if not _in_chain:
+        logging.Logger.callHandlers = _call_handlers  # type: ignore[method-assign]
+        _in_chain = True
 
 
 def uninstall() -> None:
-    logging.getLogger().removeHandler(handler)
+    """Stop capturing; undo the patch unless something patched on top of it since."""
+    global _in_chain
+    if logging.Logger.callHandlers is _call_handlers:
+        logging.Logger.callHandlers = _original_call_handlers  # type: ignore[method-assign]
+        _in_chain = False
