@@ -5,6 +5,7 @@ import logging
 
 import pytest
 from litestar import Litestar, get
+from litestar.params import FromPath
 from litestar.testing import TestClient
 
 import lookout_sdk
@@ -13,7 +14,7 @@ from tests.sdk.conftest import Recorder
 
 
 @get("/orders/{order_id:int}")
-async def order(order_id: int) -> dict:
+async def order(order_id: FromPath[int]) -> dict:
     logging.getLogger("shop").warning("looking up order", extra={"order_id": order_id})
 
     async def background() -> None:
