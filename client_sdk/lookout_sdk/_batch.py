@@ -25,6 +25,28 @@ MAX_RETRY_AFTER = 300.0
 _dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
 
 
+def _refuse(value: Any) -> Any:
+    raise TypeError(f"not JSON: {type(value).__name__}")
+
+
+def _make_fast_dumps() -> Any:
+    """One reused C encoder: half the cost of ``json.dumps`` per small record.
+
+    Records are normalised trees (no cycles), so the circular-reference
+    markers are off; a cycle a ``before_send`` hook introduces ends in
+    RecursionError, which :func:`encode_record` handles.
+    """
+    make = getattr(json.encoder, "c_make_encoder", None)
+    basestring = getattr(json.encoder, "c_encode_basestring", None)
+    if make is None or basestring is None:
+        return _dumps
+    encoder = make(None, _refuse, basestring, None, ":", ",", False, False, False)
+    return lambda obj: "".join(encoder(obj, 0))
+
+
+_fast_dumps = _make_fast_dumps()
+
+
 @dataclass
 class Batch:
     """Encoded records on their way; retried as a unit, split in two on 413."""
@@ -46,7 +68,7 @@ def encode_record(record: dict[str, Any]) -> Optional[bytes]:
     first, then is dropped.
     """
     try:
-        data = _dumps(record).encode()
+        data = _fast_dumps(record).encode()
     except (TypeError, ValueError, RecursionError):
         try:
             data = _dumps(normalize(record, 8)).encode()
@@ -85,7 +107,8 @@ def build_body(batch: Batch, resource: Mapping[str, Any]) -> bytes:
 
 
 def compress(body: bytes) -> bytes:
-    return gzip.compress(body, compresslevel=6, mtime=0)
+    """gzip at level 1: most of the size win for repetitive JSON at a third of level 6's CPU."""
+    return gzip.compress(body, compresslevel=1, mtime=0)
 
 
 def parse_retry_after(value: Optional[str], now: Optional[float] = None) -> Optional[float]:

@@ -31,10 +31,19 @@ Tags = Optional[Mapping[str, Any]]
 TagKey = tuple
 
 
-def _tag_key(tags: Tags) -> TagKey:
-    if not tags:
-        return ()
-    return tuple(sorted((str(k)[:200], str(v)[:200]) for k, v in tags.items()))
+def _tag_key(tags: Mapping[str, Any]) -> TagKey:
+    """A hashable, order-independent key for ``tags``; cheap for the usual str->str case.
+
+    Values are turned into bounded strings only when the record is built, on
+    the sender thread; odd keys/values (unhashable, unorderable) take the
+    slow path here.
+    """
+    try:
+        key = tuple(tags.items()) if len(tags) == 1 else tuple(sorted(tags.items()))
+        hash(key)
+        return key
+    except TypeError:
+        return tuple(sorted((str(k), str(v)) for k, v in tags.items()))
 
 
 class Aggregator:
@@ -138,7 +147,7 @@ class Aggregator:
 def _record(kind: str, bucket: int, name: str, tag_key: TagKey, state: list) -> dict[str, Any]:
     rec: dict[str, Any] = {"ts": float(bucket * BUCKET_SECONDS), "name": name, "kind": kind}
     if tag_key:
-        rec["tags"] = dict(tag_key)
+        rec["tags"] = {str(k)[:200]: str(v)[:200] for k, v in tag_key}
     if kind == "counter":
         rec["value"], rec["count"] = state[0], state[1]
     elif kind == "gauge":

@@ -8,6 +8,7 @@ normalised record: attributes, local variables of every frame, and headers.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Iterable
 
 DEFAULT_SCRUB_KEYS: tuple[str, ...] = (
@@ -22,10 +23,18 @@ class Scrubber:
 
     def __init__(self, keys: Iterable[str] = DEFAULT_SCRUB_KEYS) -> None:
         self.keys = tuple(k.lower().replace("-", "_") for k in keys if k)
+        self._pattern = re.compile("|".join(re.escape(k) for k in self.keys)) if self.keys else None
+        # The same few attribute names come by again and again: remember the verdicts.
+        self._verdicts: dict[str, bool] = {}
 
     def is_sensitive(self, key: str) -> bool:
-        low = key.lower().replace("-", "_")
-        return any(k in low for k in self.keys)
+        verdict = self._verdicts.get(key)
+        if verdict is None:
+            low = key.lower().replace("-", "_")
+            verdict = self._pattern is not None and self._pattern.search(low) is not None
+            if len(self._verdicts) < 10_000:
+                self._verdicts[key] = verdict
+        return verdict
 
     def scrub(self, value: Any) -> Any:
         """``value`` with sensitive dict entries redacted (mutates normalised dicts)."""
@@ -37,14 +46,15 @@ class Scrubber:
         if depth <= 0:
             return value
         if isinstance(value, dict):
-            for key in list(value):
+            for key, item in value.items():  # replacing values keeps the size: safe
                 if isinstance(key, str) and self.is_sensitive(key):
                     value[key] = REDACTED
-                else:
-                    value[key] = self._walk(value[key], depth - 1)
+                elif isinstance(item, (dict, list)):
+                    self._walk(item, depth - 1)
         elif isinstance(value, list):
-            for i, item in enumerate(value):
-                value[i] = self._walk(item, depth - 1)
+            for item in value:
+                if isinstance(item, (dict, list)):
+                    self._walk(item, depth - 1)
         return value
 
     def scrub_record(self, record: dict[str, Any]) -> dict[str, Any]:
