@@ -67,11 +67,12 @@ class Aggregator:
     def _series(self) -> int:
         return len(self._counters) + len(self._gauges) + len(self._timings)
 
-    def increment(self, name: str, value: float = 1.0, tags: Tags = None) -> None:
+    def increment(self, name: str, value: float = 1, tags: Tags = None) -> None:
+        if value.__class__ is not int:  # ints are finite; skip the checks on the hot path
+            value = float(value)
+            if not math.isfinite(value):
+                return
         key = (int(self._clock() // BUCKET_SECONDS), name, _tag_key(tags) if tags else ())
-        value = float(value)
-        if not math.isfinite(value):
-            return
         with self._lock:
             state = self._counters.get(key)
             if state is not None:
@@ -149,7 +150,7 @@ def _record(kind: str, bucket: int, name: str, tag_key: TagKey, state: list) -> 
     if tag_key:
         rec["tags"] = {str(k)[:200]: str(v)[:200] for k, v in tag_key}
     if kind == "counter":
-        rec["value"], rec["count"] = state[0], state[1]
+        rec["value"], rec["count"] = float(state[0]), state[1]
     elif kind == "gauge":
         rec.update(value=state[0], min=state[1], max=state[2], sum=state[3], count=state[4])
     else:

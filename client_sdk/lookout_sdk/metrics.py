@@ -17,7 +17,7 @@ Tags = Optional[Mapping[str, Any]]
 
 
 def _name(name: Any) -> str:
-    if type(name) is str and 0 < len(name) <= 200:
+    if name.__class__ is str and 0 < len(name) <= 200:
         return name
     return str(name)[:200] or "unnamed"
 
@@ -28,7 +28,9 @@ def increment(name: str, value: float = 1, tags: Tags = None) -> None:
     if client is None:
         return
     try:
-        client.aggregator.increment(_name(name), value, tags)
+        if name.__class__ is not str or len(name) > 200 or not name:
+            name = _name(name)
+        client.aggregator.increment(name, value, tags)
     except Exception:  # noqa: BLE001
         pass
 

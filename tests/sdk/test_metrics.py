@@ -56,3 +56,21 @@ def test_non_finite_values_ignored_and_series_capped() -> None:
     for i in range(MAX_SERIES + 5):
         agg.increment(f"m{i}")
     assert len(agg.collect(force=True)) == MAX_SERIES and sum(overflow) == 5
+
+
+def test_public_api_aggregates_and_never_raises(sdk) -> None:
+    import lookout_sdk
+
+    for _ in range(100):
+        lookout_sdk.metrics.increment("orders.created", tags={"plan": "pro"})
+    lookout_sdk.metrics.increment("x" * 500)  # too long: clipped, not rejected by the server
+    lookout_sdk.metrics.increment(12345)  # type: ignore[arg-type]
+    lookout_sdk.metrics.increment("bad.value", "many")  # type: ignore[arg-type]
+    lookout_sdk.metrics.gauge("odd.tags", 1, tags={"k": ["unhashable"], 3: None})  # type: ignore[dict-item]
+    lookout_sdk.metrics.timing("db.query_ms", 12.5)
+    assert lookout_sdk.flush(5)
+    recs = {r["name"]: r for r in sdk.records("metrics")}
+    assert recs["orders.created"]["value"] == 100.0 and recs["orders.created"]["tags"] == {"plan": "pro"}
+    assert "x" * 200 in recs and "12345" in recs and "bad.value" not in recs
+    assert recs["odd.tags"]["tags"] == {"3": "None", "k": "['unhashable']"}
+    assert recs["db.query_ms"]["buckets"] == {"25": 1}
