@@ -19,6 +19,8 @@ from lookout_sdk._scrub import Scrubber
 from lookout_sdk._serialize import MAX_MESSAGE, clip, normalize, safe_str
 from lookout_sdk._worker import Worker
 
+# The collector rejects a record with more than 64 attributes; stay under it.
+MAX_ATTRIBUTES = 64
 LEVELS = ("trace", "debug", "info", "notice", "warning", "error", "fatal")
 _LEVEL_ALIASES = {"warn": "warning", "critical": "fatal", "exception": "error", "err": "error"}
 
@@ -41,6 +43,16 @@ def level_name(level: Any) -> str:
         if low in LEVELS:
             return low
     return "info"
+
+
+def _bounded(attributes: Any) -> dict[str, Any]:
+    """Attributes as a normalised dict of at most ``MAX_ATTRIBUTES`` entries."""
+    if not isinstance(attributes, dict):
+        return {"value": normalize(attributes)}
+    if len(attributes) > MAX_ATTRIBUTES:
+        attributes = dict(list(attributes.items())[:MAX_ATTRIBUTES])
+    out = normalize(attributes, 3)
+    return out if isinstance(out, dict) else {"value": out}
 
 
 class Client:
@@ -77,6 +89,8 @@ class Client:
             if ctx.attributes:
                 attrs = record.setdefault("attributes", {})
                 for key, value in ctx.attributes.items():
+                    if len(attrs) >= MAX_ATTRIBUTES:
+                        break
                     attrs.setdefault(key, normalize(value))
         return record
 
@@ -102,7 +116,7 @@ class Client:
         if logger:
             record["logger"] = logger[:200]
         if attributes:
-            record["attributes"] = normalize(attributes)
+            record["attributes"] = _bounded(attributes)
         ctx = current_request.get()
         if ctx is not None and not handled:
             ctx.unhandled = True
@@ -116,7 +130,7 @@ class Client:
                                   "level": level_name(level),
                                   "message": safe_str(message, MAX_MESSAGE) or "(empty)"}
         if attributes:
-            record["attributes"] = normalize(attributes)
+            record["attributes"] = _bounded(attributes)
         self.worker.enqueue("errors", self._stamp(record))
         return event_id
 

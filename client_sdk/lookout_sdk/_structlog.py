@@ -12,6 +12,7 @@ captures them: use one of the two, not both, or lines arrive twice.
 
 from __future__ import annotations
 
+import random
 import sys
 import time
 from typing import Any, MutableMapping
@@ -49,11 +50,13 @@ def _capture(client: Any, logger: Any, method_name: str,
     attrs = {str(k)[:200]: normalize(v) for k, v in list(event_dict.items())[:60]
              if k not in _SKIP}
     message = safe_str(event_dict.get("event", ""), MAX_MESSAGE)
-    record: dict[str, Any] = {"ts": time.time(), "level": level, "logger": str(name)[:200],
-                              "message": message}
-    if attrs:
-        record["attributes"] = attrs
-    client.send_log(record)
+    sample = client.options.sample_rate
+    if sample >= 1.0 or random.random() < sample:
+        record: dict[str, Any] = {"ts": time.time(), "level": level, "logger": str(name)[:200],
+                                  "message": message}
+        if attrs:
+            record["attributes"] = attrs
+        client.send_log(record)
     exc_info = event_dict.get("exc_info")
     exc: Any = None
     if isinstance(exc_info, BaseException):
