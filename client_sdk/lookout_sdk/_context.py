@@ -85,7 +85,6 @@ def set_route(route: str | None) -> None:
         ctx.route = route[:500]
 
 
-_original_start = threading.Thread.start
 _propagating = False
 
 
@@ -95,6 +94,7 @@ def propagate_to_threads() -> None:
     if _propagating:
         return
     _propagating = True
+    original_start = threading.Thread.start  # whatever is there now, other patches included
 
     def start(self: threading.Thread) -> None:
         ctx = current_request.get()
@@ -106,7 +106,7 @@ def propagate_to_threads() -> None:
                 run()
 
             self.run = run_in_request  # type: ignore[method-assign]
-        _original_start(self)
+        original_start(self)
 
-    start.__doc__ = _original_start.__doc__
+    start.__doc__ = original_start.__doc__
     threading.Thread.start = start  # type: ignore[method-assign]

@@ -23,6 +23,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("lookout_sdk")
 
 client: Optional[Client] = None
+# Per-thread "the SDK is working here" flag: logging that happens while the SDK
+# captures (a __repr__ that logs) or on the sender thread (a before_send hook
+# that logs) is not captured, so capture can neither recurse nor feed itself.
+guard = threading.local()
 _hooks_installed = False
 _lock = threading.Lock()
 

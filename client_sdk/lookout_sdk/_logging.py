@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import random
-import threading
 from typing import Any, Optional
 
 from lookout_sdk import _hub
@@ -26,7 +25,7 @@ _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | 
 _SIMPLE = (int, float, bool, type(None))
 _LEVEL_NAMES: dict[int, str] = {}
 
-_guard = threading.local()
+_guard = _hub.guard
 
 
 def _level(levelno: int) -> str:

@@ -24,7 +24,7 @@ import time
 from collections import deque
 from typing import Any, Callable, Mapping, Optional
 
-from lookout_sdk import _batch
+from lookout_sdk import _batch, _hub
 from lookout_sdk._batch import Batch
 from lookout_sdk._scrub import Scrubber
 from lookout_sdk.errors import TransportError
@@ -144,6 +144,7 @@ class Worker:
     # --- sender thread --------------------------------------------------------------------
 
     def _run(self) -> None:
+        _hub.guard.busy = True  # nothing logged on this thread is captured
         next_tick = time.monotonic() + self.flush_interval
         while not self._stopping:
             try:

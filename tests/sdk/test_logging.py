@@ -125,3 +125,16 @@ def test_level_option(recorder: Recorder, root_state) -> None:
     logging.getLogger("app").warning("at")
     assert lookout_sdk.flush(5)
     assert [r["message"] for r in recorder.records("logs")] == ["at"]
+
+
+def test_logging_from_before_send_on_the_sender_thread_is_not_captured(recorder: Recorder, root_state) -> None:
+    def chatty_hook(record: dict, kind: str) -> dict:
+        logging.getLogger("app.hook").warning("hook saw a record")
+        return record
+
+    lookout_sdk.init("http://k@127.0.0.1:9/1", before_send=chatty_hook, flush_interval=0.05,
+                     transport=lookout_sdk.transport.MockTransport(recorder))
+    logging.getLogger("app").warning("one")
+    assert lookout_sdk.flush(5)
+    assert lookout_sdk.flush(1)
+    assert [r["message"] for r in recorder.records("logs")] == ["one"]
