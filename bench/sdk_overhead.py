@@ -28,7 +28,6 @@ import asyncio
 import json
 import logging
 import os
-import socket
 import statistics
 import subprocess
 import sys

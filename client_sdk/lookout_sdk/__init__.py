@@ -12,11 +12,10 @@ app or waits on the network.
 from __future__ import annotations
 
 import logging
-from typing import Any, Optional
+from typing import Any
 
 from lookout_sdk import _hub, _logging, asgi, metrics, transport, wsgi
-from lookout_sdk._context import (get_request_id, propagate_to_threads, request_context,
-                                  set_route)
+from lookout_sdk._context import get_request_id, propagate_to_threads, request_context, set_route
 from lookout_sdk._dsn import Dsn, parse_dsn
 from lookout_sdk._exceptions import current_exception
 from lookout_sdk._structlog import structlog_processor
@@ -34,7 +33,7 @@ log = logging.getLogger("lookout_sdk")
 log.addHandler(logging.NullHandler())
 
 
-def init(dsn: Optional[str] = None, **options: Any) -> bool:
+def init(dsn: str | None = None, **options: Any) -> bool:
     """Configure the SDK; returns True when it is sending.
 
     Options (all keywords): ``service``, ``environment``, ``release``,
@@ -71,8 +70,8 @@ def is_enabled() -> bool:
     return _hub.client is not None
 
 
-def capture_exception(exc: Optional[BaseException] = None, *, level: str = "error",
-                      attributes: Optional[dict[str, Any]] = None) -> Optional[str]:
+def capture_exception(exc: BaseException | None = None, *, level: str = "error",
+                      attributes: dict[str, Any] | None = None) -> str | None:
     """Send ``exc`` (default: the exception being handled) as an error; its event ID.
 
     Returns None when there is nothing to send or the SDK is disabled.
@@ -94,7 +93,7 @@ def capture_exception(exc: Optional[BaseException] = None, *, level: str = "erro
 
 
 def capture_message(message: str, level: str = "info", *,
-                    attributes: Optional[dict[str, Any]] = None) -> Optional[str]:
+                    attributes: dict[str, Any] | None = None) -> str | None:
     """Send ``message`` as an error-tracking event (an issue); its event ID."""
     client = _hub.client
     if client is None:

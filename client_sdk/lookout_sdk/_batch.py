@@ -13,8 +13,9 @@ import json
 import math
 import random
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional
+from typing import Any
 
 from lookout_sdk._serialize import normalize
 
@@ -60,7 +61,7 @@ class Batch:
         return Batch(self.items[:half], self.dropped), Batch(self.items[half:])
 
 
-def encode_record(record: dict[str, Any]) -> Optional[bytes]:
+def encode_record(record: dict[str, Any]) -> bytes | None:
     """The record as compact JSON, or None when it cannot be sent.
 
     Values that JSON cannot carry (NaN, arbitrary objects) are normalised and
@@ -84,7 +85,7 @@ def encode_record(record: dict[str, Any]) -> Optional[bytes]:
     return None
 
 
-def encode_record_once(record: dict[str, Any]) -> Optional[bytes]:
+def encode_record_once(record: dict[str, Any]) -> bytes | None:
     try:
         data = _dumps(normalize(record, 8)).encode()
     except (TypeError, ValueError, RecursionError):
@@ -111,7 +112,7 @@ def compress(body: bytes) -> bytes:
     return gzip.compress(body, compresslevel=1, mtime=0)
 
 
-def parse_retry_after(value: Optional[str], now: Optional[float] = None) -> Optional[float]:
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
     """Seconds to wait from a ``Retry-After`` header (seconds or HTTP date), clamped."""
     if not value:
         return None

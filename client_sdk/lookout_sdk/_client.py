@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, Optional
+from typing import Any
 
 from lookout_sdk import _exceptions
 from lookout_sdk._context import current_request
@@ -99,9 +99,9 @@ class Client:
 
     def capture_exception(self, exc: BaseException, *, level: str = "error",
                           handled: bool = True, mechanism: str = "generic",
-                          message: Optional[str] = None, logger: Optional[str] = None,
-                          attributes: Optional[dict[str, Any]] = None,
-                          ts: Optional[float] = None) -> str:
+                          message: str | None = None, logger: str | None = None,
+                          attributes: dict[str, Any] | None = None,
+                          ts: float | None = None) -> str:
         event_id = uuid.uuid4().hex
         record: dict[str, Any] = {
             "event_id": event_id,
@@ -124,7 +124,7 @@ class Client:
         return event_id
 
     def capture_message(self, message: Any, level: str = "info",
-                        attributes: Optional[dict[str, Any]] = None) -> str:
+                        attributes: dict[str, Any] | None = None) -> str:
         event_id = uuid.uuid4().hex
         record: dict[str, Any] = {"event_id": event_id, "ts": time.time(),
                                   "level": level_name(level),

@@ -13,9 +13,10 @@ from __future__ import annotations
 import re
 import threading
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any, Iterator
+from typing import Any
 
 REQUEST_ID_RE = re.compile(r"[\x21-\x7e]{1,200}")
 

@@ -15,14 +15,14 @@ import os
 import sys
 import threading
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from lookout_sdk._client import Client
 
 log = logging.getLogger("lookout_sdk")
 
-client: Optional[Client] = None
+client: Client | None = None
 # Per-thread "the SDK is working here" flag: logging that happens while the SDK
 # captures (a __repr__ that logs) or on the sender thread (a before_send hook
 # that logs) is not captured, so capture can neither recurse nor feed itself.
@@ -31,7 +31,7 @@ _hooks_installed = False
 _lock = threading.Lock()
 
 
-def set_client(new: Optional[Client]) -> None:
+def set_client(new: Client | None) -> None:
     """Make ``new`` current and shut the previous client down (flushing it briefly)."""
     global client
     with _lock:
@@ -54,7 +54,7 @@ def install_hooks() -> None:
     previous_thread_hook = threading.excepthook
 
     def excepthook(exc_type: type[BaseException], exc: BaseException,
-                   tb: Optional[TracebackType]) -> None:
+                   tb: TracebackType | None) -> None:
         _capture_unhandled(exc, "excepthook")
         previous_excepthook(exc_type, exc, tb)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import random
-from typing import Any, Optional
+from typing import Any
 
 from lookout_sdk import _hub
 from lookout_sdk._client import level_name
@@ -35,7 +35,7 @@ def _level(levelno: int) -> str:
     return name
 
 
-def extra_attributes(record: logging.LogRecord) -> Optional[dict[str, Any]]:
+def extra_attributes(record: logging.LogRecord) -> dict[str, Any] | None:
     """The ``extra=`` fields of a log record, JSON-safe and bounded."""
     keys = record.__dict__.keys() - _STANDARD
     if not keys:

@@ -15,7 +15,8 @@ import bisect
 import math
 import threading
 import time
-from typing import Any, Callable, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any, Callable, Optional
 
 BUCKET_SECONDS = 10
 MAX_SERIES = 10_000
@@ -50,7 +51,7 @@ class Aggregator:
     """Holds the current buckets; thread-safe; collected by the sender thread."""
 
     def __init__(self, clock: Callable[[], float] = time.time,
-                 on_overflow: Optional[Callable[[int], None]] = None) -> None:
+                 on_overflow: Callable[[int], None] | None = None) -> None:
         self._clock = clock
         self._on_overflow = on_overflow
         self._lock = threading.Lock()

@@ -12,7 +12,7 @@ import os
 import socket
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 from lookout_sdk._dsn import Dsn, parse_dsn
 from lookout_sdk._scrub import DEFAULT_SCRUB_KEYS
@@ -24,7 +24,7 @@ log = logging.getLogger("lookout_sdk")
 
 @dataclass
 class Options:
-    dsn: Optional[Dsn] = None
+    dsn: Dsn | None = None
     """Where to send; from ``dsn=`` or ``LOOKOUT_DSN``. None disables the SDK."""
 
     service: str = ""
@@ -57,7 +57,7 @@ class Options:
     max_batch_bytes: int = 1_000_000
     """Uncompressed JSON bytes per request, about (one record may exceed it)."""
 
-    before_send: Optional[Callable[[dict, str], Optional[dict]]] = None
+    before_send: Callable[[dict, str], dict | None] | None = None
     """``hook(record, kind) -> record | None`` on the sender thread; None drops the record."""
 
     scrub_keys: tuple[str, ...] = DEFAULT_SCRUB_KEYS
@@ -106,10 +106,10 @@ def _text(name: str, value: Any, env: str, default: str = "") -> str:
     return value[:200]
 
 
-def build_options(dsn: Optional[str] = None, **kwargs: Any) -> Options:
+def build_options(dsn: str | None = None, **kwargs: Any) -> Options:
     """Options from ``init()`` arguments and the environment; never raises."""
     raw_dsn = dsn if dsn is not None else os.environ.get("LOOKOUT_DSN", "")
-    parsed: Optional[Dsn] = None
+    parsed: Dsn | None = None
     if raw_dsn:
         try:
             parsed = parse_dsn(raw_dsn)

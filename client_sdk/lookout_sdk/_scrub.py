@@ -9,7 +9,8 @@ normalised record: attributes, local variables of every frame, and headers.
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 DEFAULT_SCRUB_KEYS: tuple[str, ...] = (
     "password", "passwd", "secret", "token", "authorization", "cookie", "api_key",

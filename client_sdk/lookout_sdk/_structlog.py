@@ -15,7 +15,8 @@ from __future__ import annotations
 import random
 import sys
 import time
-from typing import Any, MutableMapping
+from collections.abc import MutableMapping
+from typing import Any
 
 from lookout_sdk import _hub
 from lookout_sdk._client import level_name

@@ -22,7 +22,8 @@ import logging
 import threading
 import time
 from collections import deque
-from typing import Any, Callable, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any, Callable, Optional
 
 from lookout_sdk import _batch, _hub
 from lookout_sdk._batch import Batch
@@ -42,8 +43,8 @@ class Worker:
     def __init__(self, *, url: str, headers: Mapping[str, str], resource: Mapping[str, Any],
                  transport: Transport, max_queue: int, flush_interval: float,
                  max_batch_records: int, max_batch_bytes: int, scrubber: Scrubber,
-                 before_send: Optional[BeforeSend] = None,
-                 metric_source: Optional[MetricSource] = None,
+                 before_send: BeforeSend | None = None,
+                 metric_source: MetricSource | None = None,
                  retry_max_delay: float = 10.0) -> None:
         self.url = url
         self.headers = dict(headers)
@@ -71,7 +72,7 @@ class Worker:
         self._flush_requested = 0
         self._flushed = 0
         self._stopping = False
-        self._thread: Optional[threading.Thread] = None
+        self._thread: threading.Thread | None = None
         self.sent_batches = 0
 
     # --- app side -------------------------------------------------------------------------
@@ -211,7 +212,7 @@ class Worker:
             if not self._deliver(batch):
                 return False
 
-    def _take(self) -> Optional[Batch]:
+    def _take(self) -> Batch | None:
         items: list[tuple[str, bytes]] = []
         size = 0
         queue = self._queue
@@ -227,7 +228,7 @@ class Worker:
             return None
         return Batch(items, dropped)
 
-    def _prepare(self, kind: str, record: dict) -> Optional[bytes]:
+    def _prepare(self, kind: str, record: dict) -> bytes | None:
         try:
             record = self.scrubber.scrub_record(record)
             if self.before_send is not None and kind != "metrics":
@@ -270,7 +271,7 @@ class Worker:
                     len(batch.items), status, response.body[:300].decode("utf-8", "replace"))
         return True
 
-    def _schedule_retry(self, batch: Batch, retry_after: Optional[float], why: str) -> bool:
+    def _schedule_retry(self, batch: Batch, retry_after: float | None, why: str) -> bool:
         delay = retry_after if retry_after is not None else _batch.backoff_delay(
             batch.attempts, cap=self.retry_max_delay)
         log.debug("lookout_sdk: %s; retrying in %.2fs", why, delay)

@@ -21,11 +21,11 @@ register :func:`litestar_after_exception` as an ``after_exception`` hook.
 from __future__ import annotations
 
 import time
-from typing import Any, Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, MutableMapping
+from typing import Any, Callable
 
 from lookout_sdk import _hub
-from lookout_sdk._context import RequestContext, current_request, new_request_id, \
-    valid_request_id
+from lookout_sdk._context import RequestContext, current_request, new_request_id, valid_request_id
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

@@ -7,7 +7,8 @@ call is a no-op. Nothing here raises into the app.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any, Optional
 
 from lookout_sdk import _hub
 

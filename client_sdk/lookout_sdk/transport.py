@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import http.client
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Optional
+from typing import Callable
 from urllib.parse import urlsplit
 
 from lookout_sdk.errors import TransportError
@@ -71,7 +72,7 @@ class HTTPTransport(Transport):
     fresh connection (the request cannot have been processed).
     """
 
-    def __init__(self, timeout: float = 5.0, ssl_context: Optional[ssl.SSLContext] = None) -> None:
+    def __init__(self, timeout: float = 5.0, ssl_context: ssl.SSLContext | None = None) -> None:
         self.timeout = timeout
         self.ssl_context = ssl_context
         self._conn: http.client.HTTPConnection | None = None

@@ -12,11 +12,11 @@ Flask and Django); otherwise the raw path is used.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Iterable, Iterator, Optional
+from collections.abc import Iterable, Iterator
+from typing import Any, Callable
 
 from lookout_sdk import _hub
-from lookout_sdk._context import RequestContext, current_request, new_request_id, \
-    valid_request_id
+from lookout_sdk._context import RequestContext, current_request, new_request_id, valid_request_id
 
 WSGIApp = Callable[[dict, Callable[..., Any]], Iterable[bytes]]
 MAX_HEADERS = 50
@@ -142,7 +142,7 @@ class _ClosingIterable:
 
     def close(self) -> None:
         try:
-            close: Optional[Callable[[], None]] = getattr(self.result, "close", None)
+            close: Callable[[], None] | None = getattr(self.result, "close", None)
             if close is not None:
                 token = current_request.set(self.state.ctx)
                 try:

@@ -17,9 +17,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import pytest
-
 import lookout_sdk
+import pytest
 from lookout_sdk.transport import MockTransport, Request, Response
 
 
@@ -73,13 +72,19 @@ def recorder() -> Recorder:
 @pytest.fixture
 def sdk(recorder: Recorder) -> Recorder:
     """The SDK initialised with a recording transport (fast flush interval)."""
-    assert lookout_sdk.init("http://key@127.0.0.1:9/1", service="svc", environment="test",
-                            release="1.0", flush_interval=0.05,
-                            transport=MockTransport(recorder))
+    assert lookout_sdk.init(
+        "http://key@127.0.0.1:9/1",
+        service="svc",
+        environment="test",
+        release="1.0",
+        flush_interval=0.05,
+        transport=MockTransport(recorder),
+    )
     return recorder
 
 
 # --- a scriptable HTTP peer on loopback ---------------------------------------------------
+
 
 @dataclass
 class Peer:
@@ -192,8 +197,9 @@ class Peer:
                     conn.sendall(b"\x00\xffthis is not http\r\n\r\n")
                     return
                 if action == "reset":
-                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00"
-                                    b"\x00\x00\x00\x00")
+                    conn.setsockopt(
+                        socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+                    )
                     return
                 close_after = action == "202-close"
                 if close_after:
@@ -204,8 +210,11 @@ class Peer:
                         self.bodies.append(decode_body(body))
                 payload = b'{"accepted":1,"rejected":[]}' if status < 300 else b'{"error":"no"}'
                 extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-                conn.sendall(f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n"
-                             f"Content-Length: {len(payload)}\r\n{extra}\r\n".encode() + payload)
+                conn.sendall(
+                    f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n"
+                    f"Content-Length: {len(payload)}\r\n{extra}\r\n".encode()
+                    + payload
+                )
                 if close_after:
                     return
         except OSError:

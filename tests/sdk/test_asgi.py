@@ -3,13 +3,13 @@
 import asyncio
 import logging
 
+import lookout_sdk
 import pytest
 from litestar import Litestar, get
 from litestar.params import FromPath
 from litestar.testing import TestClient
-
-import lookout_sdk
 from lookout_sdk.asgi import LookoutMiddleware, litestar_after_exception
+
 from tests.sdk.conftest import Recorder
 
 
@@ -31,8 +31,11 @@ async def boom() -> None:
 
 def _litestar(as_litestar_middleware: bool) -> object:
     if as_litestar_middleware:
-        return Litestar([order, boom], middleware=[LookoutMiddleware],
-                        after_exception=[litestar_after_exception])
+        return Litestar(
+            [order, boom],
+            middleware=[LookoutMiddleware],
+            after_exception=[litestar_after_exception],
+        )
     return LookoutMiddleware(Litestar([order, boom], after_exception=[litestar_after_exception]))
 
 
@@ -45,7 +48,9 @@ def root_info():
 
 
 @pytest.mark.parametrize("inside", [False, True], ids=["wrapping", "litestar-middleware"])
-def test_request_id_in_and_out_route_template_and_record(sdk: Recorder, root_info, inside: bool) -> None:
+def test_request_id_in_and_out_route_template_and_record(
+    sdk: Recorder, root_info, inside: bool
+) -> None:
     with TestClient(_litestar(inside)) as client:
         resp = client.get("/orders/42", headers={"X-Request-ID": "client-id-1"})
         generated = client.get("/orders/7", headers={"X-Request-ID": "bad id with spaces"})
@@ -57,7 +62,11 @@ def test_request_id_in_and_out_route_template_and_record(sdk: Recorder, root_inf
     requests = {r["request_id"]: r for r in sdk.records("requests")}
     rec = requests["client-id-1"]
     assert (rec["method"], rec["route"], rec["status"], rec["unhandled"]) == (
-        "GET", "/orders/{order_id}", 200, False)
+        "GET",
+        "/orders/{order_id}",
+        200,
+        False,
+    )
     assert 0 < rec["duration_ms"] < 5000
     assert requests[new_id]["route"] == "/orders/{order_id}"
     if not inside:  # unknown paths never reach middleware registered inside Litestar
@@ -92,8 +101,12 @@ async def test_exception_from_bare_asgi_app_is_captured_and_reraised(sdk: Record
     async def receive():
         return {"type": "http.request", "body": b""}
 
-    scope = {"type": "http", "method": "POST", "path": "/raw",
-             "headers": [(b"x-request-id", b"raw-1"), (b"authorization", b"Bearer s3cret")]}
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/raw",
+        "headers": [(b"x-request-id", b"raw-1"), (b"authorization", b"Bearer s3cret")],
+    }
     with pytest.raises(ValueError, match="raw failure"):
         await LookoutMiddleware(app)(scope, receive, send)
     assert lookout_sdk.flush(5)
@@ -101,15 +114,27 @@ async def test_exception_from_bare_asgi_app_is_captured_and_reraised(sdk: Record
     assert err["request_id"] == "raw-1"
     assert err["attributes"]["http.headers"]["authorization"] == "[redacted]"
     (rec,) = sdk.records("requests")
-    assert (rec["method"], rec["route"], rec["status"], rec["unhandled"]) == ("POST", "/raw", 500, True)
+    assert (rec["method"], rec["route"], rec["status"], rec["unhandled"]) == (
+        "POST",
+        "/raw",
+        500,
+        True,
+    )
 
 
-async def test_response_header_replaced_not_duplicated_and_non_http_passthrough(sdk: Recorder) -> None:
+async def test_response_header_replaced_not_duplicated_and_non_http_passthrough(
+    sdk: Recorder,
+) -> None:
     async def app(scope, receive, send):
         if scope["type"] == "lifespan":
             return
-        await send({"type": "http.response.start", "status": 201,
-                    "headers": [(b"x-request-id", b"from-app"), (b"content-type", b"text/plain")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 201,
+                "headers": [(b"x-request-id", b"from-app"), (b"content-type", b"text/plain")],
+            }
+        )
         await send({"type": "http.response.body", "body": b"ok"})
 
     sent = []
@@ -118,8 +143,9 @@ async def test_response_header_replaced_not_duplicated_and_non_http_passthrough(
         sent.append(message)
 
     await LookoutMiddleware(app)({"type": "lifespan"}, None, send)
-    await LookoutMiddleware(app)({"type": "http", "method": "GET", "path": "/x", "headers": []},
-                                 None, send)
+    await LookoutMiddleware(app)(
+        {"type": "http", "method": "GET", "path": "/x", "headers": []}, None, send
+    )
     headers = sent[0]["headers"]
     assert [v for k, v in headers if k == b"x-request-id"] != [b"from-app"]
     assert len([1 for k, _ in headers if k == b"x-request-id"]) == 1

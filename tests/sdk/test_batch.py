@@ -2,19 +2,37 @@ import gzip
 import json
 import math
 import random
-from email.utils import format_datetime
 from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 
-from lookout_sdk._batch import (MAX_RECORD_BYTES, Batch, backoff_delay, build_body, compress,
-                                encode_record, is_retryable, parse_retry_after)
+from lookout_sdk._batch import (
+    MAX_RECORD_BYTES,
+    Batch,
+    backoff_delay,
+    build_body,
+    compress,
+    encode_record,
+    is_retryable,
+    parse_retry_after,
+)
 
 
 def test_body_groups_kinds_and_carries_resource_and_drops() -> None:
-    batch = Batch([("logs", encode_record({"message": "a"})), ("errors", encode_record({"message": "e"})),
-                   ("logs", encode_record({"message": "b"}))], {"logs": 3})
+    batch = Batch(
+        [
+            ("logs", encode_record({"message": "a"})),
+            ("errors", encode_record({"message": "e"})),
+            ("logs", encode_record({"message": "b"})),
+        ],
+        {"logs": 3},
+    )
     body = json.loads(gzip.decompress(compress(build_body(batch, {"service": "s"}))))
-    assert body == {"resource": {"service": "s"}, "logs": [{"message": "a"}, {"message": "b"}],
-                    "errors": [{"message": "e"}], "dropped": {"logs": 3}}
+    assert body == {
+        "resource": {"service": "s"},
+        "logs": [{"message": "a"}, {"message": "b"}],
+        "errors": [{"message": "e"}],
+        "dropped": {"logs": 3},
+    }
 
 
 def test_unencodable_values_are_normalised_not_fatal() -> None:
@@ -25,8 +43,9 @@ def test_unencodable_values_are_normalised_not_fatal() -> None:
 
 
 def test_oversized_error_loses_vars_then_fits() -> None:
-    frames = [{"function": f"f{i}", "vars": {f"v{j}": "x" * 1000 for j in range(50)}}
-              for i in range(30)]
+    frames = [
+        {"function": f"f{i}", "vars": {f"v{j}": "x" * 1000 for j in range(50)}} for i in range(30)
+    ]
     data = encode_record({"exception": [{"type": "E", "frames": frames}]})
     assert data is not None and len(data) <= MAX_RECORD_BYTES
     assert "vars" not in json.loads(data)["exception"][0]["frames"][0]
@@ -48,8 +67,12 @@ def test_retry_after_seconds_and_dates() -> None:
     assert parse_retry_after("99999") == 300.0
     assert parse_retry_after("soon") is None and parse_retry_after(None) is None
     now = datetime(2026, 1, 1, tzinfo=timezone.utc)
-    assert parse_retry_after(format_datetime(now + timedelta(seconds=20), usegmt=True),
-                             now=now.timestamp()) == 20.0
+    assert (
+        parse_retry_after(
+            format_datetime(now + timedelta(seconds=20), usegmt=True), now=now.timestamp()
+        )
+        == 20.0
+    )
 
 
 def test_backoff_grows_is_capped_and_jittered() -> None:

@@ -19,12 +19,12 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import lookout_sdk
 import pytest
 from litestar import Litestar, get
 from litestar.params import FromPath
 from litestar.testing import TestClient
 
-import lookout_sdk
 from tests.sdk.conftest import wait_for
 from tests.support.server import LookoutServer, free_port, start_server
 
@@ -78,8 +78,9 @@ async def checkout(cart_id: FromPath[str]) -> dict:
     return {"ok": True}
 
 
-def test_everything_arrives_with_request_id_and_service(server_factory, db_url: str,
-                                                        root_info) -> None:
+def test_everything_arrives_with_request_id_and_service(
+    server_factory, db_url: str, root_info
+) -> None:
     server = server_factory(db_url=db_url)
     dsn, token = server.create_project("shop"), server.create_token()
     assert lookout_sdk.init(dsn, service="checkout", environment="prod", release="1.4.2")
@@ -93,16 +94,22 @@ def test_everything_arrives_with_request_id_and_service(server_factory, db_url: 
     timeline = api(server, token, "/api/v1/requests/e2e-req-1")
     kinds = {item["kind"]: item for item in timeline["items"]}
     assert set(kinds) == {"request", "log", "error"}
-    assert all(i["service"] == "checkout" and i["environment"] == "prod" and i["release"] == "1.4.2"
-               for i in timeline["items"])
+    assert all(
+        i["service"] == "checkout" and i["environment"] == "prod" and i["release"] == "1.4.2"
+        for i in timeline["items"]
+    )
     req = kinds["request"]
     assert (req["method"], req["route"], req["status"]) == ("GET", "/checkout/{cart_id}", 200)
-    assert kinds["log"]["message"] == "checking out" and kinds["log"]["attributes"] == {"cart": "c-9"}
+    assert kinds["log"]["message"] == "checking out" and kinds["log"]["attributes"] == {
+        "cart": "c-9"
+    }
     exc = kinds["error"]["exception"][-1]
     assert exc["type"] == "LookupError" and exc["frames"][-1]["function"] == "checkout"
     assert kinds["error"]["handled"] is True
-    assert prom(server, "lookout_ingest_records_accepted_total", kind="metric",
-                protocol="lookout") == 3
+    assert (
+        prom(server, "lookout_ingest_records_accepted_total", kind="metric", protocol="lookout")
+        == 3
+    )
 
 
 def test_collector_down_at_first_then_started_loses_nothing(tmp_path: Path, root_info) -> None:
@@ -122,7 +129,8 @@ def test_collector_down_at_first_then_started_loses_nothing(tmp_path: Path, root
         assert lookout_sdk.flush(30)
         items = logs_matching(server, token, "before the collector is up")
         assert sorted(i["message"] for i in items) == [
-            f"line {i:03d} before the collector is up" for i in range(300)]
+            f"line {i:03d} before the collector is up" for i in range(300)
+        ]
         timeline = api(server, token, "/api/v1/requests/late-req")
         assert [i["message"] for i in timeline["items"]] == ["message before the collector is up"]
     finally:
@@ -171,8 +179,13 @@ assert lookout_sdk.flush(10)
 
 def _run(script: str, dsn: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOOKOUT_")}
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(script), dsn],
-                          capture_output=True, text=True, timeout=60, env=env)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script), dsn],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
 
 
 def test_process_exit_flushes(server_factory) -> None:
@@ -181,12 +194,16 @@ def test_process_exit_flushes(server_factory) -> None:
     out = _run(SCRIPT_EXIT, dsn)
     assert out.returncode == 0, out.stderr
     assert [i["message"] for i in logs_matching(server, token, "exit-flush")] == [
-        "exit-flush log line"]
+        "exit-flush log line"
+    ]
     timeline = api(server, token, "/api/v1/requests/exit-req")
     assert [(i["kind"], i["message"], i["service"]) for i in timeline["items"]] == [
-        ("error", "exit-flush message", "exiting")]
-    assert prom(server, "lookout_ingest_records_accepted_total", kind="metric",
-                protocol="lookout") == 1
+        ("error", "exit-flush message", "exiting")
+    ]
+    assert (
+        prom(server, "lookout_ingest_records_accepted_total", kind="metric", protocol="lookout")
+        == 1
+    )
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
@@ -198,5 +215,7 @@ def test_fork_child_gets_a_fresh_worker_and_nothing_is_sent_twice(server_factory
     messages = sorted(i["message"] for i in logs_matching(server, token, "fork-test"))
     assert len(messages) == 3, messages
     assert messages[0].startswith("fork-test child ")
-    assert messages[1:] == ["fork-test parent after child exited with 0",
-                            "fork-test parent before fork"]
+    assert messages[1:] == [
+        "fork-test parent after child exited with 0",
+        "fork-test parent before fork",
+    ]

@@ -68,6 +68,7 @@ def test_cycles_and_deep_recursion_are_bounded() -> None:
 
 def test_library_frames_are_not_in_app() -> None:
     import json
+
     assert not is_in_app(json.__file__)
     assert not is_in_app("/venv/lib/python3.11/site-packages/pkg/mod.py")
     assert not is_in_app("<frozen importlib._bootstrap>")

@@ -3,12 +3,12 @@ import subprocess
 import sys
 import threading
 
-import pytest
-
 import lookout_sdk
+import pytest
 from lookout_sdk import _hub
 from lookout_sdk._logging import _original_call_handlers
 from lookout_sdk.transport import MockTransport
+
 from tests.sdk.conftest import Recorder
 
 
@@ -38,9 +38,19 @@ def test_broken_dsn_and_bad_options_never_raise(caplog: pytest.LogCaptureFixture
     caplog.set_level(logging.WARNING, "lookout_sdk")
     assert lookout_sdk.init("not a dsn") is False
     assert "bad DSN" in caplog.text
-    assert lookout_sdk.init("http://k@127.0.0.1:9/1", sample_rate="lots", max_queue=-5,
-                            before_send=42, scrub_keys=17, transport=object(), nonsense=1,
-                            service=123) is True
+    assert (
+        lookout_sdk.init(
+            "http://k@127.0.0.1:9/1",
+            sample_rate="lots",
+            max_queue=-5,
+            before_send=42,
+            scrub_keys=17,
+            transport=object(),
+            nonsense=1,
+            service=123,
+        )
+        is True
+    )
     assert "sample_rate" in caplog.text and "unknown option 'nonsense'" in caplog.text
     opts = _hub.client.options
     assert opts.sample_rate == 1.0 and opts.max_queue == 10_000 and opts.before_send is None
@@ -48,11 +58,13 @@ def test_broken_dsn_and_bad_options_never_raise(caplog: pytest.LogCaptureFixture
 
 def test_reinit_replaces_client_and_flushes_the_old_one(root_state_guard) -> None:
     first, second = Recorder(), Recorder()
-    lookout_sdk.init("http://k@127.0.0.1:9/1", service="one", flush_interval=60,
-                     transport=MockTransport(first))
+    lookout_sdk.init(
+        "http://k@127.0.0.1:9/1", service="one", flush_interval=60, transport=MockTransport(first)
+    )
     lookout_sdk.capture_message("to first")
-    lookout_sdk.init("http://k@127.0.0.1:9/2", service="two", flush_interval=60,
-                     transport=MockTransport(second))
+    lookout_sdk.init(
+        "http://k@127.0.0.1:9/2", service="two", flush_interval=60, transport=MockTransport(second)
+    )
     lookout_sdk.capture_message("to second")
     assert lookout_sdk.flush(5)
     assert [r["message"] for r in first.records("errors")] == ["to first"]
@@ -79,8 +91,12 @@ def test_before_send_can_edit_drop_and_fail_safely(recorder: Recorder) -> None:
         record.setdefault("attributes", {})["seen_by"] = kind
         return record
 
-    lookout_sdk.init("http://k@127.0.0.1:9/1", before_send=hook, flush_interval=0.05,
-                     transport=MockTransport(recorder))
+    lookout_sdk.init(
+        "http://k@127.0.0.1:9/1",
+        before_send=hook,
+        flush_interval=0.05,
+        transport=MockTransport(recorder),
+    )
     for text in ("keep", "drop me", "explode"):
         lookout_sdk.capture_message(text)
     assert lookout_sdk.flush(5)
@@ -114,8 +130,9 @@ raise RuntimeError("main thread died")
 
 
 def test_unhandled_exceptions_in_main_thread_and_threads_are_sent_at_exit() -> None:
-    out = subprocess.run([sys.executable, "-c", UNHANDLED_SCRIPT], capture_output=True,
-                         text=True, timeout=30)
+    out = subprocess.run(
+        [sys.executable, "-c", UNHANDLED_SCRIPT], capture_output=True, text=True, timeout=30
+    )
     assert out.returncode == 1
     assert "GOT division by zero threading False error" in out.stdout
     assert "GOT main thread died excepthook False fatal" in out.stdout

@@ -1,10 +1,10 @@
 import logging
 import logging.config
 
-import pytest
-
 import lookout_sdk
+import pytest
 from lookout_sdk._logging import handler, install
+
 from tests.sdk.conftest import Recorder
 
 
@@ -24,8 +24,9 @@ def test_info_with_extra_becomes_a_log_with_attributes(sdk: Recorder, root_state
             return "<Order 42>"
 
     with lookout_sdk.request_context("req-log"):
-        logging.getLogger("app.orders").info("order %s placed", 42,
-                                             extra={"order_id": 42, "obj": Order(), "api_key": "k"})
+        logging.getLogger("app.orders").info(
+            "order %s placed", 42, extra={"order_id": 42, "obj": Order(), "api_key": "k"}
+        )
     logging.getLogger("app").debug("not captured at INFO")
     assert lookout_sdk.flush(5)
     (rec,) = sdk.records("logs")
@@ -37,7 +38,7 @@ def test_info_with_extra_becomes_a_log_with_attributes(sdk: Recorder, root_state
 
 def test_exc_info_becomes_an_error_with_stack(sdk: Recorder, root_state) -> None:
     try:
-        1 / 0
+        1 / 0  # noqa: B018 - raises on purpose
     except ZeroDivisionError:
         logging.getLogger("app").exception("payment failed", extra={"order": 7})
     assert lookout_sdk.flush(5)
@@ -46,12 +47,17 @@ def test_exc_info_becomes_an_error_with_stack(sdk: Recorder, root_state) -> None
     assert err["logger"] == "app" and err["attributes"] == {"order": 7}
     assert err["exception"][-1]["type"] == "ZeroDivisionError"
     assert err["exception"][-1]["mechanism"] == {"type": "logging", "handled": True}
-    assert err["exception"][-1]["frames"][-1]["function"] == "test_exc_info_becomes_an_error_with_stack"
+    assert (
+        err["exception"][-1]["frames"][-1]["function"]
+        == "test_exc_info_becomes_an_error_with_stack"
+    )
     assert len(err["event_id"]) == 32
     assert [r["message"] for r in sdk.records("logs")] == ["payment failed"]
 
 
-def test_root_level_lowered_without_changing_existing_output(root_state, recorder: Recorder) -> None:
+def test_root_level_lowered_without_changing_existing_output(
+    root_state, recorder: Recorder
+) -> None:
     root = root_state
     root.setLevel(logging.WARNING)
     other = logging.StreamHandler()
@@ -62,8 +68,9 @@ def test_root_level_lowered_without_changing_existing_output(root_state, recorde
 
 
 def test_capture_survives_logging_reconfiguration(sdk: Recorder, root_state) -> None:
-    logging.config.dictConfig({"version": 1, "disable_existing_loggers": False,
-                               "root": {"level": "INFO", "handlers": []}})
+    logging.config.dictConfig(
+        {"version": 1, "disable_existing_loggers": False, "root": {"level": "INFO", "handlers": []}}
+    )
     logging.getLogger("app").info("after dictConfig")
     assert lookout_sdk.flush(5)
     assert [r["message"] for r in sdk.records("logs")] == ["after dictConfig"]
@@ -72,8 +79,11 @@ def test_capture_survives_logging_reconfiguration(sdk: Recorder, root_state) -> 
 def test_records_are_captured_once_and_not_after_close(sdk: Recorder, root_state) -> None:
     child = logging.getLogger("app.child")
     child.warning("once")
-    lookout_sdk.init("http://k@127.0.0.1:9/1", flush_interval=0.05,
-                     transport=lookout_sdk.transport.MockTransport(sdk))  # re-init: no double patch
+    lookout_sdk.init(
+        "http://k@127.0.0.1:9/1",
+        flush_interval=0.05,
+        transport=lookout_sdk.transport.MockTransport(sdk),
+    )  # re-init: no double patch
     child.warning("still once")
     assert lookout_sdk.flush(5)
     lookout_sdk.close()
@@ -107,8 +117,12 @@ def test_unformattable_message_and_huge_message(sdk: Recorder, root_state) -> No
 
 
 def test_sample_rate_applies_to_logs_not_errors(recorder: Recorder, root_state) -> None:
-    lookout_sdk.init("http://k@127.0.0.1:9/1", sample_rate=0.0, flush_interval=0.05,
-                     transport=lookout_sdk.transport.MockTransport(recorder))
+    lookout_sdk.init(
+        "http://k@127.0.0.1:9/1",
+        sample_rate=0.0,
+        flush_interval=0.05,
+        transport=lookout_sdk.transport.MockTransport(recorder),
+    )
     logging.getLogger("app").warning("dropped by sampling")
     try:
         raise KeyError("x")
@@ -119,21 +133,31 @@ def test_sample_rate_applies_to_logs_not_errors(recorder: Recorder, root_state) 
 
 
 def test_level_option(recorder: Recorder, root_state) -> None:
-    lookout_sdk.init("http://k@127.0.0.1:9/1", level="WARNING", flush_interval=0.05,
-                     transport=lookout_sdk.transport.MockTransport(recorder))
+    lookout_sdk.init(
+        "http://k@127.0.0.1:9/1",
+        level="WARNING",
+        flush_interval=0.05,
+        transport=lookout_sdk.transport.MockTransport(recorder),
+    )
     logging.getLogger("app").info("below")
     logging.getLogger("app").warning("at")
     assert lookout_sdk.flush(5)
     assert [r["message"] for r in recorder.records("logs")] == ["at"]
 
 
-def test_logging_from_before_send_on_the_sender_thread_is_not_captured(recorder: Recorder, root_state) -> None:
+def test_logging_from_before_send_on_the_sender_thread_is_not_captured(
+    recorder: Recorder, root_state
+) -> None:
     def chatty_hook(record: dict, kind: str) -> dict:
         logging.getLogger("app.hook").warning("hook saw a record")
         return record
 
-    lookout_sdk.init("http://k@127.0.0.1:9/1", before_send=chatty_hook, flush_interval=0.05,
-                     transport=lookout_sdk.transport.MockTransport(recorder))
+    lookout_sdk.init(
+        "http://k@127.0.0.1:9/1",
+        before_send=chatty_hook,
+        flush_interval=0.05,
+        transport=lookout_sdk.transport.MockTransport(recorder),
+    )
     logging.getLogger("app").warning("one")
     assert lookout_sdk.flush(5)
     assert lookout_sdk.flush(1)

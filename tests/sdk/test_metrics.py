@@ -22,7 +22,9 @@ def test_counters_summed_per_bucket_and_series() -> None:
     agg.increment("orders")  # next bucket stays
     recs = sorted(agg.collect(), key=lambda r: r["tags"]["plan"])
     assert [(r["tags"], r["value"], r["count"]) for r in recs] == [
-        ({"plan": "free"}, 5.0, 1), ({"plan": "pro"}, 1000.0, 1000)]
+        ({"plan": "free"}, 5.0, 1),
+        ({"plan": "pro"}, 1000.0, 1000),
+    ]
     assert recs[0]["ts"] == 1_000_000.0 and recs[0]["kind"] == "counter"
     assert [r["value"] for r in agg.collect(force=True)] == [1.0]
     assert agg.collect(force=True) == []
@@ -70,7 +72,9 @@ def test_public_api_aggregates_and_never_raises(sdk) -> None:
     lookout_sdk.metrics.timing("db.query_ms", 12.5)
     assert lookout_sdk.flush(5)
     recs = {r["name"]: r for r in sdk.records("metrics")}
-    assert recs["orders.created"]["value"] == 100.0 and recs["orders.created"]["tags"] == {"plan": "pro"}
+    assert recs["orders.created"]["value"] == 100.0 and recs["orders.created"]["tags"] == {
+        "plan": "pro"
+    }
     assert "x" * 200 in recs and "12345" in recs and "bad.value" not in recs
     assert recs["odd.tags"]["tags"] == {"3": "None", "k": "['unhashable']"}
     assert recs["db.query_ms"]["buckets"] == {"25": 1}

@@ -2,9 +2,17 @@ from lookout_sdk._scrub import REDACTED, Scrubber
 
 
 def test_default_keys_redacted_by_substring_case_insensitive() -> None:
-    rec = {"attributes": {"db_password": "p", "X-Api-Key": "k", "Authorization": "Bearer t",
-                          "session_cookie": "c", "user": "ann", "nested": {"access_token": "t"}},
-           "exception": [{"frames": [{"vars": {"secret": "s", "count": 3}}]}]}
+    rec = {
+        "attributes": {
+            "db_password": "p",
+            "X-Api-Key": "k",
+            "Authorization": "Bearer t",
+            "session_cookie": "c",
+            "user": "ann",
+            "nested": {"access_token": "t"},
+        },
+        "exception": [{"frames": [{"vars": {"secret": "s", "count": 3}}]}],
+    }
     Scrubber().scrub_record(rec)
     attrs = rec["attributes"]
     assert attrs["db_password"] == attrs["X-Api-Key"] == attrs["Authorization"] == REDACTED

@@ -32,4 +32,9 @@ def test_self_referencing_and_huge_containers_are_bounded() -> None:
 
 def test_primitives_pass_through() -> None:
     assert normalize({"a": 1, "b": 2.5, "c": None, "d": True, "e": "s"}) == {
-        "a": 1, "b": 2.5, "c": None, "d": True, "e": "s"}
+        "a": 1,
+        "b": 2.5,
+        "c": None,
+        "d": True,
+        "e": "s",
+    }

@@ -1,14 +1,17 @@
+import lookout_sdk
 import structlog
 
-import lookout_sdk
 from tests.sdk.conftest import Recorder
 
 
 def _logger(sink: list) -> structlog.typing.FilteringBoundLogger:
     return structlog.wrap_logger(
         structlog.ReturnLogger(),
-        processors=[structlog.processors.add_log_level, lookout_sdk.structlog_processor,
-                    lambda _, __, ev: sink.append(ev) or ev],
+        processors=[
+            structlog.processors.add_log_level,
+            lookout_sdk.structlog_processor,
+            lambda _, __, ev: sink.append(ev) or ev,
+        ],
     )
 
 
@@ -25,7 +28,9 @@ def test_events_become_logs_and_exceptions_errors(sdk: Recorder) -> None:
     assert lookout_sdk.flush(5)
     logs = sdk.records("logs")
     assert [(r["message"], r["level"], r["request_id"]) for r in logs] == [
-        ("order placed", "info", "sl-1"), ("payment failed", "error", "sl-1")]
+        ("order placed", "info", "sl-1"),
+        ("payment failed", "error", "sl-1"),
+    ]
     assert logs[0]["attributes"] == {"order_id": 42, "password": "[redacted]", "plan": "pro"}
     (err,) = sdk.records("errors")
     assert err["exception"][-1]["value"] == "card declined" and err["request_id"] == "sl-1"

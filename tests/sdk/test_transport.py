@@ -1,15 +1,18 @@
 import pytest
-
+from lookout_sdk._batch import Batch, build_body, compress
 from lookout_sdk.errors import TransportError
 from lookout_sdk.transport import HTTPTransport, MockTransport, Request, Response
+
 from tests.sdk.conftest import Peer
-from lookout_sdk._batch import Batch, build_body, compress
 
 
 def _request(peer: Peer) -> Request:
     body = compress(build_body(Batch([("logs", b'{"message":"m"}')]), {}))
-    return Request(f"http://127.0.0.1:{peer.port}/api/7/ingest",
-                   {"Content-Type": "application/json", "Content-Encoding": "gzip"}, body)
+    return Request(
+        f"http://127.0.0.1:{peer.port}/api/7/ingest",
+        {"Content-Type": "application/json", "Content-Encoding": "gzip"},
+        body,
+    )
 
 
 def test_keeps_one_connection_alive(peer: Peer) -> None:

@@ -3,11 +3,11 @@
 import logging
 import time
 
-import pytest
-
 import lookout_sdk
+import pytest
 from lookout_sdk import _hub
 from lookout_sdk.transport import MockTransport
+
 from tests.sdk.conftest import Peer, Recorder, wait_for
 
 
@@ -68,8 +68,12 @@ def test_413_splits_the_batch(peer: Peer) -> None:
 
 def test_batches_by_count() -> None:
     recorder = Recorder()
-    lookout_sdk.init("http://k@127.0.0.1:9/1", max_batch_records=100, flush_interval=60,
-                     transport=MockTransport(recorder))
+    lookout_sdk.init(
+        "http://k@127.0.0.1:9/1",
+        max_batch_records=100,
+        flush_interval=60,
+        transport=MockTransport(recorder),
+    )
     for i in range(250):
         lookout_sdk.capture_message(f"m{i}")
     assert lookout_sdk.flush(5)
@@ -79,8 +83,12 @@ def test_batches_by_count() -> None:
 
 def test_batches_by_bytes() -> None:
     recorder = Recorder()
-    lookout_sdk.init("http://k@127.0.0.1:9/1", max_batch_bytes=20_000, flush_interval=60,
-                     transport=MockTransport(recorder))
+    lookout_sdk.init(
+        "http://k@127.0.0.1:9/1",
+        max_batch_bytes=20_000,
+        flush_interval=60,
+        transport=MockTransport(recorder),
+    )
     for _ in range(10):
         lookout_sdk.capture_message("x" * 5000)
     assert lookout_sdk.flush(5)

@@ -7,10 +7,10 @@ import urllib.request
 from collections.abc import Iterator
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-import pytest
-
 import lookout_sdk
+import pytest
 from lookout_sdk.wsgi import LookoutMiddleware
+
 from tests.sdk.conftest import Recorder
 
 
@@ -39,8 +39,9 @@ class QuietHandler(WSGIRequestHandler):
 
 @pytest.fixture
 def server() -> Iterator[str]:
-    httpd = make_server("127.0.0.1", 0, LookoutMiddleware(app), server_class=WSGIServer,
-                        handler_class=QuietHandler)
+    httpd = make_server(
+        "127.0.0.1", 0, LookoutMiddleware(app), server_class=WSGIServer, handler_class=QuietHandler
+    )
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_port}"
@@ -65,13 +66,19 @@ def test_request_id_route_status_and_logs(sdk: Recorder, server: str) -> None:
     assert lookout_sdk.flush(5)
     requests = {r["request_id"]: r for r in sdk.records("requests")}
     assert (requests["wsgi-req-1"]["route"], requests["wsgi-req-1"]["status"]) == (
-        "/users/<user_id>", 200)
+        "/users/<user_id>",
+        200,
+    )
     assert (requests[generated]["route"], requests[generated]["status"]) == ("/missing", 404)
     assert {(r["message"], r.get("request_id")) for r in sdk.records("logs")} == {
-        ("showing user", "wsgi-req-1"), ("streaming", "wsgi-req-1")}
+        ("showing user", "wsgi-req-1"),
+        ("streaming", "wsgi-req-1"),
+    }
 
 
-def test_unhandled_exception_captured_and_reraised_to_the_server(sdk: Recorder, server: str) -> None:
+def test_unhandled_exception_captured_and_reraised_to_the_server(
+    sdk: Recorder, server: str
+) -> None:
     status, _ = _get(server + "/crash", "wsgi-crash")
     assert status == 500  # wsgiref turned the re-raised exception into its 500 page
     assert lookout_sdk.flush(5)
