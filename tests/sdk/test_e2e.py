@@ -6,6 +6,7 @@ What arrived is checked through the read API (``/api/v1/requests/{id}``,
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -110,6 +111,33 @@ def test_everything_arrives_with_request_id_and_service(
         prom(server, "lookout_ingest_records_accepted_total", kind="metric", protocol="lookout")
         == 3
     )
+    metrics = {row["name"]: row for row in asyncio.run(metric_rows(db_url))}
+    assert set(metrics) == {"checkout.started", "checkout.db_ms", "queue.depth"}
+    assert all(row["service"] == "checkout" for row in metrics.values())
+    started = metrics["checkout.started"]
+    assert (started["kind"], started["value"], json.loads(started["tags"])) == (
+        "counter",
+        1.0,
+        {"plan": "pro"},
+    )
+    timing = metrics["checkout.db_ms"]
+    assert (timing["kind"], timing["count"], timing["sum"]) == ("histogram", 1, 12.5)
+    assert metrics["queue.depth"]["value"] == 17
+
+
+async def metric_rows(db_url: str) -> list[dict[str, Any]]:
+    """The stored metric points (there is no read API for raw metrics)."""
+    from sqlalchemy import select
+
+    from collector.tables import metric_points
+    from lookout.db import create_engine
+
+    engine = create_engine(db_url)
+    try:
+        async with engine.connect() as conn:
+            return [dict(r._mapping) for r in await conn.execute(select(metric_points))]
+    finally:
+        await engine.dispose()
 
 
 def test_collector_down_at_first_then_started_loses_nothing(tmp_path: Path, root_info) -> None:
