@@ -73,7 +73,6 @@ class Worker:
         self._flushed = 0
         self._stopping = False
         self._thread: threading.Thread | None = None
-        self.sent_batches = 0
 
     # --- app side -------------------------------------------------------------------------
 
@@ -256,7 +255,6 @@ class Worker:
             return self._schedule_retry(batch, None, f"transport error ({exc!r})")
         status = response.status
         if 200 <= status < 300:
-            self.sent_batches += 1
             self._log_rejections(response.body)
             return True
         if _batch.is_retryable(status):

@@ -11,7 +11,7 @@ import lookout_sdk
 import pytest
 from lookout_sdk.wsgi import LookoutMiddleware
 
-from tests.sdk.conftest import Recorder
+from tests.sdk.conftest import Recorder, wait_for
 
 
 def app(environ, start_response):
@@ -63,7 +63,8 @@ def test_request_id_route_status_and_logs(sdk: Recorder, server: str) -> None:
     assert (status, rid) == (200, "wsgi-req-1")  # the app's own value is replaced
     status, generated = _get(server + "/missing", "bad\x01id")
     assert status == 404 and len(generated) == 32
-    assert lookout_sdk.flush(5)
+    # The record is emitted when the server closes the response, just after the client got it.
+    wait_for(lambda: lookout_sdk.flush(5) and len(sdk.records("requests")) == 2)
     requests = {r["request_id"]: r for r in sdk.records("requests")}
     assert (requests["wsgi-req-1"]["route"], requests["wsgi-req-1"]["status"]) == (
         "/users/<user_id>",
@@ -81,7 +82,7 @@ def test_unhandled_exception_captured_and_reraised_to_the_server(
 ) -> None:
     status, _ = _get(server + "/crash", "wsgi-crash")
     assert status == 500  # wsgiref turned the re-raised exception into its 500 page
-    assert lookout_sdk.flush(5)
+    wait_for(lambda: lookout_sdk.flush(5) and sdk.records("requests"))
     (err,) = sdk.records("errors")
     assert err["request_id"] == "wsgi-crash" and err["exception"][-1]["type"] == "KeyError"
     assert err["exception"][-1]["mechanism"] == {"type": "wsgi", "handled": False}
