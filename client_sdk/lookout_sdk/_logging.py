@@ -67,7 +67,7 @@ def _message(record: logging.LogRecord) -> str:
 class LookoutHandler(logging.Handler):
     """Sends log records (and ``exc_info`` as errors) to the current client."""
 
-    def handle(self, record: logging.LogRecord) -> bool:  # type: ignore[override]
+    def handle(self, record: logging.LogRecord) -> bool:
         if self.filters and not self.filter(record):
             return False
         self.emit(record)

@@ -202,12 +202,9 @@ class Worker:
         while True:
             if full_only and not self._retry and len(self._queue) < self.max_batch_records:
                 return True
-            if self._retry:
-                batch = self._retry.popleft()
-            else:
-                batch = self._take()
-                if batch is None:
-                    return True
+            batch = self._retry.popleft() if self._retry else self._take()
+            if batch is None:
+                return True
             if not self._deliver(batch):
                 return False
 
@@ -231,9 +228,10 @@ class Worker:
         try:
             record = self.scrubber.scrub_record(record)
             if self.before_send is not None and kind != "metrics":
-                record = self.before_send(record, kind)
-                if record is None:
-                    return None
+                edited = self.before_send(record, kind)
+                if not isinstance(edited, dict):
+                    return None  # None (or anything else) from the hook drops the record
+                record = edited
         except Exception:  # noqa: BLE001 - a failing hook drops the record, never leaks it
             log.debug("lookout_sdk: before_send failed; record dropped", exc_info=True)
             return None

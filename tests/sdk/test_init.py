@@ -88,6 +88,8 @@ def test_before_send_can_edit_drop_and_fail_safely(recorder: Recorder) -> None:
             return None
         if record.get("message") == "explode":
             raise RuntimeError("hook bug")
+        if record.get("message") == "weird":
+            return "not a record"  # type: ignore[return-value]
         record.setdefault("attributes", {})["seen_by"] = kind
         return record
 
@@ -97,7 +99,7 @@ def test_before_send_can_edit_drop_and_fail_safely(recorder: Recorder) -> None:
         flush_interval=0.05,
         transport=MockTransport(recorder),
     )
-    for text in ("keep", "drop me", "explode"):
+    for text in ("keep", "drop me", "explode", "weird"):
         lookout_sdk.capture_message(text)
     assert lookout_sdk.flush(5)
     (rec,) = recorder.records("errors")
