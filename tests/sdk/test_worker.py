@@ -133,3 +133,26 @@ def test_transport_exceptions_of_any_type_are_contained() -> None:
     lookout_sdk.init("http://k@127.0.0.1:9/1", flush_interval=0.05, transport=MockTransport(broken))
     lookout_sdk.capture_message("x")
     assert lookout_sdk.flush(10) and len(calls) == 2
+
+
+def test_memory_stays_bounded_while_the_collector_is_down() -> None:
+    import tracemalloc
+
+    from tests.support.server import free_port
+
+    # Nothing listens on this port: every send is refused and retried with backoff.
+    lookout_sdk.init(f"http://k@127.0.0.1:{free_port()}/1", max_queue=1000, flush_interval=0.05)
+    log = logging.getLogger("app.mem")
+    log.propagate = False  # pytest's own capture handler on root keeps every record
+    log.addHandler(logging.NullHandler())
+    payload = "x" * 1000
+    for i in range(1000):  # fill the queue first
+        log.warning("line %d", i, extra={"payload": payload})
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for i in range(20_000):  # ~20 MB of records if they were all kept
+        log.warning("line %d", i, extra={"payload": payload})
+    grown = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    assert _hub.client is not None and _hub.client.worker.queued() <= 1000
+    assert grown < 2_000_000, grown
