@@ -73,6 +73,7 @@ class Worker:
         self._flushed = 0
         self._stopping = False
         self._thread: threading.Thread | None = None
+        self._refusals: dict[int, float] = {}
 
     # --- app side -------------------------------------------------------------------------
 
@@ -263,9 +264,18 @@ class Worker:
             self._retry.appendleft(second)
             self._retry.appendleft(first)
             return True
-        log.warning("lookout_sdk: collector refused a batch of %d records with %d: %s",
-                    len(batch.items), status, response.body[:300].decode("utf-8", "replace"))
+        self._warn_refused(status, len(batch.items), response.body)
         return True
+
+    def _warn_refused(self, status: int, records: int, body: bytes) -> None:
+        """One warning per status per minute: a wrong key must not flood the app's logs."""
+        now = time.monotonic()
+        if now - self._refusals.get(status, -3600.0) < 60.0:
+            return
+        self._refusals[status] = now
+        log.warning("lookout_sdk: collector refused a batch of %d records with %d: %s "
+                    "(further refusals with this status are not logged for a minute)",
+                    records, status, body[:300].decode("utf-8", "replace"))
 
     def _schedule_retry(self, batch: Batch, retry_after: float | None, why: str) -> bool:
         delay = retry_after if retry_after is not None else _batch.backoff_delay(

@@ -56,6 +56,17 @@ def test_4xx_is_not_retried(peer: Peer, caplog: pytest.LogCaptureFixture) -> Non
     assert "refused a batch of 1 records with 400" in caplog.text
 
 
+def test_repeated_refusals_warn_once(peer: Peer, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, "lookout_sdk")
+    peer.default = 401
+    _init(peer)
+    for i in range(3):
+        lookout_sdk.capture_message(f"m{i}")
+        assert lookout_sdk.flush(5)
+    assert peer.actions == [401, 401, 401]
+    assert caplog.text.count("refused a batch") == 1
+
+
 def test_413_splits_the_batch(peer: Peer) -> None:
     peer.script = [413]
     _init(peer, flush_interval=60)
