@@ -4,8 +4,9 @@ A ``ContextVar`` so every asyncio task started inside a request inherits it
 (tasks copy the context when created). Threads do not inherit context
 variables before Python 3.14, so ``propagate_to_threads`` makes
 ``threading.Thread.start`` carry the current request context into the new
-thread — what "threads it starts" needs, including thread pools' workers
-started during a request.
+thread — what "threads it starts" needs — and ``ThreadPoolExecutor.submit``
+run each task in the context of the code that submitted it (pool workers
+outlive requests, so their start-time context would be stale).
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ import re
 import threading
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, Callable
 
 REQUEST_ID_RE = re.compile(r"[\x21-\x7e]{1,200}")
 
@@ -111,3 +113,23 @@ def propagate_to_threads() -> None:
 
     start.__doc__ = original_start.__doc__
     threading.Thread.start = start  # type: ignore[method-assign]
+
+    # Pool workers outlive the request that started them: each task runs in
+    # the request context of the code that submitted it (None outside one).
+    original_submit = ThreadPoolExecutor.submit
+
+    def submit(self: ThreadPoolExecutor, fn: Callable[..., Any], /, *args: Any,
+               **kwargs: Any) -> Future[Any]:
+        ctx = current_request.get()
+
+        def run_in_request(*a: Any, **kw: Any) -> Any:
+            token = current_request.set(ctx)
+            try:
+                return fn(*a, **kw)
+            finally:
+                current_request.reset(token)
+
+        return original_submit(self, run_in_request, *args, **kwargs)
+
+    submit.__doc__ = original_submit.__doc__
+    ThreadPoolExecutor.submit = submit  # type: ignore[method-assign,assignment]

@@ -52,3 +52,14 @@ def test_set_route_outside_a_request_is_harmless() -> None:
     with lookout_sdk.request_context("r") as ctx:
         lookout_sdk.set_route("/orders/{id}")
         assert ctx.route == "/orders/{id}"
+
+
+def test_pool_tasks_get_the_submitters_context_not_the_workers() -> None:
+    propagate_to_threads()
+    with ThreadPoolExecutor(1) as pool:
+        with lookout_sdk.request_context("req-a"):
+            assert pool.submit(lookout_sdk.get_request_id).result() == "req-a"
+        # the worker thread was started inside req-a; later tasks must not inherit it
+        assert pool.submit(lookout_sdk.get_request_id).result() is None
+        with lookout_sdk.request_context("req-b"):
+            assert list(pool.map(lambda _: lookout_sdk.get_request_id(), range(3))) == ["req-b"] * 3
