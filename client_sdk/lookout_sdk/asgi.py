@@ -88,10 +88,14 @@ class LookoutMiddleware:
             nonlocal status, response_started
             if message.get("type") == "http.response.start":
                 response_started = True
-                status = int(message.get("status", 500))
-                headers = [(k, v) for k, v in message.get("headers") or () if k.lower() != HEADER]
-                headers.append((HEADER, header_value))
-                message["headers"] = headers
+                try:
+                    status = int(message.get("status", 500))
+                    headers = [(k, v) for k, v in message.get("headers") or ()
+                               if k.lower() != HEADER]
+                    headers.append((HEADER, header_value))
+                    message["headers"] = headers
+                except Exception:  # noqa: BLE001 - a malformed message is the server's to judge
+                    pass
             await send(message)
 
         token = current_request.set(ctx)

@@ -49,10 +49,10 @@ class LookoutMiddleware:
         def start_with_id(status: str, headers: list, exc_info: Any = None) -> Any:
             try:
                 state.status = int(str(status).split(" ", 1)[0])
-            except ValueError:
+                headers = [(k, v) for k, v in headers if k.lower() != "x-request-id"]
+                headers.append(("X-Request-ID", request_id))
+            except Exception:  # noqa: BLE001 - malformed status/headers are the server's to judge
                 state.status = 500
-            headers = [(k, v) for k, v in headers if k.lower() != "x-request-id"]
-            headers.append(("X-Request-ID", request_id))
             if exc_info is None:
                 return start_response(status, headers)
             return start_response(status, headers, exc_info)
