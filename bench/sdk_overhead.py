@@ -125,7 +125,7 @@ def run_logging_scenario(name: str, calls: int, repeats: int) -> dict[str, Any]:
         lookout_sdk.init(f"http://benchkey@127.0.0.1:{port}/1", service="bench",
                          max_queue=10_000_000, flush_interval=0.2, capture_unhandled=False)
         if name == "lookout":
-            between = lambda: lookout_sdk.flush(30)  # noqa: E731 - start each run empty
+            between = lambda: lookout_sdk.flush(30)
         worker = _hub.client.worker  # type: ignore[union-attr]
         extra["worker"] = worker
     elif name == "sentry":
@@ -135,7 +135,7 @@ def run_logging_scenario(name: str, calls: int, repeats: int) -> dict[str, Any]:
         logger.addHandler(logging.NullHandler())
         sentry_sdk.init(dsn=f"http://benchkey@127.0.0.1:{port}/1", enable_logs=True,
                         default_integrations=True)
-        between = lambda: sentry_sdk.flush(30)  # noqa: E731
+        between = lambda: sentry_sdk.flush(30)
     else:
         raise SystemExit(f"unknown scenario {name}")
 

@@ -23,10 +23,26 @@ from lookout_sdk.errors import DsnError, LookoutError, TransportError
 
 __version__ = "0.1.0"
 __all__ = [
-    "init", "flush", "close", "capture_exception", "capture_message", "is_enabled",
-    "request_context", "get_request_id", "set_route", "structlog_processor",
-    "metrics", "asgi", "wsgi", "transport", "parse_dsn", "Dsn",
-    "LookoutError", "DsnError", "TransportError", "__version__",
+    "Dsn",
+    "DsnError",
+    "LookoutError",
+    "TransportError",
+    "__version__",
+    "asgi",
+    "capture_exception",
+    "capture_message",
+    "close",
+    "flush",
+    "get_request_id",
+    "init",
+    "is_enabled",
+    "metrics",
+    "parse_dsn",
+    "request_context",
+    "set_route",
+    "structlog_processor",
+    "transport",
+    "wsgi",
 ]
 
 log = logging.getLogger("lookout_sdk")
@@ -60,7 +76,7 @@ def init(dsn: str | None = None, **options: Any) -> bool:
         _hub.set_client(new_client)
         _logging.install(opts.level)
         return True
-    except Exception:  # noqa: BLE001 - a broken setup must not stop the app from starting
+    except Exception:
         log.warning("lookout_sdk: init failed; the SDK is disabled", exc_info=True)
         return False
 

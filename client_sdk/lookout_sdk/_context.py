@@ -26,7 +26,7 @@ REQUEST_ID_RE = re.compile(r"[\x21-\x7e]{1,200}")
 class RequestContext:
     """What is known about the current request; read by every capture."""
 
-    __slots__ = ("request_id", "route", "unhandled", "attributes")
+    __slots__ = ("attributes", "request_id", "route", "unhandled")
 
     def __init__(self, request_id: str, route: str | None = None,
                  attributes: dict[str, Any] | None = None) -> None:

@@ -39,7 +39,7 @@ def set_client(new: Client | None) -> None:
     if old is not None:
         try:
             old.close(old.options.shutdown_timeout)
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.debug("lookout_sdk: closing the previous client failed", exc_info=True)
 
 

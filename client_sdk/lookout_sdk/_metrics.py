@@ -93,10 +93,8 @@ class Aggregator:
             state = self._gauges.get(key)
             if state is not None:  # last, min, max, sum, count
                 state[0] = value
-                if value < state[1]:
-                    state[1] = value
-                if value > state[2]:
-                    state[2] = value
+                state[1] = min(state[1], value)
+                state[2] = max(state[2], value)
                 state[3] += value
                 state[4] += 1
             elif self._series() < MAX_SERIES:
@@ -115,10 +113,8 @@ class Aggregator:
             if state is not None:  # count, sum, min, max, bucket counts
                 state[0] += 1
                 state[1] += value
-                if value < state[2]:
-                    state[2] = value
-                if value > state[3]:
-                    state[3] = value
+                state[2] = min(state[2], value)
+                state[3] = max(state[3], value)
                 state[4][index] += 1
             elif self._series() < MAX_SERIES:
                 counts = [0] * len(BOUNDS)

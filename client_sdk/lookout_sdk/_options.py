@@ -82,7 +82,7 @@ class Options:
 
 def _default_service() -> str:
     name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
-    return (name[:-3] if name.endswith(".py") else name) or "python"
+    return (name.removesuffix(".py")) or "python"
 
 
 def _number(name: str, value: Any, default: float, low: float, high: float) -> float:

@@ -150,7 +150,7 @@ class Worker:
         while not self._stopping:
             try:
                 next_tick = self._cycle(next_tick)
-            except BaseException:  # noqa: BLE001 - the sender must never die
+            except BaseException:
                 log.debug("lookout_sdk: unexpected error in the sender", exc_info=True)
                 time.sleep(0.1)
 
@@ -233,7 +233,7 @@ class Worker:
                 if not isinstance(edited, dict):
                     return None  # None (or anything else) from the hook drops the record
                 record = edited
-        except Exception:  # noqa: BLE001 - a failing hook drops the record, never leaks it
+        except Exception:
             log.debug("lookout_sdk: before_send failed; record dropped", exc_info=True)
             return None
         data = _batch.encode_record(record)

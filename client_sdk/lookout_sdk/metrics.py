@@ -12,7 +12,7 @@ from typing import Any, Optional
 
 from lookout_sdk import _hub
 
-__all__ = ["increment", "gauge", "timing"]
+__all__ = ["gauge", "increment", "timing"]
 
 Tags = Optional[Mapping[str, Any]]
 

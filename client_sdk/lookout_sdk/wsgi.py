@@ -70,7 +70,7 @@ class LookoutMiddleware:
 
 
 class _RequestState:
-    __slots__ = ("ctx", "environ", "status", "started_wall", "started", "done")
+    __slots__ = ("ctx", "done", "environ", "started", "started_wall", "status")
 
     def __init__(self, ctx: RequestContext, environ: dict) -> None:
         self.ctx = ctx

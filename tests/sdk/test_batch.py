@@ -2,7 +2,7 @@ import gzip
 import json
 import math
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 from lookout_sdk._batch import (
@@ -66,7 +66,7 @@ def test_retry_after_seconds_and_dates() -> None:
     assert parse_retry_after("-4") == 0.0
     assert parse_retry_after("99999") == 300.0
     assert parse_retry_after("soon") is None and parse_retry_after(None) is None
-    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
     assert (
         parse_retry_after(
             format_datetime(now + timedelta(seconds=20), usegmt=True), now=now.timestamp()

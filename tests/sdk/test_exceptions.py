@@ -36,7 +36,7 @@ def test_implicit_context_and_suppressed_context() -> None:
         try:
             raise OSError("first")
         except OSError:
-            raise RuntimeError("second")  # noqa: B904
+            raise RuntimeError("second")
     except RuntimeError as exc:
         assert [v["type"] for v in exception_values(exc)] == ["OSError", "RuntimeError"]
     try:

@@ -127,7 +127,7 @@ def test_sample_rate_applies_to_logs_not_errors(recorder: Recorder, root_state) 
     try:
         raise KeyError("x")
     except KeyError:
-        logging.getLogger("app").error("kept", exc_info=True)
+        logging.getLogger("app").error("kept", exc_info=True)  # noqa: G201 - the path under test
     assert lookout_sdk.flush(5)
     assert recorder.records("logs") == [] and len(recorder.records("errors")) == 1
 
