@@ -167,3 +167,29 @@ def test_memory_stays_bounded_while_the_collector_is_down() -> None:
     tracemalloc.stop()
     assert _hub.client is not None and _hub.client.worker.queued() <= 1000
     assert grown < 2_000_000, grown
+
+
+EXIT_WITH_HANGING_COLLECTOR = """
+import logging, sys, lookout_sdk
+lookout_sdk.init(sys.argv[1], shutdown_timeout=1.0, timeout=30)
+logging.getLogger("app").warning("the collector will never answer this")
+print("app done", flush=True)
+"""
+
+
+def test_exit_is_not_held_up_by_a_hanging_collector(peer: Peer) -> None:
+    import subprocess
+    import sys
+
+    peer.default = "hang"
+    start = time.monotonic()
+    out = subprocess.run(
+        [sys.executable, "-c", EXIT_WITH_HANGING_COLLECTOR, peer.dsn],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    elapsed = time.monotonic() - start
+    assert out.returncode == 0 and out.stdout == "app done\n", out.stderr
+    assert peer.actions == ["hang"]  # the batch was on the wire when the process left
+    assert elapsed < 15, elapsed  # bounded by shutdown_timeout, not the 30 s socket timeout
