@@ -20,6 +20,7 @@ from typing import Any, Callable, Optional
 
 BUCKET_SECONDS = 10
 MAX_SERIES = 10_000
+MAX_TAGS = 64  # the collector rejects a metric with more
 # Upper bounds in milliseconds; the collector's fixed ladder (collector/buckets.py).
 BOUNDS: tuple[float, ...] = (
     0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, math.inf,
@@ -145,7 +146,7 @@ class Aggregator:
 def _record(kind: str, bucket: int, name: str, tag_key: TagKey, state: list) -> dict[str, Any]:
     rec: dict[str, Any] = {"ts": float(bucket * BUCKET_SECONDS), "name": name, "kind": kind}
     if tag_key:
-        rec["tags"] = {str(k)[:200]: str(v)[:200] for k, v in tag_key}
+        rec["tags"] = {str(k)[:200]: str(v)[:200] for k, v in tag_key[:MAX_TAGS]}
     if kind == "counter":
         rec["value"], rec["count"] = float(state[0]), state[1]
     elif kind == "gauge":
