@@ -128,6 +128,22 @@ async def latest_event(engine: AsyncEngine, issue_id: int) -> dict[str, Any] | N
     return error_item(event) if event is not None else None
 
 
+async def issue_events(engine: AsyncEngine, issue_id: int, limit: int = 50,
+                       cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+    """The events of an issue, newest first, with the cursor of the next page (or None)."""
+    e = tables.errors.c
+    conds = [e.issue_id == issue_id]
+    if cursor:
+        ts, row_id = decode_cursor(cursor)
+        conds.append(or_(e.ts < ts, and_(e.ts == ts, e.id < row_id)))
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(tables.errors).where(*conds)
+                                   .order_by(e.ts.desc(), e.id.desc()).limit(limit + 1))).all()
+    items = [error_item(r) for r in rows[:limit]]
+    last = rows[limit - 1] if len(rows) > limit else None
+    return items, encode_cursor(last.ts, last.id) if last is not None else None
+
+
 async def hourly_counts(engine: AsyncEngine, issue_ids: list[int],
                         since: float) -> dict[int, list[dict[str, Any]]]:
     """``{issue_id: [{"hour": epoch, "count": n}, ...]}`` for hours starting at or after ``since``."""

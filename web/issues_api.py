@@ -49,6 +49,23 @@ async def issue_detail(request: Request, issue_id: FromPath[str]) -> Response:
     return json_response(item)
 
 
+@get("/issues/{issue_id:str}/events")
+async def issue_events(request: Request, issue_id: FromPath[str]) -> Response:
+    """The issue's events, newest first: ``?limit=&cursor=``."""
+    number = _issue_id(issue_id)
+    engine = services(request).engine
+    if number is None or await issue_queries.latest_event(engine, number) is None:
+        return error_response(404, f"no events for issue {issue_id[:40]!r}")
+    p = request.query_params
+    try:
+        items, cursor = await issue_queries.issue_events(
+            engine, number, parse_limit(p.get("limit"), default=50, maximum=500),
+            p.get("cursor") or None)
+    except QueryError as exc:
+        return error_response(400, str(exc))
+    return json_response({"items": items, "next_cursor": cursor})
+
+
 @post("/issues/{issue_id:str}/{action:str}", status_code=200)
 async def change_status(request: Request, issue_id: FromPath[str],
                         action: FromPath[str]) -> Response:
@@ -65,5 +82,5 @@ async def change_status(request: Request, issue_id: FromPath[str],
     return json_response(item)
 
 
-router = Router(path="/api/v1", route_handlers=[list_issues, issue_detail, change_status],
+router = Router(path="/api/v1", route_handlers=[list_issues, issue_detail, issue_events, change_status],
                 guards=[require_reader])

@@ -43,6 +43,10 @@ async def test_list_filter_detail_and_status_changes(client, project, auth_heade
     assert detail["tags"]["service"][0] == {**detail["tags"]["service"][0], "value": "api",
                                             "count": 1}
 
+    events = (await client.get(f"{api}/{issue_id}/events", headers=auth_headers)).json()
+    assert [e["event_id"] for e in events["items"]] == [event["event_id"]]
+    assert events["next_cursor"] is None
+
     for action, status in (("ignore", "ignored"), ("reopen", "unresolved"),
                            ("resolve", "resolved")):
         resp = await client.post(f"{api}/{issue_id}/{action}", headers=auth_headers)
@@ -69,6 +73,7 @@ async def test_bad_requests_are_named(client, auth_headers):
         ("GET", "/api/v1/issues/abc", 404, "no issue"),
         ("POST", "/api/v1/issues/1/close", 404, "unknown action"),
         ("POST", "/api/v1/issues/999/resolve", 404, "no issue"),
+        ("GET", "/api/v1/issues/999/events", 404, "no events"),
     ]
     for method, url, status, words in cases:
         resp = await client.request(method, url, headers=auth_headers)
@@ -78,3 +83,20 @@ async def test_bad_requests_are_named(client, auth_headers):
     assert resp.status_code == 401 and "Bearer" in resp.json()["error"]
     resp = await client.post("/api/v1/issues/1/resolve")
     assert resp.status_code == 401
+
+
+async def test_issue_events_pages(client, project, auth_headers):
+    await _send(client, project, [_exc("KeyError", "'sku'", "cart") for _ in range(5)])
+    (issue,) = (await client.get("/api/v1/issues", headers=auth_headers)).json()["items"]
+    url = f"/api/v1/issues/{issue['id']}/events"
+    seen, cursor = [], None
+    while True:
+        params = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+        page = (await client.get(url, params=params, headers=auth_headers)).json()
+        seen += [e["event_id"] for e in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) == len(set(seen)) == 5 == issue["count"]
+    bad = await client.get(url, params={"cursor": "nope"}, headers=auth_headers)
+    assert bad.status_code == 400 and "cursor" in bad.json()["error"]
