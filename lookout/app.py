@@ -7,13 +7,14 @@ from litestar.datastructures import State
 from litestar.exceptions import HTTPException
 
 from collector.routes import ingest
+from collector.sentry import routes as sentry_routes
 from lookout import ops
 from lookout.http import http_exception_handler, internal_error_handler
 from lookout.services import Services
 from lookout.settings import Settings
 from rules import api as rules_api
 from rules.slack_routes import slack_interactions
-from web import api
+from web import api, issues_api
 
 
 def create_app(settings: Settings | None = None, *, services: Services | None = None,
@@ -29,7 +30,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         await svc.stop()
 
     return Litestar(
-        route_handlers=[ingest, *ops.routes, api.router, rules_api.router, slack_interactions],
+        route_handlers=[ingest, *sentry_routes.routes, *ops.routes, api.router,
+                        issues_api.router, rules_api.router, slack_interactions],
         on_startup=[start],
         on_shutdown=[stop],
         state=State({"services": svc}),

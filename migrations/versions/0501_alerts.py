@@ -1,7 +1,7 @@
 """alerts
 
 Revision ID: 0501
-Revises: 0001
+Revises: 0401
 Create Date: 2026-11-22
 """
 from alembic import op
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 
 revision = '0501'
-down_revision = '0001'
+down_revision = '0401'
 branch_labels = None
 depends_on = None
 
