@@ -112,29 +112,36 @@ class Evaluator:
                           tracks: list[Track], silences: list[dict[str, str]], now: float) -> int:
         obs_by_fp = {fingerprint(rule.name, o.labels): o for o in observations}
         current = {tr.fingerprint: tr for tr in tracks}
+        if rule.kind == "new_issue" and obs_by_fp:
+            # An issue stays "new" for the whole window: announce it once, even
+            # if its alert was resolved by hand meanwhile.
+            done = await store.fingerprints_with_alerts(conn, list(obs_by_fp))
+            obs_by_fp = {fp: o for fp, o in obs_by_fp.items() if fp not in done or fp in current}
         sent = 0
         for fp in obs_by_fp.keys() | current.keys():
             track, obs = current.get(fp), obs_by_fp.get(fp)
-            if obs is None and track is not None and rule.kind == "absence" \
+            if obs is None and track is not None and rule.kind in ("absence", "new_issue") \
                     and track.state == "firing":
                 # A service silent for longer than the look-back drops out of the
-                # data; it is still absent, so the alert keeps firing.
+                # data but is still absent; a new issue stays announced until a
+                # person resolves its alert. Either way the alert keeps firing.
                 obs = Observation(track.labels, track.value, track.severity)
             labels = obs.labels if obs is not None else track.labels  # type: ignore[union-attr]
             silenced = any(matches(s, alert_labels(rule, labels)) for s in silences)
             outcome = step(rule, fp, track, obs, now, silenced)
-            sent += await self._persist(conn, rule, track, outcome, now)
+            info = obs.info if obs is not None else {}
+            sent += await self._persist(conn, rule, track, outcome, now, info)
         return sent
 
     async def _persist(self, conn: AsyncConnection, rule: Rule, before: Track | None,
-                       outcome: Step, now: float) -> int:
+                       outcome: Step, now: float, info: dict[str, str]) -> int:
         after = outcome.track
         if before is None and after is None and not outcome.transitions:
             return 0
         alert_id = before.alert_id if before is not None else None
         if after is not None and after.state == "firing" and after.alert_id is None:
             alert_id = await store.create_alert(
-                conn, after, kind=rule.kind, labels=alert_labels(rule, after.labels),
+                conn, after, kind=rule.kind, labels={**info, **alert_labels(rule, after.labels)},
                 threshold=rule.thresholds.limit(after.severity or ""),
                 channel=rule.channel or self.default_channel)
             after = _with_alert(after, alert_id)

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from collector import issue_queries
 from collector import rollup_queries as rq
 from collector.buckets import quantile
 from rules.config import Rule
@@ -54,6 +55,10 @@ class TickData:
         return await self._memo(("seen", lookback), lambda: rq.services_last_seen(
             self.engine, self.now - lookback))
 
+    async def new_issues(self, window: float) -> list[dict[str, Any]]:
+        return await self._memo(("issues", window), lambda: issue_queries.new_or_regressed_since(
+            self.engine, self.now - window))
+
 
 def _selected(rule: Rule, rows: Iterable[Any], service: str | None = None,
               environment: str | None = None) -> dict[tuple[str, ...], list[Any]]:
@@ -91,6 +96,8 @@ async def evaluate(rule: Rule, data: TickData) -> list[Observation]:
         return await _log_count(rule, data)
     if rule.kind == "absence":
         return await _absence(rule, data)
+    if rule.kind == "new_issue":
+        return await _new_issue(rule, data)
     raise ValueError(f"rule kind {rule.kind!r} is not evaluated by this version")
 
 
@@ -146,4 +153,36 @@ async def _absence(rule: Rule, data: TickData) -> list[Observation]:
         quiet = max(0.0, data.now - (max(r.minute for r in rows) + 60))
         out.append(Observation(_labels(rule, key), quiet,
                                rule.severity if quiet >= rule.window else None))
+    return out
+
+
+async def _new_issue(rule: Rule, data: TickData) -> list[Observation]:
+    """One observation per issue created or regressed within the window.
+
+    The identity is the issue plus *when* it appeared or regressed, so a
+    regression is a new alert while the same appearance is only ever one.
+    """
+    out = []
+    for issue in await data.new_issues(rule.window):
+        services, environments = issue["services"], issue["environments"]
+        if rule.service is not None and rule.service not in services:
+            continue
+        if rule.environment is not None and rule.environment not in environments:
+            continue
+        # A regression inside the window counts as one even if the issue is itself
+        # new in it (the collector then says "new"): each appearance is announced.
+        regressed_at = issue.get("regressed_at")
+        regressed = bool(issue.get("regression")) and regressed_at is not None \
+            and regressed_at >= data.now - rule.window
+        since = regressed_at if regressed else issue["created_at"]
+        labels = {"issue": str(issue["id"]), "occurrence": f"{since:.3f}"}
+        info = {"title": str(issue["title"])[:300],
+                "reason": "regressed" if regressed else "new"}
+        service = rule.service or (services[0] if services else None)
+        environment = rule.environment or (environments[0] if environments else None)
+        if service:
+            info["service"] = service
+        if environment:
+            info["environment"] = environment
+        out.append(Observation(labels, float(issue["count"]), rule.severity, info))
     return out

@@ -9,7 +9,8 @@ resolved, following Prometheus/Alertmanager semantics:
 - the alert carries the highest severity breached now; warning -> critical
   escalates the *same* alert and notifies again, de-escalation is recorded but
   does not page (and re-escalating to a level already notified does not either);
-- a firing alert that is not acknowledged re-notifies every ``repeat_interval``;
+- a firing alert that is not acknowledged re-notifies every ``repeat_interval``
+  (except ``new_issue`` alerts: a new issue is announced once);
 - silenced alerts keep their state but do not notify; when the silence ends
   and the alert still fires, whatever was held back is sent then (a first
   "fired" message if none was ever sent);
@@ -39,6 +40,8 @@ class Observation:
     labels: dict[str, str]
     value: float | None
     severity: str | None
+    info: dict[str, str] = field(default_factory=dict)
+    """Shown with the alert (e.g. an issue's title) but not part of its identity."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +141,8 @@ def _due(rule: Rule, track: Track, now: float) -> str | None:
         return FIRED
     if SEVERITY_RANK[track.severity] > SEVERITY_RANK[track.notified_severity]:
         return ESCALATED
+    if rule.kind == "new_issue":
+        return None  # an event, not a condition: announced once, never repeated
     if track.last_notified_at is None or now - track.last_notified_at >= rule.repeat_interval:
         return REPEAT
     return None

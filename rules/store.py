@@ -111,6 +111,12 @@ async def save_track(conn: AsyncConnection, track: Track, now: float, *, new: bo
             t.rule_state.c.fingerprint == track.fingerprint).values(**values))
 
 
+async def fingerprints_with_alerts(conn: AsyncConnection, fingerprints: list[str]) -> set[str]:
+    c = t.alerts.c
+    rows = await conn.execute(select(c.fingerprint).where(c.fingerprint.in_(fingerprints)))
+    return {r[0] for r in rows}
+
+
 async def delete_track(conn: AsyncConnection, fingerprint: str) -> None:
     await conn.execute(delete(t.rule_state).where(t.rule_state.c.fingerprint == fingerprint))
 

@@ -33,6 +33,11 @@ def format_value(kind: str, value: float | None) -> str:
 def condition_text(alert: dict[str, Any]) -> str:
     """``7.0% > 5.0%`` — the value against the threshold it breaches."""
     kind, value, threshold = alert["kind"], alert["value"], alert.get("threshold")
+    if kind == "new_issue":
+        labels = alert["labels"]
+        what = "Regression" if labels.get("reason") == "regressed" else "New issue"
+        events = f" ({format_value(kind, value)} events)" if value and value > 1 else ""
+        return f"{what}: {labels.get('title', '')}{events}"
     if threshold is None or kind in ("absence", "new_issue"):
         return format_value(kind, value)
     comparison = alert.get("comparison", "above")
@@ -87,6 +92,8 @@ def alert_blocks(alert: dict[str, Any], base_url: str, runbook: str | None = Non
     if labels.get("environment"):
         fields.append(f"*Environment*\n{_esc(labels['environment'])}")
     links = [f"<{base}/alerts/{alert['id']}|View alert>"]
+    if labels.get("issue"):
+        links.append(f"<{base}/issues/{quote(labels['issue'])}|View issue>")
     query = " ".join(f"{k}:{labels[k]}" for k in ("service", "environment") if labels.get(k))
     if query:
         links.append(f"<{base}/search?q={quote(query)}|Search logs>")
