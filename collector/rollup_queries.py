@@ -109,11 +109,13 @@ async def log_counts(engine: AsyncEngine, since: float, until: float, *,
     return [LogCount(r[0], r[1], int(r[2] or 0)) for r in rows]
 
 
-async def services_last_seen(engine: AsyncEngine, since: float) -> list[LastSeen]:
-    """Every service/environment that sent requests, logs or metrics since ``since``,
+async def services_last_seen(engine: AsyncEngine, since: float, until: float) -> list[LastSeen]:
+    """Every service/environment that sent requests, logs or metrics in ``[since, until)``,
     with the last minute it did."""
+    # The closed range matters: with only ``minute >= x``, SQLite scans the whole
+    # (service, minute) index for max(minute) instead of the recent minutes.
     parts = [select(tb.c.service, tb.c.environment, func.max(tb.c.minute).label("minute"))
-             .where(tb.c.minute >= minute_of(since)).group_by(tb.c.service, tb.c.environment)
+             .where(*_minutes(tb, since, until)).group_by(tb.c.service, tb.c.environment)
              for tb in (t.request_rollups, t.log_rollups, t.metric_rollups)]
     u = union_all(*parts).subquery()
     query = select(u.c.service, u.c.environment, func.max(u.c.minute)).group_by(

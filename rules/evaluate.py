@@ -8,7 +8,7 @@ observation, i.e. their condition is false.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -32,6 +32,17 @@ class TickData:
         self.engine = engine
         self.now = now
         self._cache: dict[tuple[Any, ...], Any] = {}
+        self._by_service: dict[int, dict[str, list[Any]]] = {}
+
+    def of_service(self, rows: list[Any], service: str) -> list[Any]:
+        """The rows of one service, via an index built once per result list (rules
+        filtered to one service would otherwise each scan every service's rows)."""
+        index = self._by_service.get(id(rows))
+        if index is None:
+            index = self._by_service[id(rows)] = {}
+            for row in rows:
+                index.setdefault(row.service, []).append(row)
+        return index.get(service, [])
 
     async def _memo(self, key: tuple[Any, ...], load: Callable[[], Awaitable[Any]]) -> Any:
         if key not in self._cache:
@@ -53,22 +64,22 @@ class TickData:
 
     async def last_seen(self, lookback: float) -> list[rq.LastSeen]:
         return await self._memo(("seen", lookback), lambda: rq.services_last_seen(
-            self.engine, self.now - lookback))
+            self.engine, self.now - lookback, self.now))
 
     async def new_issues(self, window: float) -> list[dict[str, Any]]:
         return await self._memo(("issues", window), lambda: issue_queries.new_or_regressed_since(
             self.engine, self.now - window))
 
 
-def _selected(rule: Rule, rows: Iterable[Any], service: str | None = None,
+def _selected(rule: Rule, rows: list[Any], data: TickData, service: str | None = None,
               environment: str | None = None) -> dict[tuple[str, ...], list[Any]]:
     """Rows passing the rule's filters, grouped by the rule's group labels."""
     service = service or rule.service
     environment = environment or rule.environment
     groups: dict[tuple[str, ...], list[Any]] = {}
+    if service is not None:
+        rows = data.of_service(rows, service)
     for row in rows:
-        if service is not None and row.service != service:
-            continue
         if environment is not None and row.environment != environment:
             continue
         key = tuple(getattr(row, label) for label in rule.group_by)
@@ -103,7 +114,7 @@ async def evaluate(rule: Rule, data: TickData) -> list[Observation]:
 
 async def _error_rate(rule: Rule, data: TickData) -> list[Observation]:
     out = []
-    for key, rows in _selected(rule, await data.request_rates(rule.window)).items():
+    for key, rows in _selected(rule, await data.request_rates(rule.window), data).items():
         count = sum(r.count for r in rows)
         errors = sum(r.errors for r in rows)
         if count == 0:
@@ -135,7 +146,7 @@ async def _metric(rule: Rule, data: TickData) -> list[Observation]:
     assert rule.metric is not None and rule.aggregate is not None
     rows = await data.metric(rule.metric, rule.window)
     return [_observe(rule, key, metric_value(rule.aggregate, group))
-            for key, group in _selected(rule, rows).items()]
+            for key, group in _selected(rule, rows, data).items()]
 
 
 async def _log_count(rule: Rule, data: TickData) -> list[Observation]:
@@ -143,13 +154,13 @@ async def _log_count(rule: Rule, data: TickData) -> list[Observation]:
     assert f is not None
     rows = await data.log_counts(rule.window, f.min_level, f.text)
     return [_observe(rule, key, float(sum(r.count for r in group)))
-            for key, group in _selected(rule, rows, f.service, f.environment).items()]
+            for key, group in _selected(rule, rows, data, f.service, f.environment).items()]
 
 
 async def _absence(rule: Rule, data: TickData) -> list[Observation]:
     out = []
     lookback = rule.window + max(ABSENCE_LOOKBACK, rule.for_ + rule.window)
-    for key, rows in _selected(rule, await data.last_seen(lookback)).items():
+    for key, rows in _selected(rule, await data.last_seen(lookback), data).items():
         quiet = max(0.0, data.now - (max(r.minute for r in rows) + 60))
         out.append(Observation(_labels(rule, key), quiet,
                                rule.severity if quiet >= rule.window else None))

@@ -19,6 +19,7 @@ from rules.actions import Actions, Outcome
 from rules.notify.slack_message import ACK, RESOLVE, SILENCE
 
 log = logging.getLogger("lookout.slack")
+_pending: set[asyncio.Task[None]] = set()  # keeps fire-and-forget replies alive until done
 
 
 class PayloadError(ValueError):
@@ -65,7 +66,9 @@ async def handle_payload(payload: Any, actions: Actions, clock: Callable[[], flo
     if not outcome.changed:
         response_url = payload.get("response_url")
         if isinstance(response_url, str) and response_url.startswith(("https://", "http://")):
-            asyncio.create_task(_tell(response_url, outcome.message()))
+            task = asyncio.create_task(_tell(response_url, outcome.message()))
+            _pending.add(task)
+            task.add_done_callback(_pending.discard)
     return outcome
 
 
