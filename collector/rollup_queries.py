@@ -9,6 +9,7 @@ to whole minutes: the minute containing ``since`` counts in full.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from sqlalchemy import func, select, union_all
@@ -54,8 +55,10 @@ class LastSeen:
 
 
 def _minutes(table: object, since: float, until: float) -> list[object]:
+    """Whole-minute bounds as integers: a float bound makes PostgreSQL compare the
+    bigint column as double precision and skip its index."""
     c = table.c  # type: ignore[attr-defined]
-    return [c.minute >= minute_of(since), c.minute < until]
+    return [c.minute >= minute_of(since), c.minute < math.ceil(until)]
 
 
 async def request_rates(engine: AsyncEngine, since: float, until: float) -> list[RequestRate]:
