@@ -305,3 +305,16 @@ async def test_slack_hang_times_out_and_is_retried(alerting: Alerting, clock: Fa
     assert await alerting.sender.run_once() == 1
     (alert,) = await alerts(alerting)
     assert alert.slack_ts is not None
+
+
+async def test_removed_rule_resolves_its_alerts(alerting: Alerting, clock: FakeClock,
+                                                slack: SlackServer) -> None:
+    use(alerting, RULE.replace("for: 5m", "for: 0s"))
+    await minute(alerting, clock, errors=7)
+    assert len(slack.posts()) == 1
+    use(alerting, RULE.replace("checkout-errors", "other-rule").replace("for: 5m", "for: 0s")
+        .replace("service: checkout", "service: nothing-here"))
+    await minute(alerting, clock, errors=7)
+    (alert,) = await alerts(alerting)
+    assert alert.state == "resolved" and alert.resolved_by == "lookout (rule removed)"
+    assert slack.by_method("chat.update")[-1].params["text"].startswith("[RESOLVED]")
