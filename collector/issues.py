@@ -28,6 +28,7 @@ connection; on SQLite the whole plan runs in one go on aiosqlite's thread.
 
 from __future__ import annotations
 
+import functools
 import re
 import weakref
 from collections.abc import Generator
@@ -103,7 +104,9 @@ def clock(now: float | None = None) -> float:
 _PLACEHOLDER = re.compile(r"\?")
 
 
-def _dollar(sql: str) -> str:
+@functools.lru_cache(maxsize=512)
+def dollar(sql: str) -> str:
+    """``?`` placeholders -> PostgreSQL's ``$1, $2, ...`` (plans repeat the same SQL)."""
     counter = iter(range(1, 100_000))
     return _PLACEHOLDER.sub(lambda _m: f"${next(counter)}", sql)
 
@@ -124,10 +127,10 @@ async def drive_async(conn: AsyncConnection, steps: Generator[Step, Any, Any]) -
                                                                   columns=columns)
                 result = None
             elif mode == "many":
-                await conn.exec_driver_sql(_dollar(sql), list(params))
+                await conn.exec_driver_sql(dollar(sql), list(params))
                 result = None
             else:
-                res = await conn.exec_driver_sql(_dollar(sql), tuple(params))
+                res = await conn.exec_driver_sql(dollar(sql), tuple(params))
                 result = [tuple(r) for r in res] if res.returns_rows else []
     except StopIteration as done:
         return done.value

@@ -61,11 +61,11 @@ class BatchWriter:
         self._queued = 0
         self._task: asyncio.Task[None] | None = None
         self._closing = False
-        # SQLite without a hook: the writer keeps one connection and runs each whole
-        # transaction on its thread (see _commit_sqlite).
-        self._sqlite_direct = (engine.dialect.name == "sqlite" and error_hook is None
-                               and engine.dialect.driver == "aiosqlite")
-        self._conn: AsyncConnection | None = None
+        # Without a hook, transactions run straight on the driver (see _commit_direct)
+        # on connections the writer keeps between transactions.
+        self._is_pg = engine.dialect.name == "postgresql"
+        self._direct = error_hook is None and engine.dialect.driver in ("aiosqlite", "asyncpg")
+        self._idle: list[AsyncConnection] = []
 
     @property
     def queued_records(self) -> int:
@@ -83,7 +83,8 @@ class BatchWriter:
         await self._queue.put(None)
         await self._task
         self._task = None
-        await self._release_connection()
+        while self._idle:
+            await self._idle.pop().close()
 
     async def submit(self, rows: RowBatch) -> None:
         """Return once ``rows`` are committed; raise StorageUnavailable otherwise."""
@@ -171,41 +172,37 @@ class BatchWriter:
         self._finish(group, size, None)
 
     async def _commit(self, rows: RowBatch) -> None:
-        if self._sqlite_direct:
-            await self._commit_sqlite(rows)
+        if not self._direct:
+            async with self.engine.begin() as conn:
+                await store.write_rows(conn, rows, self.error_hook)
             return
-        async with self.engine.begin() as conn:
-            await store.write_rows(conn, rows, self.error_hook)
+        await self._commit_direct(rows)
 
-    async def _commit_sqlite(self, rows: RowBatch) -> None:
-        """The whole transaction in one call on aiosqlite's thread, on a connection kept open.
+    async def _commit_direct(self, rows: RowBatch) -> None:
+        """One transaction straight on the driver, on a connection the writer keeps.
 
-        Through SQLAlchemy a transaction costs half a dozen thread hops (checkout,
-        statements, commit, reset on return); at a few events per transaction
-        that was a third of the CPU per event. The hook needs an AsyncConnection,
-        so with a hook the ordinary path is used.
+        Through SQLAlchemy a transaction cost a pool checkout with a ping (one
+        more round trip on PostgreSQL), a greenlet switch per statement and, on
+        SQLite, half a dozen thread hops and GIL hand-overs; at a few events per
+        transaction that was a third of the CPU per event. Here SQLite runs the
+        whole transaction in one call on aiosqlite's thread and PostgreSQL runs
+        it on the asyncpg connection. A connection that failed is thrown away
+        (the next transaction opens a new one). The error hook takes an
+        AsyncConnection, so with a hook the ordinary path is used.
         """
-        if self._conn is None:
-            conn = await self.engine.connect()
-            if self._conn is None:
-                self._conn = conn
-            else:  # another transaction connected meanwhile (concurrency > 1)
-                await conn.close()
-        driver = (await self._conn.get_raw_connection()).driver_connection
-        steps = store.plan(rows, False, issues.id_cache(self.engine.sync_engine), wall_clock())
+        conn = self._idle.pop() if self._idle else await self.engine.connect()
         try:
-            await driver._execute(store.sqlite_transaction, driver._conn, steps)
-        except Exception:
-            await self._release_connection(invalidate=True)
+            driver = (await conn.get_raw_connection()).driver_connection
+            steps = store.plan(rows, self._is_pg, issues.id_cache(self.engine.sync_engine),
+                               wall_clock())
+            if self._is_pg:
+                await store.asyncpg_transaction(driver, steps)
+            else:
+                await driver._execute(store.sqlite_transaction, driver._conn, steps)
+        except BaseException:
+            await _discard(conn)
             raise
-
-    async def _release_connection(self, invalidate: bool = False) -> None:
-        conn, self._conn = self._conn, None
-        if conn is None:
-            return
-        if invalidate:
-            await conn.invalidate()
-        await conn.close()
+        self._idle.append(conn)
 
     def _finish(self, group: list[_Job], size: int, failure: Exception | None) -> None:
         self._queued -= size
@@ -217,6 +214,15 @@ class BatchWriter:
                 job.done.set_result(None)
             else:
                 job.done.set_exception(failure)
+
+
+async def _discard(conn: AsyncConnection) -> None:
+    """Drop a connection whose transaction failed: its state is unknown."""
+    try:
+        await conn.invalidate()
+        await conn.close()
+    except Exception as exc:  # noqa: BLE001 - it is being thrown away anyway
+        log.debug("discarding a failed connection", extra={"error": _describe(exc)})
 
 
 def _is_connection_error(exc: BaseException) -> bool:
