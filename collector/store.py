@@ -50,8 +50,9 @@ def plan(batch: n.RowBatch, is_pg: bool, id_cache: dict[tuple[int, str], int],
         if is_pg:
             yield (table.name, (columns, rows), "copy")
         else:
-            yield (f"INSERT INTO {table.name} ({', '.join(columns)}) "
-                   f"VALUES ({', '.join('?' * len(columns))})", rows, "many")
+            sql = (f"INSERT INTO {table.name} ({', '.join(columns)}) "
+                   f"VALUES ({', '.join('?' * len(columns))})")
+            yield (sql, rows, "many")
     new_errors: list[dict[str, Any]] = []
     if batch.errors:
         # Grouping and issue counters commit with the events (collector.issues).

@@ -46,7 +46,7 @@ Handler = Callable[["Services", str, Scope, Receive], Awaitable["Reply"]]
 class Reply:
     """A JSON answer: status, body (encoded once) and extra headers."""
 
-    __slots__ = ("status", "body", "headers")
+    __slots__ = ("body", "headers", "status")
 
     def __init__(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         self.status = status
@@ -132,7 +132,7 @@ class FastPaths:
                    send: Send) -> None:
         try:
             reply = await handler(self.services, project_id, scope, receive)
-        except Exception as exc:  # noqa: BLE001 - like Litestar's handler: JSON 500, logged
+        except Exception as exc:  # like Litestar's handler: a JSON 500, logged
             log.error("unhandled error", exc_info=exc, extra={"path": scope["path"]})
             reply = Reply(500, {"error": "internal error; see the server log"})
         await send_reply(send, reply)

@@ -12,11 +12,9 @@ Both endpoints are raw ASGI handlers (see :mod:`lookout.asgi` for why).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
 import re
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from litestar.types import Receive, Scope
 

@@ -17,7 +17,7 @@ from collector.normalize import LOG_COLUMNS, RowBatch
 from collector.writer import BatchWriter
 from lookout.app import create_app
 from lookout.db import create_engine
-from lookout.errors import Overloaded
+from lookout.errors import Overloaded, StorageUnavailable
 from lookout.projects import create_project
 from lookout.services import Services
 from tests.support.tcp_proxy import TcpProxy
@@ -162,3 +162,18 @@ async def test_concurrent_transactions_commit_everything_and_stop_drains(engine)
                                       .where(tables.errors.c.issue_id.is_not(None)))).scalar()
     assert stored == grouped == 80
     assert writer.queued_records == 0
+
+
+async def test_failed_transaction_rolls_back_alone_and_the_next_one_commits(engine):
+    """Transactions run straight on a kept connection: a failure must not poison it."""
+    project = await create_project(engine, "p")
+    writer = BatchWriter(engine, timeout=10)
+    writer.start()
+    broken = _log_row(project.id, "broken")
+    broken = (*broken[:LOG_COLUMNS.index("ts")], None, *broken[LOG_COLUMNS.index("ts") + 1:])
+    with pytest.raises(StorageUnavailable):
+        # The good row shares the failing transaction, so it is not stored either.
+        await writer.submit(RowBatch(logs=[_log_row(project.id, "same-batch"), broken]))
+    await writer.submit(RowBatch(logs=[_log_row(project.id, "after")]))
+    await writer.stop()
+    assert await _messages(engine) == ["after"]
