@@ -19,6 +19,7 @@ two events were grouped together.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from dataclasses import dataclass
@@ -93,10 +94,20 @@ def normalize_context_line(line: str | None) -> str:
 
 
 def _frame_component(frame: dict[str, Any]) -> str:
-    where = frame.get("module") or normalize_filename(frame.get("filename")
-                                                      or frame.get("abs_path") or "?")
-    return (f"{where} | {normalize_function(frame.get('function') or '?')} | "
-            f"{normalize_context_line(frame.get('context_line'))}")
+    parts = (frame.get("module") or None, frame.get("filename") or frame.get("abs_path"),
+             frame.get("function") or "?", frame.get("context_line"))
+    try:
+        return _component(*parts)
+    except TypeError:  # an unhashable value: computed uncached, exactly as before
+        return _component.__wrapped__(*parts)
+
+
+@functools.lru_cache(maxsize=4096)
+def _component(module: Any, filename: Any, function: Any, context_line: Any) -> str:
+    """Cached: the same bug sends the same frames over and over."""
+    where = module or normalize_filename(filename or "?")
+    return (f"{where} | {normalize_function(function)} | "
+            f"{normalize_context_line(context_line)}")
 
 
 def _in_app_components(frames: list[dict[str, Any]]) -> list[str]:

@@ -21,14 +21,14 @@ writing overlapping issues take row locks in the same order and never
 deadlock.
 
 Speed: the steps are written once, as a generator that yields SQL and
-receives results (:func:`_plan`). On PostgreSQL each statement is awaited on
-the connection. On SQLite the whole plan runs in one go on aiosqlite's
-thread: every statement through the async adapter costs several thread
-hops, which made the issue bookkeeping cost more than the events' fsync.
+receives results (:func:`plan`), part of the writer's whole-batch plan
+(:mod:`collector.store`). On PostgreSQL each statement is awaited on the
+connection; on SQLite the whole plan runs in one go on aiosqlite's thread.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import weakref
 from collections.abc import Generator
@@ -53,7 +53,8 @@ ID_CACHE_SIZE = 50_000
 _ID_CACHES: weakref.WeakKeyDictionary[Any, dict[tuple[int, str], int]] = (
     weakref.WeakKeyDictionary())
 
-# A step of the plan: (sql with ? placeholders, parameters, "rows" | "many").
+# A step of a plan: (sql with ? placeholders, parameters, "rows" | "many"), or on
+# PostgreSQL (table, (columns, records), "copy").
 Step = tuple[str, Any, str]
 
 
@@ -88,67 +89,54 @@ class _IssueDelta:
                     slot[2] = max(slot[2], ts)
 
 
-async def store_errors(conn: AsyncConnection, rows: list[dict[str, Any]],
-                       now: float | None = None) -> list[dict[str, Any]]:
-    """Group, insert and count ``rows``; return the rows that were new (not duplicates)."""
-    if not rows:
-        return []
-    now = wall_clock() if now is None else now
-    is_pg = conn.dialect.name == "postgresql"
-    cache = _ID_CACHES.setdefault(conn.engine.sync_engine, {})
+def id_cache(engine: Any) -> dict[tuple[int, str], int]:
+    """The issue id cache of ``engine`` (a sync Engine), emptied when it grows too big."""
+    cache = _ID_CACHES.setdefault(engine, {})
     if len(cache) > ID_CACHE_SIZE:
         cache.clear()
-    plan = _plan(rows, now, is_pg, cache)
-    if not is_pg:
-        raw = (await conn.get_raw_connection()).driver_connection
-        run_in_thread = getattr(raw, "_execute", None)  # aiosqlite's own worker thread
-        sqlite_conn = getattr(raw, "_conn", None)
-        if run_in_thread is not None and sqlite_conn is not None:
-            return await run_in_thread(_drive_sqlite, sqlite_conn, plan)
-    return await _drive_async(conn, plan, is_pg)
+    return cache
 
 
-def _drive_sqlite(sqlite_conn: Any, plan: Generator[Step, Any, list[dict[str, Any]]]
-                  ) -> list[dict[str, Any]]:
-    result: Any = None
-    try:
-        while True:
-            sql, params, mode = plan.send(result)
-            if mode == "many":
-                sqlite_conn.executemany(sql, params)
-                result = None
-            else:
-                result = sqlite_conn.execute(sql, params).fetchall()
-    except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
+def clock(now: float | None = None) -> float:
+    return wall_clock() if now is None else now
 
 
 _PLACEHOLDER = re.compile(r"\?")
 
 
-def _dollar(sql: str) -> str:
+@functools.lru_cache(maxsize=512)
+def dollar(sql: str) -> str:
+    """``?`` placeholders -> PostgreSQL's ``$1, $2, ...`` (plans repeat the same SQL)."""
     counter = iter(range(1, 100_000))
     return _PLACEHOLDER.sub(lambda _m: f"${next(counter)}", sql)
 
 
-async def _drive_async(conn: AsyncConnection, plan: Generator[Step, Any, list[dict[str, Any]]],
-                       is_pg: bool) -> list[dict[str, Any]]:
+async def drive_async(conn: AsyncConnection, steps: Generator[Step, Any, Any]) -> Any:
+    """Run a plan on PostgreSQL, one awaited statement (or COPY) per step."""
     result: Any = None
     try:
         while True:
-            sql, params, mode = plan.send(result)
-            sql = _dollar(sql) if is_pg else sql
-            if mode == "many":
-                await conn.exec_driver_sql(sql, list(params))
+            sql, params, mode = steps.send(result)
+            if mode == "copy":
+                columns, records = params
+                raw = await conn.get_raw_connection()
+                # COPY runs on the driver connection; make sure SQLAlchemy's transaction
+                # has begun on it first so the rows commit (or roll back) with the rest.
+                await conn.exec_driver_sql("SELECT 1")
+                await raw.driver_connection.copy_records_to_table(sql, records=records,
+                                                                  columns=columns)
+                result = None
+            elif mode == "many":
+                await conn.exec_driver_sql(dollar(sql), list(params))
                 result = None
             else:
-                res = await conn.exec_driver_sql(sql, tuple(params))
+                res = await conn.exec_driver_sql(dollar(sql), tuple(params))
                 result = [tuple(r) for r in res] if res.returns_rows else []
     except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
+        return done.value
 
 
-def _plan(rows: list[dict[str, Any]], now: float, is_pg: bool,
+def plan(rows: list[dict[str, Any]], now: float, is_pg: bool,
           cache: dict[tuple[int, str], int]) -> Generator[Step, Any, list[dict[str, Any]]]:
     """Steps 1-5 of the module docstring; returns the newly inserted rows."""
     groups: dict[tuple[int, str], tuple[grouping.Grouping, dict[str, Any]]] = {}

@@ -1,63 +1,65 @@
-"""HTTP layer of the Lookout SDK ingest endpoint: ``POST /api/{project_id}/ingest``."""
+"""HTTP layer of the Lookout SDK ingest endpoint: ``POST /api/{project_id}/ingest``.
+
+A raw ASGI handler served by :class:`lookout.asgi.FastPaths` (see there for why).
+"""
 
 from __future__ import annotations
 
-from litestar import Request, Response, post
-from litestar.params import FromPath
+import re
+from typing import TYPE_CHECKING
+
+from litestar.types import Receive, Scope
 
 from collector.decode import BodyError, decompress, read_limited
 from collector.ingest import BatchError, decode_batch
 from collector.ratelimit import limit_errors
 from lookout import metrics
+from lookout.asgi import Handler, Reply, body_chunks, headers_of, refuse
 from lookout.db import now
 from lookout.errors import StorageUnavailable
-from lookout.http import error_response, json_response, services
+
+if TYPE_CHECKING:
+    from lookout.services import Services
 
 
-def _refuse(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
-    metrics.REQUESTS_REFUSED.labels(str(status)).inc()
-    return error_response(status, message, headers)
-
-
-async def authenticate(request: Request, project_id: str, key: str | None) -> int | Response:
-    """The numeric project id when ``key`` may write to ``project_id``; else a 4xx response."""
+async def authenticate(svc: Services, project_id: str, key: str | None) -> int | Reply:
+    """The numeric project id when ``key`` may write to ``project_id``; else a 4xx answer."""
     if not project_id.isdigit() or len(project_id) > 12:
-        return _refuse(404, f"no project {project_id[:40]!r}; project ids are numbers")
+        return refuse(404, f"no project {project_id[:40]!r}; project ids are numbers")
     if not key:
-        return _refuse(401, "missing project key (send the DSN key in X-Lookout-Key)")
-    owner = await services(request).keys.project_for(key[:64])
+        return refuse(401, "missing project key (send the DSN key in X-Lookout-Key)")
+    owner = await svc.keys.project_for(key[:64])
     if owner is None:
-        return _refuse(401, "unknown or revoked project key")
+        return refuse(401, "unknown or revoked project key")
     if owner != int(project_id):
-        return _refuse(401, f"this key is not valid for project {project_id}")
+        return refuse(401, f"this key is not valid for project {project_id}")
     return owner
 
 
-@post("/api/{project_id:str}/ingest", status_code=202)
-async def ingest(request: Request, project_id: FromPath[str]) -> Response:
-    svc = services(request)
-    auth = await authenticate(request, project_id, request.headers.get("x-lookout-key"))
-    if isinstance(auth, Response):
+async def ingest(svc: Services, project_id: str, scope: Scope, receive: Receive) -> Reply:
+    headers = headers_of(scope)
+    auth = await authenticate(svc, project_id, headers.get("x-lookout-key"))
+    if isinstance(auth, Reply):
         return auth
-    content_type = request.headers.get("content-type", "application/json").split(";")[0].strip()
+    content_type = headers.get("content-type", "application/json").split(";")[0].strip()
     if content_type not in ("application/json", ""):
-        return _refuse(415, f"unsupported Content-Type {content_type[:60]!r}; "
-                            "send application/json")
+        return refuse(415, f"unsupported Content-Type {content_type[:60]!r}; "
+                           "send application/json")
     settings = svc.settings
     try:
-        body = await read_limited(request.stream(), request.headers.get("content-length"),
+        body = await read_limited(body_chunks(receive), headers.get("content-length"),
                                   settings.max_body_bytes)
-        body = decompress(body, request.headers.get("content-encoding"),
+        body = decompress(body, headers.get("content-encoding"),
                           settings.max_decompressed_bytes)
         decoded = decode_batch(body, auth, now(), svc.limits, settings.max_batch_records)
     except (BodyError, BatchError) as exc:
-        return _refuse(exc.status, str(exc))
+        return refuse(exc.status, str(exc))
     dropped, limit_headers = await limit_errors(svc.limiter, auth, decoded.rows.errors)
     if dropped:
         if len(decoded.rows) == 0:
-            return _refuse(429, f"project {auth} is over its limit of "
-                                f"{settings.rate_limit_per_minute} error events per minute",
-                           limit_headers)
+            return refuse(429, f"project {auth} is over its limit of "
+                               f"{settings.rate_limit_per_minute} error events per minute",
+                          limit_headers)
         decoded.accepted_by_kind["error"] -= dropped
         decoded.rejected_by_kind["error"] = decoded.rejected_by_kind.get("error", 0) + dropped
         decoded.rejected.append({"kind": "error", "index": None, "error": f"{dropped} errors "
@@ -65,13 +67,17 @@ async def ingest(request: Request, project_id: FromPath[str]) -> Response:
     try:
         await svc.writer.submit(decoded.rows)
     except StorageUnavailable as exc:
-        return _refuse(503, f"cannot store data now ({exc}); retry later",
-                       {"Retry-After": str(exc.retry_after)})
+        return refuse(503, f"cannot store data now ({exc}); retry later",
+                      {"Retry-After": str(exc.retry_after)})
     for kind, count in decoded.accepted_by_kind.items():
         metrics.RECORDS_ACCEPTED.labels(kind, "lookout").inc(count)
     for kind, count in decoded.rejected_by_kind.items():
         metrics.RECORDS_REJECTED.labels(kind, "lookout").inc(count)
     for kind, count in decoded.dropped.items():
         metrics.SDK_DROPPED.labels(kind).inc(count)
-    return json_response({"accepted": len(decoded.rows), "rejected": decoded.rejected}, 202,
-                         limit_headers or None)
+    return Reply(202, {"accepted": len(decoded.rows), "rejected": decoded.rejected},
+                 limit_headers or None)
+
+
+# Served by lookout.asgi.FastPaths (POST; other methods get 405).
+routes: list[tuple[re.Pattern[str], Handler]] = [(re.compile(r"/api/([^/]+)/ingest"), ingest)]

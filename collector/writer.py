@@ -17,16 +17,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from collector import store
+from collector import issues, store
 from collector.normalize import RowBatch
 from lookout import metrics
+from lookout.db import now as wall_clock
 from lookout.errors import Overloaded, StorageUnavailable
 
 log = logging.getLogger("lookout.writer")
@@ -59,6 +61,11 @@ class BatchWriter:
         self._queued = 0
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        # Without a hook, transactions run straight on the driver (see _commit_direct)
+        # on connections the writer keeps between transactions.
+        self._is_pg = engine.dialect.name == "postgresql"
+        self._direct = error_hook is None and engine.dialect.driver in ("aiosqlite", "asyncpg")
+        self._idle: list[AsyncConnection] = []
 
     @property
     def queued_records(self) -> int:
@@ -76,6 +83,8 @@ class BatchWriter:
         await self._queue.put(None)
         await self._task
         self._task = None
+        while self._idle:
+            await self._idle.pop().close()
 
     async def submit(self, rows: RowBatch) -> None:
         """Return once ``rows`` are committed; raise StorageUnavailable otherwise."""
@@ -91,11 +100,14 @@ class BatchWriter:
         self._queued += size
         metrics.WRITE_QUEUE.set(self._queued)
         await self._queue.put(job)
+        # A timer instead of asyncio.wait_for(shield(...)): a third of the cost per
+        # request. A client that disconnects cancels only its wait; the rows are
+        # already the writer's and are written all the same.
+        timer = asyncio.get_running_loop().call_later(self.timeout, _expire, job.done)
         try:
-            # shield: a client that disconnects must not cancel a write in flight.
-            await asyncio.wait_for(asyncio.shield(job.done), self.timeout)
-        except TimeoutError:
-            raise StorageUnavailable("database did not commit in time", retry_after=5) from None
+            await job.done
+        finally:
+            timer.cancel()
 
     async def _run(self) -> None:
         slots = asyncio.Semaphore(self.concurrency)
@@ -163,8 +175,37 @@ class BatchWriter:
         self._finish(group, size, None)
 
     async def _commit(self, rows: RowBatch) -> None:
-        async with self.engine.begin() as conn:
-            await store.write_rows(conn, rows, self.error_hook)
+        if not self._direct:
+            async with self.engine.begin() as conn:
+                await store.write_rows(conn, rows, self.error_hook)
+            return
+        await self._commit_direct(rows)
+
+    async def _commit_direct(self, rows: RowBatch) -> None:
+        """One transaction straight on the driver, on a connection the writer keeps.
+
+        Through SQLAlchemy a transaction cost a pool checkout with a ping (one
+        more round trip on PostgreSQL), a greenlet switch per statement and, on
+        SQLite, half a dozen thread hops and GIL hand-overs; at a few events per
+        transaction that was a third of the CPU per event. Here SQLite runs the
+        whole transaction in one call on aiosqlite's thread and PostgreSQL runs
+        it on the asyncpg connection. A connection that failed is thrown away
+        (the next transaction opens a new one). The error hook takes an
+        AsyncConnection, so with a hook the ordinary path is used.
+        """
+        conn = self._idle.pop() if self._idle else await self.engine.connect()
+        try:
+            driver = (await conn.get_raw_connection()).driver_connection
+            steps = store.plan(rows, self._is_pg, issues.id_cache(self.engine.sync_engine),
+                               wall_clock())
+            if self._is_pg:
+                await store.asyncpg_transaction(driver, steps)
+            else:
+                await driver._execute(store.sqlite_transaction, driver._conn, steps)
+        except BaseException:
+            await _discard(conn)
+            raise
+        self._idle.append(conn)
 
     def _finish(self, group: list[_Job], size: int, failure: Exception | None) -> None:
         self._queued -= size
@@ -178,8 +219,22 @@ class BatchWriter:
                 job.done.set_exception(failure)
 
 
+def _expire(done: asyncio.Future[None]) -> None:
+    if not done.done():
+        done.set_exception(StorageUnavailable("database did not commit in time", retry_after=5))
+
+
+async def _discard(conn: AsyncConnection) -> None:
+    """Drop a connection whose transaction failed: its state is unknown."""
+    try:
+        await conn.invalidate()
+        await conn.close()
+    except Exception as exc:  # noqa: BLE001 - it is being thrown away anyway
+        log.debug("discarding a failed connection", extra={"error": _describe(exc)})
+
+
 def _is_connection_error(exc: BaseException) -> bool:
-    if isinstance(exc, (OSError, TimeoutError, ConnectionError)):
+    if isinstance(exc, (OSError, TimeoutError, ConnectionError, sqlite3.OperationalError)):
         return True
     if isinstance(exc, sa_exc.DBAPIError):
         return bool(exc.connection_invalidated) or isinstance(

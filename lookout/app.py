@@ -1,4 +1,7 @@
-"""The application factory: one Litestar app with every module's routes."""
+"""The application factory: one Litestar app with every module's routes.
+
+The ingest endpoints are raw ASGI handlers in front of it (:mod:`lookout.asgi`).
+"""
 
 from __future__ import annotations
 
@@ -6,9 +9,10 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
 
-from collector.routes import ingest
+from collector import routes as ingest_routes
 from collector.sentry import routes as sentry_routes
 from lookout import ops
+from lookout.asgi import FastPaths
 from lookout.http import http_exception_handler, internal_error_handler
 from lookout.services import Services
 from lookout.settings import Settings
@@ -18,7 +22,7 @@ from web import api, issues_api
 
 
 def create_app(settings: Settings | None = None, *, services: Services | None = None,
-               background_jobs: bool = True) -> Litestar:
+               background_jobs: bool = True) -> FastPaths:
     """Build the app; ``services`` start on app startup and stop (draining writes) on shutdown."""
     settings = settings or (services.settings if services else Settings.from_env())
     svc = services or Services.build(settings)
@@ -29,9 +33,9 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     async def stop(_app: Litestar) -> None:
         await svc.stop()
 
-    return Litestar(
-        route_handlers=[ingest, *sentry_routes.routes, *ops.routes, api.router,
-                        issues_api.router, rules_api.router, slack_interactions],
+    app = Litestar(
+        route_handlers=[*ops.routes, api.router, issues_api.router, rules_api.router,
+                        slack_interactions],
         on_startup=[start],
         on_shutdown=[stop],
         state=State({"services": svc}),
@@ -41,3 +45,4 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         debug=False,
         logging_config=None,  # Lookout configures logging itself (lookout.logs)
     )
+    return FastPaths(app, svc, [*ingest_routes.routes, *sentry_routes.routes])

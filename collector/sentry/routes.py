@@ -6,15 +6,17 @@ the writer's transaction. The reply (``200 {"id": ...}``) comes once the rows
 are committed, which under load takes a few milliseconds thanks to group
 commit: well inside the SDK's 2 s flush budget, and nothing acknowledged is
 ever lost.
+
+Both endpoints are raw ASGI handlers (see :mod:`lookout.asgi` for why).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from litestar import Request, Response, post
-from litestar.params import FromPath
+from litestar.types import Receive, Scope
 
 from collector.decode import BodyError, decompress, read_limited
 from collector.normalize import RowBatch
@@ -22,9 +24,12 @@ from collector.ratelimit import limit_errors
 from collector.sentry import auth, events
 from collector.sentry.envelope import Envelope, EnvelopeError, Item, parse, payload_json
 from lookout import metrics
+from lookout.asgi import Handler, Reply, body_chunks, headers_of, query_of, refuse
 from lookout.db import now
 from lookout.errors import StorageUnavailable
-from lookout.http import error_response, json_response, services
+
+if TYPE_CHECKING:
+    from lookout.services import Services
 
 
 @dataclass(slots=True)
@@ -32,11 +37,6 @@ class _Converted:
     rows: RowBatch = field(default_factory=RowBatch)
     event_id: str | None = None
     rejected: dict[str, int] = field(default_factory=dict)
-
-
-def _refuse(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
-    metrics.REQUESTS_REFUSED.labels(str(status)).inc()
-    return error_response(status, message, headers)
 
 
 def _convert(project_id: int, items: list[tuple[Item, dict[str, Any]]], envelope_event_id: Any,
@@ -65,15 +65,15 @@ def _convert(project_id: int, items: list[tuple[Item, dict[str, Any]]], envelope
 _STORED_TYPES = ("event", "log", "trace_metric")
 
 
-async def _handle(request: Request, project_id: str, legacy_store: bool) -> Response:
-    svc = services(request)
+async def _handle(svc: Services, project_id: str, scope: Scope, receive: Receive,
+                  legacy_store: bool) -> Reply:
     if not project_id.isdigit() or len(project_id) > 12:
-        return _refuse(404, f"no project {project_id[:40]!r}; project ids are numbers")
-    headers = request.headers  # built on each access: read once
-    key = auth.key_from_headers(headers, request.query_params)
+        return refuse(404, f"no project {project_id[:40]!r}; project ids are numbers")
+    headers = headers_of(scope)
+    key = auth.key_from_headers(headers, query_of(scope))
     settings = svc.settings
     try:
-        body = await read_limited(request.stream(), headers.get("content-length"),
+        body = await read_limited(body_chunks(receive), headers.get("content-length"),
                                   settings.max_body_bytes)
         body = decompress(body, headers.get("content-encoding"),
                           settings.max_decompressed_bytes)
@@ -83,30 +83,30 @@ async def _handle(request: Request, project_id: str, legacy_store: bool) -> Resp
             envelope = parse(body)
         key = key or auth.key_from_dsn(envelope.headers.get("dsn"))
         if not key:
-            return _refuse(401, "missing sentry_key: send X-Sentry-Auth, ?sentry_key= or a dsn "
+            return refuse(401, "missing sentry_key: send X-Sentry-Auth, ?sentry_key= or a dsn "
                                 "in the envelope header")
         owner = await svc.keys.project_for(key[:64])
         if owner is None:
-            return _refuse(401, "unknown or revoked project key")
+            return refuse(401, "unknown or revoked project key")
         if owner != int(project_id):
-            return _refuse(401, f"this key is not valid for project {project_id}")
+            return refuse(401, f"this key is not valid for project {project_id}")
         stored = [(item, payload_json(item, i)) for i, item in enumerate(envelope.items)
                   if item.type in _STORED_TYPES]
     except (BodyError, EnvelopeError) as exc:
-        return _refuse(exc.status if isinstance(exc, BodyError) else 400, str(exc))
+        return refuse(exc.status if isinstance(exc, BodyError) else 400, str(exc))
     converted = _convert(owner, stored, envelope.headers.get("event_id"), now(), svc)
     rows = converted.rows
     dropped, limit_headers = await limit_errors(svc.limiter, owner, rows.errors)
     if dropped:
         metrics.RECORDS_REJECTED.labels("error", "sentry").inc(dropped)
         if len(rows) == 0:
-            return _refuse(429, f"project {owner} is over its limit of "
+            return refuse(429, f"project {owner} is over its limit of "
                                 f"{svc.settings.rate_limit_per_minute} events per minute",
                            limit_headers)
     try:
         await svc.writer.submit(rows)
     except StorageUnavailable as exc:
-        return _refuse(503, f"cannot store data now ({exc}); retry later",
+        return refuse(503, f"cannot store data now ({exc}); retry later",
                        {"Retry-After": str(exc.retry_after)})
     for kind, count in (("error", len(rows.errors)), ("log", len(rows.logs)),
                         ("metric", len(rows.metrics))):
@@ -115,7 +115,7 @@ async def _handle(request: Request, project_id: str, legacy_store: bool) -> Resp
     for kind, count in converted.rejected.items():
         metrics.RECORDS_REJECTED.labels(kind, "sentry").inc(count)
     event_id = converted.event_id or _header_event_id(envelope)
-    return json_response({"id": event_id}, 200, limit_headers or None)
+    return Reply(200, {"id": event_id}, limit_headers or None)
 
 
 def _header_event_id(envelope: Envelope) -> str | None:
@@ -123,16 +123,19 @@ def _header_event_id(envelope: Envelope) -> str | None:
     return value if isinstance(value, str) else None
 
 
-@post(["/api/{project_id:str}/envelope", "/api/{project_id:str}/envelope/"], status_code=200)
-async def envelope_endpoint(request: Request, project_id: FromPath[str]) -> Response:
+async def envelope_endpoint(svc: Services, project_id: str, scope: Scope,
+                            receive: Receive) -> Reply:
     """Sentry envelopes (what every current Sentry SDK sends)."""
-    return await _handle(request, project_id, legacy_store=False)
+    return await _handle(svc, project_id, scope, receive, legacy_store=False)
 
 
-@post(["/api/{project_id:str}/store", "/api/{project_id:str}/store/"], status_code=200)
-async def store_endpoint(request: Request, project_id: FromPath[str]) -> Response:
+async def store_endpoint(svc: Services, project_id: str, scope: Scope, receive: Receive) -> Reply:
     """Legacy: one JSON event per request."""
-    return await _handle(request, project_id, legacy_store=True)
+    return await _handle(svc, project_id, scope, receive, legacy_store=True)
 
 
-routes = [envelope_endpoint, store_endpoint]
+# Served by lookout.asgi.FastPaths (POST; other methods get 405).
+routes: list[tuple[re.Pattern[str], Handler]] = [
+    (re.compile(r"/api/([^/]+)/envelope/?"), envelope_endpoint),
+    (re.compile(r"/api/([^/]+)/store/?"), store_endpoint),
+]

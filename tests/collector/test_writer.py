@@ -12,12 +12,12 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from collector import tables
+from collector import issue_tables, tables
 from collector.normalize import LOG_COLUMNS, RowBatch
 from collector.writer import BatchWriter
 from lookout.app import create_app
 from lookout.db import create_engine
-from lookout.errors import Overloaded
+from lookout.errors import Overloaded, StorageUnavailable
 from lookout.projects import create_project
 from lookout.services import Services
 from tests.support.tcp_proxy import TcpProxy
@@ -162,3 +162,44 @@ async def test_concurrent_transactions_commit_everything_and_stop_drains(engine)
                                       .where(tables.errors.c.issue_id.is_not(None)))).scalar()
     assert stored == grouped == 80
     assert writer.queued_records == 0
+
+
+async def test_failed_transaction_rolls_back_alone_and_the_next_one_commits(engine):
+    """Transactions run straight on a kept connection: a failure must not poison it."""
+    project = await create_project(engine, "p")
+    writer = BatchWriter(engine, timeout=10)
+    writer.start()
+    broken = _log_row(project.id, "broken")
+    broken = (*broken[:LOG_COLUMNS.index("ts")], None, *broken[LOG_COLUMNS.index("ts") + 1:])
+    with pytest.raises(StorageUnavailable):
+        # The good row shares the failing transaction, so it is not stored either.
+        await writer.submit(RowBatch(logs=[_log_row(project.id, "same-batch"), broken]))
+    await writer.submit(RowBatch(logs=[_log_row(project.id, "after")]))
+    await writer.stop()
+    assert await _messages(engine) == ["after"]
+
+
+async def test_error_hook_sees_new_errors_in_the_write_transaction(engine):
+    """With a hook the write runs in a SQLAlchemy transaction; same rows, same grouping."""
+    project = await create_project(engine, "p")
+    seen: list[dict] = []
+
+    async def hook(conn, rows) -> None:
+        # Inside the transaction: the rows it was given are visible on its connection.
+        count = (await conn.execute(select(func.count()).select_from(tables.errors))).scalar()
+        assert count >= len(rows)
+        seen.extend(rows)
+
+    writer = BatchWriter(engine, error_hook=hook)
+    writer.start()
+    first = _error_row(project.id)
+    logs = [_log_row(project.id, "with-errors")]
+    await writer.submit(RowBatch(errors=[first, _error_row(project.id)], logs=logs))
+    await writer.submit(RowBatch(errors=[dict(first)]))  # a retry of the same event
+    await writer.stop()
+    assert len(seen) == 2
+    assert all(r["issue_id"] and r["fingerprint"] for r in seen)
+    assert await _messages(engine) == ["with-errors"]
+    async with engine.connect() as conn:
+        counted = (await conn.execute(select(func.sum(issue_tables.issues.c.event_count)))).scalar()
+    assert counted == 2
