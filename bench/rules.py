@@ -31,23 +31,23 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from apscheduler.schedulers.asyncio import AsyncIOScheduler  # noqa: E402
-from sqlalchemy import text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
-from collector import tables as ct  # noqa: E402
-from collector.buckets import COLUMNS as BUCKETS  # noqa: E402
-from collector.normalize import RowBatch  # noqa: E402
-from collector.store import write_rows  # noqa: E402
-from lookout.db import create_engine  # noqa: E402
-from lookout.migrate import upgrade  # noqa: E402
-from lookout.settings import Settings  # noqa: E402
-from rules.config import parse_rules  # noqa: E402
-from rules.engine import Evaluator, RuleSet  # noqa: E402
-from rules.evaluate import TickData, evaluate  # noqa: E402
-from rules.runtime import Alerting  # noqa: E402
-from rules.store import AlertStore  # noqa: E402
-from tests.support.slack_server import SlackServer  # noqa: E402
+from collector import tables as ct
+from collector.buckets import COLUMNS as BUCKETS
+from collector.normalize import RowBatch
+from collector.store import write_rows
+from lookout.db import create_engine
+from lookout.migrate import upgrade
+from lookout.settings import Settings
+from rules.config import parse_rules
+from rules.engine import Evaluator, RuleSet
+from rules.evaluate import TickData, evaluate
+from rules.runtime import Alerting
+from rules.store import AlertStore
+from tests.support.slack_server import SlackServer
 
 CHUNK = 20_000
 

@@ -14,6 +14,7 @@ import msgspec
 from litestar import Request, Response, Router, get, post
 from litestar.params import FromPath
 
+from collector.queries import QueryError
 from lookout.http import error_response, json_response, services
 from rules import store
 from rules.actions import Outcome
@@ -21,7 +22,6 @@ from rules.durations import DurationError, parse_duration
 from rules.runtime import Alerting
 from web.auth import require_reader
 from web.params import parse_limit, parse_time
-from collector.queries import QueryError
 
 ALERT_STATES = ("firing", "resolved", "acknowledged")
 MAX_SILENCE_SECONDS = 90 * 86400

@@ -36,7 +36,7 @@ def parse_duration(value: object) -> float:
 
 def format_duration(seconds: float) -> str:
     """Short human form for messages: ``5m``, ``1h30m``, ``45s``."""
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     if seconds <= 0:
         return "0s"
     parts = []

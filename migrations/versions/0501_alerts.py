@@ -4,9 +4,8 @@ Revision ID: 0501
 Revises: 0401
 Create Date: 2026-11-22
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0501'
 down_revision = '0401'

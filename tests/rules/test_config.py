@@ -90,17 +90,17 @@ def test_every_error_with_its_line() -> None:
     with pytest.raises(RulesError) as info:
         parse_rules(BAD, "rules.yml")
     assert info.value.errors == [
-        "rules.yml:3: rule 'a': unknown kind 'error_rat' "
-        "(one of error_rate, metric, log_count, new_issue, absence)",
+        ("rules.yml:3: rule 'a': unknown kind 'error_rat' "
+        "(one of error_rate, metric, log_count, new_issue, absence)"),
         "rules.yml:4: rule 'a': window: '5x' is not a duration (use e.g. 30s, 5m, 1h30m, 2d)",
         "rules.yml:7: rule 'b': thresholds: warning (0.05) must be below critical (0.02)",
         "rules.yml:8: rule 'b': unknown key 'bogus'",
         "rules.yml:9: rule 'c': missing required key 'metric'",
-        "rules.yml:11: rule 'c': unknown aggregate 'p42' "
-        "(one of avg, sum, min, max, count, p50, p95, p99)",
+        ("rules.yml:11: rule 'c': unknown aggregate 'p42' "
+        "(one of avg, sum, min, max, count, p50, p95, p99)"),
         "rules.yml:12: rule 'c': thresholds.critical must be a number",
-        "rules.yml:15: rule 'd': query: unknown level 'loud' "
-        "(one of critical, debug, error, fatal, info, notice, trace, warn, warning)",
+        ("rules.yml:15: rule 'd': query: unknown level 'loud' "
+        "(one of critical, debug, error, fatal, info, notice, trace, warn, warning)"),
         "rules.yml:19: rule 'b': for: 'soon' is not a duration (use e.g. 30s, 5m, 1h30m, 2d)",
         "rules.yml:20: rule 'b': unknown key 'min_requests' for kind absence",
     ]
@@ -112,8 +112,8 @@ def test_every_error_with_its_line() -> None:
     ("rule: []\n", "rules.yml:1: unknown top-level key 'rule' (expected `rules`)"),
     ("rules:\n  - name: x\n    kind: error_rate\n",
      "rules.yml:2: rule 'x': missing required key 'thresholds'"),
-    ("rules:\n  - name: x\n    kind: log_count\n    query: timeout\n    window: 2h\n"
-     "    thresholds: {critical: 1}\n", "rules.yml:5: rule 'x': a query with free text"),
+    (("rules:\n  - name: x\n    kind: log_count\n    query: timeout\n    window: 2h\n"
+     "    thresholds: {critical: 1}\n"), "rules.yml:5: rule 'x': a query with free text"),
     ("rules:\n  - name: x\n    kind: absence\n    window: 30s\n",
      "rules.yml:4: rule 'x': window must be at least 1m"),
 ])

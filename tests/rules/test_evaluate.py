@@ -10,7 +10,7 @@ from rules.evaluate import TickData, evaluate
 from tests.rules.conftest import FakeClock, add_logs, add_metric, add_requests
 
 
-def rule(text: str):  # noqa: ANN201
+def rule(text: str):
     return parse_rules("rules:\n" + text)[0]
 
 

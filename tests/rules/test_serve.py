@@ -33,7 +33,7 @@ RULE_B = RULE_A + """
 """
 
 
-def wait_until(predicate, timeout: float = 20.0) -> None:  # noqa: ANN001
+def wait_until(predicate, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -47,7 +47,7 @@ def rule_names(url: str, token: str) -> list[str]:
     return [r["name"] for r in body["rules"]]
 
 
-def test_serve_reload_detect_post_and_ack(server_factory, tmp_path: Path) -> None:  # noqa: ANN001
+def test_serve_reload_detect_post_and_ack(server_factory, tmp_path: Path) -> None:
     slack = SlackServer().start()
     try:
         rules = tmp_path / "rules.yml"
@@ -101,7 +101,7 @@ def test_serve_reload_detect_post_and_ack(server_factory, tmp_path: Path) -> Non
         slack.stop()
 
 
-def test_serve_refuses_bad_rules_file(server_factory, tmp_path: Path) -> None:  # noqa: ANN001
+def test_serve_refuses_bad_rules_file(server_factory, tmp_path: Path) -> None:
     rules = tmp_path / "rules.yml"
     rules.write_text("rules:\n  - name: x\n    kind: nope\n")
     with pytest.raises(RuntimeError) as info:

@@ -41,7 +41,7 @@ async def tick(alerting: Alerting, clock: FakeClock, errors: int) -> None:
     await alerting.sender.run_once()
 
 
-async def alert_row(alerting: Alerting, alert_id: int):  # noqa: ANN201
+async def alert_row(alerting: Alerting, alert_id: int):
     async with alerting.store.engine.connect() as conn:
         return (await conn.execute(select(t.alerts).where(t.alerts.c.id == alert_id))).one()
 

@@ -75,5 +75,5 @@ def test_acknowledged_stops_repeat_and_escalation() -> None:
 
 
 def test_never_notified_alert_resolves_without_message() -> None:
-    track, events = run([2.5] * 3 + [0] * 4, silenced={2, 3, 4, 5, 6})
+    _track, events = run([2.5] * 3 + [0] * 4, silenced={2, 3, 4, 5, 6})
     assert events == []
