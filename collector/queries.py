@@ -15,6 +15,7 @@ import msgspec
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from collector import search
 from collector import tables as t
 from collector.normalize import LEVEL_NAMES
 
@@ -79,6 +80,9 @@ async def request_timeline(engine: AsyncEngine, request_id: str,
 
 @dataclass(frozen=True, slots=True)
 class LogQuery:
+    """A log search. ``text`` and every entry of ``terms`` must all occur in the message
+    (case-insensitive substrings); ``attributes`` are (name, value) pairs matched as text."""
+
     text: str | None = None
     min_level: int | None = None
     service: str | None = None
@@ -89,6 +93,12 @@ class LogQuery:
     until: float | None = None
     limit: int = 100
     cursor: str | None = None
+    terms: tuple[str, ...] = ()
+    attributes: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def all_terms(self) -> tuple[str, ...]:
+        return tuple(x for x in ((self.text,) if self.text else ()) + self.terms if x)
 
 
 def encode_cursor(ts: float, row_id: int) -> str:
@@ -104,39 +114,27 @@ def decode_cursor(cursor: str) -> tuple[float, int]:
         raise QueryError("cursor: not a cursor this server issued") from None
 
 
-def _like_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 async def search_logs(engine: AsyncEngine, q: LogQuery) -> tuple[list[dict[str, Any]], str | None]:
     """Logs matching ``q``, newest first, with the cursor of the next page (or None)."""
-    conds = []
-    c = t.logs.c
-    if q.text:
-        conds.append(c.message.ilike(f"%{_like_escape(q.text)}%", escape="\\"))
-    if q.min_level is not None:
-        conds.append(c.level >= q.min_level)
-    if q.service:
-        conds.append(c.service == q.service)
-    if q.environment:
-        conds.append(c.environment == q.environment)
-    if q.logger:
-        conds.append(c.logger == q.logger)
-    if q.request_id:
-        conds.append(c.request_id == q.request_id)
-    if q.since is not None:
-        conds.append(c.ts >= q.since)
-    if q.until is not None:
-        conds.append(c.ts < q.until)
+    conds = search.conditions(engine.dialect.name, q, text_mode="like")
     if q.cursor:
         ts, row_id = decode_cursor(q.cursor)
-        conds.append(or_(c.ts < ts, and_(c.ts == ts, c.id < row_id)))
-    query = (select(t.logs).where(*conds).order_by(c.ts.desc(), c.id.desc()).limit(q.limit + 1))
+        conds.append(or_(t.logs.c.ts < ts, and_(t.logs.c.ts == ts, t.logs.c.id < row_id)))
     async with engine.connect() as conn:
-        rows = (await conn.execute(query)).all()
+        rows = await search.newest(conn, engine.dialect.name, q, conds, q.limit + 1)
     items = [log_item(r) for r in rows[: q.limit]]
     next_cursor = None
     if len(rows) > q.limit:
         last = rows[q.limit - 1]
         next_cursor = encode_cursor(last.ts, last.id)
     return items, next_cursor
+
+
+async def count_logs(engine: AsyncEngine, q: LogQuery, since: float, until: float,
+                     buckets: int) -> list[int]:
+    """How many logs match ``q`` in each of ``buckets`` equal slices of [since, until).
+
+    The sum is the result count; the list is the histogram. ``q.cursor`` and
+    ``q.limit`` are ignored. Needs a finite range (the UI always has one).
+    """
+    return await search.histogram(engine, q, since, until, buckets)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import re
@@ -79,3 +80,23 @@ async def check_token(engine: AsyncEngine, token: str) -> bool:
         await conn.execute(update(api_tokens).where(api_tokens.c.id == token_id)
                            .values(last_used_at=now()))
     return True
+
+
+# Checked when the email is unknown, so a login takes as long either way and
+# response time does not reveal which emails have accounts.
+_DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
+
+
+async def authenticate(engine: AsyncEngine, email: str, password: str) -> int | None:
+    """The user's id when ``password`` is right for ``email``, else None.
+
+    scrypt costs tens of milliseconds of CPU, so it runs in a worker thread
+    and does not stall the event loop (and ingest) while someone logs in.
+    """
+    email = email.strip().lower()
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(users.c.id, users.c.password_hash)
+                                  .where(users.c.email == email))).first()
+    stored = row.password_hash if row else _DUMMY_HASH
+    ok = await asyncio.to_thread(verify_password, password, stored)
+    return row.id if (row and ok) else None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collector.tables  # noqa: F401
 import lookout.tables  # noqa: F401
+import web.tables  # noqa: F401
 from lookout.db import metadata
 
 __all__ = ["metadata"]

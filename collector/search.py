@@ -1,0 +1,137 @@
+"""SQL for log search: filters, full-text conditions and the scan strategy.
+
+Full text uses an index on both databases (see migration ``0601``):
+PostgreSQL's ``pg_trgm`` GIN index serves ``ILIKE '%term%'`` directly; on
+SQLite an FTS5 ``trigram`` table ``logs_fts`` serves ``MATCH``. Both give
+case-insensitive substring matching, the meaning the API always had.
+
+SQLite's planner cannot tell a rare term from a common one, so newest-first
+search on SQLite is adaptive: it first checks the newest ``SCAN_FIRST`` rows
+of the range with LIKE (fast when the term is common: the page fills up
+early); only when that does not fill the page does it ask the FTS index for
+every match (fast when the term is rare). Terms shorter than 3 characters
+cannot use a trigram index and are always matched with LIKE.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Integer, String, cast, func, literal_column, select, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from collector import tables as t
+
+if TYPE_CHECKING:
+    from collector.queries import LogQuery
+
+SCAN_FIRST = 20_000
+MIN_FTS_TERM = 3
+
+
+def like_escape(term: str) -> str:
+    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _like(term: str) -> Any:
+    return t.logs.c.message.ilike(f"%{like_escape(term)}%", escape="\\")
+
+
+def fts_expression(terms: tuple[str, ...]) -> str:
+    """An FTS5 MATCH string: each term a quoted phrase (no operators), all required."""
+    return " AND ".join('"' + term.replace('"', '""') + '"' for term in terms)
+
+
+def text_conditions(dialect: str, terms: tuple[str, ...], mode: str) -> list[Any]:
+    """Message conditions; ``mode`` is "like" (scan) or "fts" (index, SQLite only)."""
+    if dialect == "postgresql" or mode == "like":
+        return [_like(term) for term in terms]
+    long_terms = tuple(x for x in terms if len(x) >= MIN_FTS_TERM)
+    conds = [_like(x) for x in terms if len(x) < MIN_FTS_TERM]
+    if long_terms:
+        matching = text("SELECT rowid FROM logs_fts WHERE logs_fts MATCH :fts").bindparams(
+            fts=fts_expression(long_terms)).columns(rowid=Integer)
+        conds.append(t.logs.c.id.in_(select(matching.subquery().c.rowid)))
+    return conds
+
+
+def attribute_condition(dialect: str, name: str, value: str) -> Any:
+    """One attribute's value, compared as text (``attr.order_id:42`` matches 42 and "42")."""
+    column = t.logs.c.attributes
+    if dialect == "postgresql":
+        return cast(column, JSONB).op("->>")(name) == value
+    path = '$."' + name.replace('"', "") + '"'
+    return cast(func.json_extract(column, path), String) == value
+
+
+def filter_conditions(dialect: str, q: LogQuery) -> list[Any]:
+    """Every condition of ``q`` except the text and the cursor."""
+    c = t.logs.c
+    conds: list[Any] = []
+    if q.min_level is not None:
+        conds.append(c.level >= q.min_level)
+    if q.service:
+        conds.append(c.service == q.service)
+    if q.environment:
+        conds.append(c.environment == q.environment)
+    if q.logger:
+        conds.append(c.logger == q.logger)
+    if q.request_id:
+        conds.append(c.request_id == q.request_id)
+    if q.since is not None:
+        conds.append(c.ts >= q.since)
+    if q.until is not None:
+        conds.append(c.ts < q.until)
+    conds.extend(attribute_condition(dialect, name, value) for name, value in q.attributes)
+    return conds
+
+
+def conditions(dialect: str, q: LogQuery, text_mode: str) -> list[Any]:
+    return filter_conditions(dialect, q) + text_conditions(dialect, q.all_terms, text_mode)
+
+
+async def newest(conn: AsyncConnection, dialect: str, q: LogQuery, conds: list[Any],
+                 n: int) -> list[Any]:
+    """Up to ``n`` rows matching ``conds`` (built with text mode "like"), newest first."""
+    c = t.logs.c
+    order = (c.ts.desc(), c.id.desc())
+    terms = q.all_terms
+    if dialect == "postgresql" or not any(len(x) >= MIN_FTS_TERM for x in terms):
+        return list(await conn.execute(select(t.logs).where(*conds).order_by(*order).limit(n)))
+    text_conds = text_conditions(dialect, terms, "like")
+    other = [cond for cond in conds if not any(cond is x for x in text_conds)]
+    # Phase 1: LIKE over the newest SCAN_FIRST candidate rows.
+    window = select(c.id).where(*other).order_by(*order).limit(SCAN_FIRST).subquery()
+    rows = list(await conn.execute(
+        select(t.logs).where(c.id.in_(select(window.c.id)), *text_conds)
+        .order_by(*order).limit(n)))
+    if len(rows) >= n:
+        return rows
+    more = await conn.execute(select(c.id).where(*other).order_by(*order).limit(1)
+                              .offset(SCAN_FIRST))
+    if more.first() is None:
+        return rows  # the whole range was checked
+    # Phase 2: the term is rare here; let the FTS index find every match.
+    fts = text_conditions(dialect, terms, "fts")
+    return list(await conn.execute(select(t.logs).where(*other, *fts).order_by(*order).limit(n)))
+
+
+async def histogram(engine: AsyncEngine, q: LogQuery, since: float, until: float,
+                    buckets: int) -> list[int]:
+    """Match counts in ``buckets`` equal slices of [since, until)."""
+    if until <= since or buckets < 1:
+        return [0] * max(buckets, 0)
+    dialect = engine.dialect.name
+    ranged = dataclasses.replace(q, since=since, until=until, cursor=None)
+    conds = conditions(dialect, ranged, "fts")
+    width = (until - since) / buckets
+    bucket = cast(func.floor((t.logs.c.ts - since) / width), Integer).label("b")
+    query = select(bucket, func.count().label("n")).where(*conds).group_by(literal_column("b"))
+    counts = [0] * buckets
+    async with engine.connect() as conn:
+        for b, n in await conn.execute(query):
+            if b is not None and 0 <= int(b) < buckets:
+                counts[int(b)] += n
+    return counts
