@@ -138,3 +138,23 @@ async def count_logs(engine: AsyncEngine, q: LogQuery, since: float, until: floa
     ``q.limit`` are ignored. Needs a finite range (the UI always has one).
     """
     return await search.histogram(engine, q, since, until, buckets)
+
+
+async def request_exists(engine: AsyncEngine, request_id: str) -> bool:
+    """Whether any record carries ``request_id`` (three indexed probes)."""
+    async with engine.connect() as conn:
+        for table in (t.request_records, t.logs, t.errors):
+            found = await conn.execute(select(table.c.id).where(table.c.request_id == request_id)
+                                       .limit(1))
+            if found.first() is not None:
+                return True
+    return False
+
+
+async def has_records(engine: AsyncEngine) -> bool:
+    """Whether anything at all was ever stored (drives the UI's getting-started state)."""
+    async with engine.connect() as conn:
+        for table in (t.request_records, t.logs, t.errors, t.metric_points):
+            if (await conn.execute(select(table.c.id).limit(1))).first() is not None:
+                return True
+    return False

@@ -5,13 +5,16 @@ from __future__ import annotations
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.template.config import TemplateConfig
 
 from collector.routes import ingest
 from lookout import ops
 from lookout.http import http_exception_handler, internal_error_handler
 from lookout.services import Services
 from lookout.settings import Settings
-from web import api
+from web import api, pages
+from web.ui import build_environment
 
 
 def create_app(settings: Settings | None = None, *, services: Services | None = None,
@@ -27,7 +30,9 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         await svc.stop()
 
     return Litestar(
-        route_handlers=[ingest, *ops.routes, api.router],
+        route_handlers=[ingest, *ops.routes, api.router, *pages.routers],
+        template_config=TemplateConfig(
+            instance=JinjaTemplateEngine.from_environment(build_environment())),
         on_startup=[start],
         on_shutdown=[stop],
         state=State({"services": svc}),
