@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from markupsafe import Markup
 
 WIDTH, HEIGHT = 320, 90
-PAD_TOP, PAD_BOTTOM = 14, 4
+PAD_TOP, PAD_BOTTOM = 6, 4
 
 
 def _utc(ts: float) -> str:
@@ -47,12 +47,14 @@ def line_chart(values: Sequence[float | None], start: float, step: float, *, lab
                                                        fmt(v)))
     lines = [Markup('<polyline class="line" points="{}"/>').format(
         " ".join(f"{px:.1f},{py:.1f}" for px, py in seg)) for seg in segments if len(seg) > 1]
-    head = Markup('<text x="2" y="11" class="axis">max {}</text>').format(fmt(top)) if known \
-        else Markup('<text x="2" y="11" class="axis">no data</text>')
+    # The label lives outside the SVG: preserveAspectRatio="none" would stretch SVG text.
+    head = Markup('<span class="peak">max {}</span>').format(fmt(top)) if known \
+        else Markup('<span class="peak">no data</span>')
     return Markup(
-        '<svg class="chart {cls}" viewBox="0 0 {w} {h}" preserveAspectRatio="none" role="img" '
-        'aria-label="{label}"><line x1="0" y1="{base}" x2="{w}" y2="{base}" class="base"/>'
-        '{head}{lines}{dots}</svg>').format(
+        '<div class="chartbox">{head}<svg class="chart {cls}" viewBox="0 0 {w} {h}" '
+        'preserveAspectRatio="none" role="img" aria-label="{label}">'
+        '<line x1="0" y1="{base}" x2="{w}" y2="{base}" class="base"/>{lines}{dots}</svg></div>'
+        ).format(
         cls=css_class, w=WIDTH, h=HEIGHT, label=label, base=HEIGHT - PAD_BOTTOM, head=head,
         lines=Markup("").join(lines), dots=Markup("").join(dots))
 
@@ -78,9 +80,9 @@ def histogram(counts: Sequence[int], since: float, until: float, *,
             rect = Markup('<a href="{}">{}</a>').format(link(lo, hi), rect)
         bars.append(rect)
     return Markup(
-        '<svg class="histogram" viewBox="0 0 {w} {h}" preserveAspectRatio="none" role="img" '
-        'aria-label="matches over time"><text x="2" y="10" class="axis">max {top}</text>'
-        '{bars}</svg>').format(w=width, h=height, top=top, bars=Markup("").join(bars))
+        '<div class="histobox"><span class="peak">max {top}</span><svg class="histogram" '
+        'viewBox="0 0 {w} {h}" preserveAspectRatio="none" role="img" '
+        'aria-label="matches over time">{bars}</svg></div>').format(w=width, h=height, top=top, bars=Markup("").join(bars))
 
 
 def fmt_rate(v: float) -> str:

@@ -104,6 +104,10 @@ def test_login_paste_request_id_and_read_the_timeline(page, live):
     assert "UTC" not in first_time.inner_text()
     assert first_time.get_attribute("title").endswith("UTC")
     screenshot(page, "request")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.reload()
+    screenshot(page, "request-phone", full_page=False)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
 
 
 def test_search_with_filters_and_paginate(page, live):
@@ -130,7 +134,7 @@ def test_search_with_filters_and_paginate(page, live):
     assert page.locator("ol.logs .msg").all_inner_texts() == ["sync batch 8 done"]
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto(live.url + "/search?q=sync&range=1h")
-    screenshot(page, "search-phone")
+    screenshot(page, "search-phone", full_page=False)
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, f"page scrolls sideways on a phone ({width}px)"
 
