@@ -116,12 +116,12 @@ def decode_cursor(cursor: str) -> tuple[float, int]:
 
 async def search_logs(engine: AsyncEngine, q: LogQuery) -> tuple[list[dict[str, Any]], str | None]:
     """Logs matching ``q``, newest first, with the cursor of the next page (or None)."""
-    conds = search.conditions(engine.dialect.name, q, text_mode="like")
+    filters = search.filter_conditions(engine.dialect.name, q)
     if q.cursor:
         ts, row_id = decode_cursor(q.cursor)
-        conds.append(or_(t.logs.c.ts < ts, and_(t.logs.c.ts == ts, t.logs.c.id < row_id)))
+        filters.append(or_(t.logs.c.ts < ts, and_(t.logs.c.ts == ts, t.logs.c.id < row_id)))
     async with engine.connect() as conn:
-        rows = await search.newest(conn, engine.dialect.name, q, conds, q.limit + 1)
+        rows = await search.newest(conn, engine.dialect.name, q.all_terms, filters, q.limit + 1)
     items = [log_item(r) for r in rows[: q.limit]]
     next_cursor = None
     if len(rows) > q.limit:

@@ -35,8 +35,12 @@ def like_escape(term: str) -> str:
     return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _like(term: str) -> Any:
-    return t.logs.c.message.ilike(f"%{like_escape(term)}%", escape="\\")
+def _like(dialect: str, term: str) -> Any:
+    pattern = f"%{like_escape(term)}%"
+    if dialect == "postgresql":
+        return t.logs.c.message.ilike(pattern, escape="\\")
+    # SQLite's LIKE already ignores (ASCII) case; ilike would add lower() per row.
+    return t.logs.c.message.like(pattern, escape="\\")
 
 
 def fts_expression(terms: tuple[str, ...]) -> str:
@@ -47,9 +51,9 @@ def fts_expression(terms: tuple[str, ...]) -> str:
 def text_conditions(dialect: str, terms: tuple[str, ...], mode: str) -> list[Any]:
     """Message conditions; ``mode`` is "like" (scan) or "fts" (index, SQLite only)."""
     if dialect == "postgresql" or mode == "like":
-        return [_like(term) for term in terms]
+        return [_like(dialect, term) for term in terms]
     long_terms = tuple(x for x in terms if len(x) >= MIN_FTS_TERM)
-    conds = [_like(x) for x in terms if len(x) < MIN_FTS_TERM]
+    conds = [_like(dialect, x) for x in terms if len(x) < MIN_FTS_TERM]
     if long_terms:
         matching = text("SELECT rowid FROM logs_fts WHERE logs_fts MATCH :fts").bindparams(
             fts=fts_expression(long_terms)).columns(rowid=Integer)
@@ -88,34 +92,30 @@ def filter_conditions(dialect: str, q: LogQuery) -> list[Any]:
     return conds
 
 
-def conditions(dialect: str, q: LogQuery, text_mode: str) -> list[Any]:
-    return filter_conditions(dialect, q) + text_conditions(dialect, q.all_terms, text_mode)
-
-
-async def newest(conn: AsyncConnection, dialect: str, q: LogQuery, conds: list[Any],
-                 n: int) -> list[Any]:
-    """Up to ``n`` rows matching ``conds`` (built with text mode "like"), newest first."""
+async def newest(conn: AsyncConnection, dialect: str, terms: tuple[str, ...],
+                 filters: list[Any], n: int) -> list[Any]:
+    """Up to ``n`` rows matching ``filters`` and containing every term, newest first."""
     c = t.logs.c
     order = (c.ts.desc(), c.id.desc())
-    terms = q.all_terms
     if dialect == "postgresql" or not any(len(x) >= MIN_FTS_TERM for x in terms):
+        conds = filters + text_conditions(dialect, terms, "like")
         return list(await conn.execute(select(t.logs).where(*conds).order_by(*order).limit(n)))
-    text_conds = text_conditions(dialect, terms, "like")
-    other = [cond for cond in conds if not any(cond is x for x in text_conds)]
-    # Phase 1: LIKE over the newest SCAN_FIRST candidate rows.
-    window = select(c.id).where(*other).order_by(*order).limit(SCAN_FIRST).subquery()
+    # Phase 1: LIKE over the newest SCAN_FIRST rows that pass the other filters.
+    window = select(c.id).where(*filters).order_by(*order).limit(SCAN_FIRST).subquery()
     rows = list(await conn.execute(
-        select(t.logs).where(c.id.in_(select(window.c.id)), *text_conds)
+        select(t.logs).where(c.id.in_(select(window.c.id)),
+                             *text_conditions(dialect, terms, "like"))
         .order_by(*order).limit(n)))
     if len(rows) >= n:
         return rows
-    more = await conn.execute(select(c.id).where(*other).order_by(*order).limit(1)
+    more = await conn.execute(select(c.id).where(*filters).order_by(*order).limit(1)
                               .offset(SCAN_FIRST))
     if more.first() is None:
         return rows  # the whole range was checked
-    # Phase 2: the term is rare here; let the FTS index find every match.
+    # Phase 2: the terms are rare here; let the FTS index find every match.
     fts = text_conditions(dialect, terms, "fts")
-    return list(await conn.execute(select(t.logs).where(*other, *fts).order_by(*order).limit(n)))
+    return list(await conn.execute(select(t.logs).where(*filters, *fts).order_by(*order)
+                                   .limit(n)))
 
 
 async def histogram(engine: AsyncEngine, q: LogQuery, since: float, until: float,
@@ -125,7 +125,7 @@ async def histogram(engine: AsyncEngine, q: LogQuery, since: float, until: float
         return [0] * max(buckets, 0)
     dialect = engine.dialect.name
     ranged = dataclasses.replace(q, since=since, until=until, cursor=None)
-    conds = conditions(dialect, ranged, "fts")
+    conds = filter_conditions(dialect, ranged) + text_conditions(dialect, q.all_terms, "fts")
     width = (until - since) / buckets
     bucket = cast(func.floor((t.logs.c.ts - since) / width), Integer).label("b")
     query = select(bucket, func.count().label("n")).where(*conds).group_by(literal_column("b"))

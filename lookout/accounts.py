@@ -70,15 +70,23 @@ async def create_token(engine: AsyncEngine, name: str) -> str:
     return token
 
 
+# ``last_used_at`` is refreshed at most this often: writing it on every API call
+# would make each read a write transaction (an fsync on SQLite).
+TOKEN_TOUCH_SECONDS = 60
+
+
 async def check_token(engine: AsyncEngine, token: str) -> bool:
     digest = token_digest(token)
-    async with engine.begin() as conn:
-        token_id = (await conn.execute(
-            select(api_tokens.c.id).where(api_tokens.c.token_hash == digest))).scalar()
-        if token_id is None:
-            return False
-        await conn.execute(update(api_tokens).where(api_tokens.c.id == token_id)
-                           .values(last_used_at=now()))
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(api_tokens.c.id, api_tokens.c.last_used_at)
+                                  .where(api_tokens.c.token_hash == digest))).first()
+    if row is None:
+        return False
+    current = now()
+    if row.last_used_at is None or current - row.last_used_at >= TOKEN_TOUCH_SECONDS:
+        async with engine.begin() as conn:
+            await conn.execute(update(api_tokens).where(api_tokens.c.id == row.id)
+                               .values(last_used_at=current))
     return True
 
 
