@@ -2,11 +2,16 @@
 
 On PostgreSQL the upgrade runs while holding a session advisory lock, so a
 second ``lookout serve`` starting at the same moment waits, then finds
-nothing left to do. SQLite serialises writers by itself.
+nothing left to do. On SQLite an exclusive ``flock`` on a sidecar file
+(``<db>.migrate.lock``) does the same for processes sharing the file.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import fcntl
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from alembic import command
@@ -14,6 +19,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
+from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -43,8 +49,28 @@ def _upgrade(connection: Connection) -> None:
 
 
 async def upgrade(engine: AsyncEngine) -> None:
-    async with engine.connect() as conn:
-        await conn.run_sync(_upgrade)
+    async with _sqlite_file_lock(engine.url):
+        async with engine.connect() as conn:
+            await conn.run_sync(_upgrade)
+
+
+@contextlib.asynccontextmanager
+async def _sqlite_file_lock(url: URL) -> AsyncIterator[None]:
+    database = url.database if url.get_backend_name() == "sqlite" else None
+    if not database or database == ":memory:":
+        yield
+        return
+    with open(f"{database}.migrate.lock", "a+b") as lock:
+        while True:  # poll without blocking the event loop (others may hold it in-process)
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                await asyncio.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 async def current_heads(engine: AsyncEngine) -> set[str]:

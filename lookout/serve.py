@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 
 import uvicorn
 
@@ -39,6 +40,10 @@ def serve(settings: Settings, host: str, port: int) -> int:
                             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
                             lifespan="on", server_header=False)
     server = uvicorn.Server(config)
+    # uvicorn re-raises the signal it stopped on once it has shut down; a SIGTERM
+    # that led to a clean drain is a normal exit for us (status 0), so the handler
+    # it restores and re-raises into is a no-op.
+    signal.signal(signal.SIGTERM, lambda *_: None)
     server.run()
     return 0 if server.started else 1
 

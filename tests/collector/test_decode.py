@@ -1,0 +1,74 @@
+"""Bounded decompression and body size limits."""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+
+import brotli
+import pytest
+
+from collector.decode import BodyError, decompress, read_limited
+
+PAYLOAD = b'{"logs": [{"message": "hello"}]}' * 100
+
+
+@pytest.mark.parametrize("encoding,data", [
+    (None, PAYLOAD),
+    ("identity", PAYLOAD),
+    ("gzip", gzip.compress(PAYLOAD)),
+    ("deflate", zlib.compress(PAYLOAD)),
+    ("deflate", zlib.compress(PAYLOAD, wbits=-15)),  # raw deflate, as some clients send
+    ("br", brotli.compress(PAYLOAD, quality=4)),
+    ("GZIP", gzip.compress(PAYLOAD)),
+])
+def test_decompress_round_trip(encoding, data):
+    assert decompress(data, encoding, len(PAYLOAD)) == PAYLOAD
+
+
+def test_concatenated_gzip_members():
+    assert decompress(gzip.compress(b"ab") + gzip.compress(b"cd"), "gzip", 10) == b"abcd"
+
+
+@pytest.mark.parametrize("encoding,compress", [
+    ("gzip", gzip.compress), ("deflate", zlib.compress),
+    ("br", lambda d: brotli.compress(d, quality=1)),
+])
+def test_bomb_stops_at_limit(encoding, compress):
+    bomb = compress(b"\0" * 50_000_000)
+    assert len(bomb) < 200_000
+    with pytest.raises(BodyError) as err:
+        decompress(bomb, encoding, 1_000_000)
+    assert err.value.status == 413
+
+
+@pytest.mark.parametrize("encoding,data,words", [
+    ("gzip", b"not gzip at all", "corrupt"),
+    ("gzip", gzip.compress(PAYLOAD)[:-10], "truncated"),
+    ("br", b"\xff\xff\xff", "corrupt"),
+    ("br", brotli.compress(PAYLOAD)[:-3], "br body"),
+    ("deflate", b"\x00\x01\x02", "deflate"),
+    ("compress", b"x", "Content-Encoding"),
+])
+def test_bad_bodies_name_the_problem(encoding, data, words):
+    with pytest.raises(BodyError) as err:
+        decompress(data, encoding, 10_000_000)
+    assert err.value.status in (400, 415)
+    assert words in str(err.value)
+
+
+async def _stream(*chunks: bytes):
+    for chunk in chunks:
+        yield chunk
+
+
+async def test_read_limited_checks_declared_and_actual_size():
+    assert await read_limited(_stream(b"ab", b"cd"), "4", 4) == b"abcd"
+    with pytest.raises(BodyError) as err:
+        await read_limited(_stream(b"x"), "5", 4)
+    assert err.value.status == 413
+    with pytest.raises(BodyError):
+        await read_limited(_stream(b"abc", b"de"), None, 4)
+    with pytest.raises(BodyError) as err:
+        await read_limited(_stream(b""), "lots", 4)
+    assert err.value.status == 400

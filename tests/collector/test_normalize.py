@@ -1,0 +1,116 @@
+"""Records to rows: timestamps, limits, levels, request IDs, metrics."""
+
+from __future__ import annotations
+
+import math
+
+import msgspec
+import pytest
+
+from collector import normalize as n
+from collector import schema
+from collector.buckets import BOUNDS
+
+NOW = 1_800_000_000.0
+LIMITS = n.Limits(max_attributes=3, max_string_length=10, max_future_seconds=60)
+
+
+def log(**fields):
+    return msgspec.convert({"message": "m", **fields}, schema.LogIn)
+
+
+def row(rec, res=None):
+    return dict(zip(n.LOG_COLUMNS, n.log_row(7, rec, res, NOW, LIMITS)))
+
+
+def test_timestamps():
+    assert n.parse_ts(None, NOW, LIMITS) == NOW
+    assert n.parse_ts(NOW - 5, NOW, LIMITS) == NOW - 5
+    assert n.parse_ts((NOW - 5) * 1000, NOW, LIMITS) == NOW - 5  # milliseconds by mistake
+    assert n.parse_ts("2027-01-15T08:00:00Z", NOW, LIMITS) == 1800000000.0
+    assert n.parse_ts("2027-01-15T08:00:00+00:00", NOW, LIMITS) == n.parse_ts(
+        "2027-01-15T09:00:00+01:00", NOW, LIMITS)
+    for bad, words in [(NOW + 3600, "future"), (-1.0, "1970"), (math.nan, "finite"),
+                       (math.inf, "finite"), ("yesterday", "RFC 3339")]:
+        with pytest.raises(n.RecordError, match=words):
+            n.parse_ts(bad, NOW, LIMITS)
+
+
+def test_resource_applies_unless_record_overrides():
+    res = schema.Resource(service="api", environment="prod", release="1", host="h")
+    r = row(log(service="worker"), res)
+    assert (r["service"], r["environment"], r["release"], r["host"]) == ("worker", "prod", "1", "h")
+    assert r["project_id"] == 7 and r["level"] == 20
+
+
+def test_long_strings_truncated_not_rejected():
+    r = row(log(message="x" * 50, attributes={"k": "y" * 50}))
+    assert r["message"] == "x" * 10 + n.TRUNCATED
+    assert msgspec.json.decode(r["attributes"]) == {"k": "y" * 10 + n.TRUNCATED}
+
+
+def test_too_many_attributes_rejects_record():
+    with pytest.raises(n.RecordError, match="limit of 3"):
+        row(log(attributes={str(i): i for i in range(4)}))
+
+
+@pytest.mark.parametrize("rid,ok", [("abc-123_X.y:z", True), ("a b", False), ("", True),
+                                    ("x" * 201, False), ("évil", False), ("a\r\nSet-Cookie:", False)])
+def test_request_ids(rid, ok):
+    if ok:
+        assert n.check_request_id(rid) == (rid or None)
+    else:
+        with pytest.raises(n.RecordError):
+            n.check_request_id(rid)
+
+
+def test_levels():
+    assert n.level_number("WARN") == 30 and n.level_number("fatal") == 50
+    with pytest.raises(n.RecordError):
+        n.level_number("loud")
+
+
+def test_request_row_validates_status_and_duration():
+    base = {"request_id": "r", "method": "get", "route": "/x", "status": 200, "duration_ms": 1.0}
+    rec = msgspec.convert(base, schema.RequestIn)
+    values = dict(zip(n.REQUEST_COLUMNS, n.request_row(1, rec, None, NOW, LIMITS)))
+    assert values["method"] == "GET" and values["status"] == 200
+    for change, words in [({"status": 99}, "status"), ({"duration_ms": -1}, "duration_ms")]:
+        with pytest.raises(n.RecordError, match=words):
+            n.request_row(1, msgspec.convert(base | change, schema.RequestIn), None, NOW, LIMITS)
+
+
+def test_metric_rows_and_client_buckets():
+    counter = msgspec.convert({"name": "c", "kind": "counter", "value": 5, "tags": {"b": "2",
+                                                                                   "a": "1"}},
+                              schema.MetricIn)
+    values = dict(zip(n.METRIC_COLUMNS, n.metric_row(1, counter, None, NOW, LIMITS)))
+    assert values["sum"] == 5 and values["count"] == 1 and values["tags"] == '{"a":"1","b":"2"}'
+    hist = msgspec.convert({"name": "t", "kind": "histogram", "value": 0, "count": 3, "sum": 30,
+                            "min": 1, "max": 20, "buckets": {"1": 1, "25": 2, "+Inf": 0}},
+                           schema.MetricIn)
+    values = dict(zip(n.METRIC_COLUMNS, n.metric_row(1, hist, None, NOW, LIMITS)))
+    counts = msgspec.json.decode(values["buckets"])
+    assert counts[BOUNDS.index(1)] == 1 and counts[BOUNDS.index(25)] == 2 and sum(counts) == 3
+    with pytest.raises(n.RecordError, match="finite"):
+        n.metric_row(1, msgspec.convert({"name": "x", "kind": "gauge", "value": 1, "max": math.inf},
+                                        schema.MetricIn), None, NOW, LIMITS)
+
+
+def test_error_rows():
+    rec = msgspec.convert({"exception": [{"type": "KeyError", "value": "'id'",
+                                          "mechanism": {"type": "excepthook", "handled": False},
+                                          "frames": [{"function": "f", "lineno": 1}]}]},
+                          schema.ErrorIn)
+    r = n.error_row(1, rec, None, NOW, n.Limits())
+    assert r["message"] == "KeyError: 'id'" and r["handled"] is False
+    assert len(r["event_id"]) == 32 and r["level"] == 40
+    assert msgspec.json.decode(r["exception"])[0]["frames"] == [{"function": "f", "lineno": 1}]
+    dashed = "6f1c1a1e-4f6b-4e53-9d8b-0b9b7a2b1c3d"
+    r = n.error_row(1, msgspec.convert({"message": "x", "event_id": dashed}, schema.ErrorIn),
+                    None, NOW, n.Limits())
+    assert r["event_id"] == dashed.replace("-", "")
+    with pytest.raises(n.RecordError, match="exception"):
+        n.error_row(1, schema.ErrorIn(), None, NOW, n.Limits())
+    with pytest.raises(n.RecordError, match="event_id"):
+        n.error_row(1, schema.ErrorIn(message="x", event_id="nothex"), None, NOW, n.Limits())

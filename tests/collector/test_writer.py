@@ -1,0 +1,138 @@
+"""The batch writer: group commit, back-pressure, database failure and recovery."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import msgspec
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+
+from collector import tables
+from collector.normalize import LOG_COLUMNS, RowBatch
+from collector.writer import BatchWriter
+from lookout.app import create_app
+from lookout.db import create_engine
+from lookout.errors import Overloaded
+from lookout.projects import create_project
+from lookout.services import Services
+from tests.support.tcp_proxy import TcpProxy
+
+
+def _log_row(project_id: int, message: str) -> tuple:
+    values = dict(project_id=project_id, ts=time.time(), received_at=time.time(), service="s",
+                  environment="", release="", host="", request_id=None, trace_id=None,
+                  attributes="{}", level=20, logger="", message=message)
+    return tuple(values[c] for c in LOG_COLUMNS)
+
+
+async def _messages(engine) -> list[str]:
+    async with engine.connect() as conn:
+        return list((await conn.execute(select(tables.logs.c.message))).scalars())
+
+
+async def test_concurrent_clients_lose_and_duplicate_nothing(client, project, services):
+    clients, batches, per_batch = 16, 10, 50
+
+    async def one_client(c: int) -> int:
+        sent = 0
+        for b in range(batches):
+            body = {"logs": [{"message": f"c{c}-b{b}-r{r}"} for r in range(per_batch)]}
+            resp = await client.post(f"/api/{project.id}/ingest", content=msgspec.json.encode(body),
+                                     headers={"X-Lookout-Key": project.public_key})
+            assert resp.status_code == 202, resp.text
+            sent += resp.json()["accepted"]
+        return sent
+
+    sent = sum(await asyncio.gather(*(one_client(c) for c in range(clients))))
+    stored = await _messages(services.engine)
+    assert sent == clients * batches * per_batch
+    assert len(stored) == sent
+    assert len(set(stored)) == sent
+    async with services.engine.connect() as conn:
+        rolled = (await conn.execute(select(func.sum(tables.log_rollups.c.count)))).scalar_one()
+    assert rolled == sent
+
+
+async def test_full_queue_answers_overloaded_then_drains(engine):
+    project = await create_project(engine, "p")
+    writer = BatchWriter(engine, queue_records=100, batch_records=1000, timeout=10)
+    first = asyncio.ensure_future(writer.submit(
+        RowBatch(logs=[_log_row(project.id, f"a{i}") for i in range(80)])))
+    await asyncio.sleep(0)  # let the first job enter the (not yet started) queue
+    assert writer.queued_records == 80
+    with pytest.raises(Overloaded):
+        await writer.submit(RowBatch(logs=[_log_row(project.id, f"b{i}") for i in range(30)]))
+    writer.start()
+    await asyncio.wait_for(first, 10)
+    await writer.stop()
+    assert len(await _messages(engine)) == 80
+
+
+async def test_stop_writes_everything_accepted(engine):
+    project = await create_project(engine, "p")
+    writer = BatchWriter(engine, batch_records=10)
+    writer.start()
+    jobs = [asyncio.ensure_future(writer.submit(RowBatch(logs=[_log_row(project.id, f"m{i}")])))
+            for i in range(50)]
+    await asyncio.sleep(0)
+    await writer.stop()
+    await asyncio.gather(*jobs)
+    assert len(await _messages(engine)) == 50
+
+
+@pytest.mark.postgres
+async def test_database_outage_gives_503_then_recovers_without_losing_acked(db_url, settings):
+    if not db_url.startswith("postgresql"):
+        pytest.skip("the outage is a cut TCP connection to PostgreSQL")
+    url = make_url(db_url)
+    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432).start()
+    try:
+        proxied = url.set(port=proxy.port).render_as_string(hide_password=False)
+        svc = Services.build(settings.replace(database_url=proxied, write_timeout=5))
+        project = await create_project(svc.engine, "p")
+        app = create_app(services=svc, background_jobs=False)
+        await svc.start(background_jobs=False)
+        acked: set[str] = set()
+        statuses: list[int] = []
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://t") as http:
+            async def send(tag: str) -> httpx.Response:
+                body = {"logs": [{"message": f"{tag}-{i}"} for i in range(20)]}
+                resp = await http.post(f"/api/{project.id}/ingest",
+                                       content=msgspec.json.encode(body),
+                                       headers={"X-Lookout-Key": project.public_key})
+                statuses.append(resp.status_code)
+                if resp.status_code == 202:
+                    acked.update(f"{tag}-{i}" for i in range(20))
+                return resp
+
+            assert (await send("before")).status_code == 202
+            proxy.cut()
+            down = await send("during")
+            assert down.status_code == 503
+            assert int(down.headers["retry-after"]) > 0
+            assert "retry" in down.json()["error"]
+            ready = await http.get("/readyz")
+            assert ready.status_code == 503
+            proxy.restore()
+            deadline = time.monotonic() + 30
+            n = 0
+            while time.monotonic() < deadline:
+                n += 1
+                if (await send(f"after{n}")).status_code == 202:
+                    break
+                await asyncio.sleep(0.2)
+            assert statuses[-1] == 202, statuses
+            assert (await http.get("/readyz")).status_code == 200
+        await svc.stop()
+    finally:
+        proxy.stop()
+    check = create_engine(db_url)
+    stored = set(await _messages(check))
+    await check.dispose()
+    assert acked <= stored
+    assert {s for s in stored if s.startswith("during")} == set()

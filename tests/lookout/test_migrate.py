@@ -1,0 +1,54 @@
+"""Migrations from empty on both databases, and two instances migrating at once."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import inspect
+
+from lookout.alltables import metadata
+from lookout.db import create_engine
+from lookout.migrate import current_heads, head_revisions, upgrade
+
+
+async def _fresh_url(request, tmp_path, pg_databases) -> str:
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'm.db'}"
+    if pg_databases is None:
+        pytest.skip("LOOKOUT_TEST_DATABASE_URL is not set; PostgreSQL tests skipped")
+    import asyncpg  # an empty database, not cloned from the migrated template
+
+    from tests.conftest import _pg_admin
+
+    url = await pg_databases.create()
+    name = url.rsplit("/", 1)[1]
+    admin = await _pg_admin(url)
+    try:
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    request.addfinalizer(lambda: asyncio.run(pg_databases.drop(url)))
+    assert asyncpg
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def empty_url(request, tmp_path, pg_databases):
+    return await _fresh_url(request, tmp_path, pg_databases)
+
+
+async def test_upgrade_from_empty_creates_every_table(empty_url):
+    engines = [create_engine(empty_url) for _ in range(2)]
+    try:
+        # Two instances starting at once: both succeed, the schema is created once.
+        await asyncio.gather(*(upgrade(e) for e in engines))
+        assert await current_heads(engines[0]) == head_revisions()
+        async with engines[0].connect() as conn:
+            names = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+        assert set(metadata.tables) <= names
+        await upgrade(engines[1])  # idempotent
+    finally:
+        for e in engines:
+            await e.dispose()

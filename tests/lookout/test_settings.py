@@ -1,0 +1,38 @@
+"""Settings come from LOOKOUT_* variables; bad values are one clear line."""
+
+from __future__ import annotations
+
+import pytest
+
+from lookout.errors import ConfigError
+from lookout.settings import Settings
+
+
+def test_defaults_match_the_contract():
+    s = Settings.from_env({})
+    assert s.database_url == "sqlite+aiosqlite:///./lookout.db"
+    assert s.base_url == "http://127.0.0.1:8000"
+    assert s.eval_interval == 15 and s.retention_days == 30
+    assert s.slack_bot_token is None and s.is_sqlite
+
+
+def test_values_are_parsed():
+    s = Settings.from_env({"LOOKOUT_RETENTION_DAYS": "7", "LOOKOUT_EVAL_INTERVAL": "0.5",
+                           "LOOKOUT_DATABASE_URL": "postgresql+asyncpg://u@h/db",
+                           "LOOKOUT_SLACK_CHANNEL": "#ops", "LOOKOUT_UNRELATED": "x"})
+    assert (s.retention_days, s.eval_interval, s.slack_channel) == (7, 0.5, "#ops")
+    assert not s.is_sqlite
+
+
+@pytest.mark.parametrize("env,words", [
+    ({"LOOKOUT_RETENTION_DAYS": "soon"}, "LOOKOUT_RETENTION_DAYS must be a number"),
+    ({"LOOKOUT_RETENTION_DAYS": "0"}, "LOOKOUT_RETENTION_DAYS must be greater than 0"),
+    ({"LOOKOUT_DATABASE_URL": "mysql://x"}, "LOOKOUT_DATABASE_URL must start with"),
+    ({"LOOKOUT_BASE_URL": "ftp://x"}, "LOOKOUT_BASE_URL"),
+    ({"LOOKOUT_LOG_LEVEL": "chatty"}, "LOOKOUT_LOG_LEVEL"),
+])
+def test_bad_values_name_the_variable(env, words):
+    with pytest.raises(ConfigError) as err:
+        Settings.from_env(env)
+    assert words in str(err.value)
+    assert "\n" not in str(err.value)
