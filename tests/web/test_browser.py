@@ -179,3 +179,8 @@ def test_pages_without_login_redirect_to_login(page, live):
         assert re.search(r"next=", page.url)
     _login(page, live, "/search?q=order")
     assert page.url.endswith("/search?q=order")
+    # A new installation tells the user how to send data, with the project's DSN.
+    page.goto(live.url + "/")
+    assert "No data yet" in page.locator("section.empty h2").inner_text()
+    assert f"{live.key}@127.0.0.1:" in page.locator(".snippet").inner_text()
+    screenshot(page, "empty-overview")
