@@ -18,7 +18,7 @@ import math
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -89,7 +89,7 @@ def parse_ts(value: float | str | None, now: float, limits: Limits) -> float:
         except ValueError:
             raise RecordError(f"ts: not an RFC 3339 timestamp: {value[:40]!r}") from None
         if dt.tzinfo is None:
-            dt = dt.replace(tzinfo=timezone.utc)
+            dt = dt.replace(tzinfo=UTC)
         ts = dt.timestamp()
     else:
         ts = float(value)
@@ -129,73 +129,50 @@ def check_request_id(value: str | None, field_name: str = "request_id") -> str |
 
 
 def attributes_json(attrs: dict[str, Any], limits: Limits) -> str:
+    """Attributes as JSON text; over-long string values are truncated."""
     if not attrs:
         return "{}"
     if len(attrs) > limits.max_attributes:
         raise RecordError(f"attributes: {len(attrs)} attributes, more than the limit of "
                           f"{limits.max_attributes}")
-    clipped = {}
-    for key, value in attrs.items():
-        if isinstance(value, str) and len(value) > limits.max_string_length:
-            value = clip(value, limits)
-        clipped[key[:200]] = value
-    text = _json_encode(clipped).decode()
-    return text
-
-
-def _resource(rec: schema._Common, res: schema.Resource | None) -> tuple[str, str, str, str]:
-    if res is None:
-        return (rec.service or "", rec.environment or "", rec.release or "", rec.host or "")
-    return (rec.service or res.service or "", rec.environment or res.environment or "",
-            rec.release or res.release or "", rec.host or res.host or "")
-
-
-def _short(value: str, name: str, limit: int = 200) -> str:
-    if len(value) > limit:
-        raise RecordError(f"{name}: longer than {limit} characters")
-    return value
+    text = _json_encode(attrs)
+    if len(text) > limits.max_string_length:  # only then can a single value be too long
+        text = _json_encode({key[:200]: clip(value, limits) if isinstance(value, str) else value
+                             for key, value in attrs.items()})
+    return text.decode()
 
 
 def _common_row(project_id: int, rec: schema._Common, res: schema.Resource | None, now: float,
                 limits: Limits) -> tuple[Any, ...]:
-    service, environment, release, host = _resource(rec, res)
-    trace_id = rec.trace_id
-    if trace_id is not None:
-        trace_id = _short(trace_id, "trace_id", 64) or None
-    return (
-        project_id,
-        parse_ts(rec.ts, now, limits),
-        now,
-        _short(service, "service"),
-        _short(environment, "environment"),
-        _short(release, "release"),
-        _short(host, "host"),
-        check_request_id(rec.request_id),
-        trace_id,
-        attributes_json(rec.attributes, limits),
-    )
+    """The shared leading columns; field lengths were already checked by msgspec."""
+    ts = now if rec.ts is None else parse_ts(rec.ts, now, limits)
+    if res is None:
+        labels = (rec.service or "", rec.environment or "", rec.release or "", rec.host or "")
+    else:
+        labels = (rec.service or res.service or "", rec.environment or res.environment or "",
+                  rec.release or res.release or "", rec.host or res.host or "")
+    return (project_id, ts, now, *labels, rec.request_id or None, rec.trace_id or None,
+            attributes_json(rec.attributes, limits))
 
 
 def log_row(project_id: int, rec: schema.LogIn, res: schema.Resource | None, now: float,
             limits: Limits) -> tuple[Any, ...]:
-    return _common_row(project_id, rec, res, now, limits) + (
-        level_number(rec.level),
-        _short(rec.logger or "", "logger"),
-        clip(rec.message, limits),
-    )
+    level = LEVELS.get(rec.level) or level_number(rec.level)
+    message = rec.message
+    if len(message) > limits.max_string_length:
+        message = clip(message, limits)
+    return _common_row(project_id, rec, res, now, limits) + (level, rec.logger or "", message)
 
 
 def request_row(project_id: int, rec: schema.RequestIn, res: schema.Resource | None, now: float,
                 limits: Limits) -> tuple[Any, ...]:
-    if check_request_id(rec.request_id) is None:
-        raise RecordError("request_id: required")
     if not 100 <= rec.status <= 599:
         raise RecordError(f"status: {rec.status} is not an HTTP status (100-599)")
     if not (math.isfinite(rec.duration_ms) and rec.duration_ms >= 0):
         raise RecordError("duration_ms: must be a finite number >= 0")
     return _common_row(project_id, rec, res, now, limits) + (
-        _short(rec.method.upper(), "method", 16),
-        _short(rec.route, "route", 500),
+        rec.method.upper(),
+        rec.route,
         rec.status,
         float(rec.duration_ms),
         bool(rec.unhandled),
@@ -204,9 +181,6 @@ def request_row(project_id: int, rec: schema.RequestIn, res: schema.Resource | N
 
 def metric_row(project_id: int, rec: schema.MetricIn, res: schema.Resource | None, now: float,
                limits: Limits) -> tuple[Any, ...]:
-    _short(rec.name, "name")
-    if not rec.name:
-        raise RecordError("name: must not be empty")
     numbers = [rec.value, rec.sum, rec.min, rec.max]
     if any(n is not None and not math.isfinite(n) for n in numbers):
         raise RecordError("value: must be a finite number")
@@ -291,10 +265,10 @@ def error_row(project_id: int, rec: schema.ErrorIn, res: schema.Resource | None,
         zip(LOG_COLUMNS[:10], common),
         event_id=normalize_event_id(rec.event_id),
         level=level_number(rec.level),
-        logger=_short(rec.logger or "", "logger"),
+        logger=rec.logger or "",
         message=clip(message, limits),
         exception=_json_encode(exceptions).decode(),
-        platform=_short(rec.platform or "python", "platform", 50),
+        platform=rec.platform or "python",
         source="lookout",
         handled=handled,
         extra=_json_encode(extra).decode(),

@@ -8,22 +8,28 @@ while the rest of the batch is stored (``202 {"accepted", "rejected"}``).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
-from msgspec import Struct
+from msgspec import Meta, Struct
 
 Timestamp = float | str | None
 Attributes = dict[str, Any]
+# Length and character rules are checked by msgspec (in C) while decoding, so
+# the per-record Python work in collector.normalize stays small.
+Label = Annotated[str, Meta(max_length=200)]
+TraceId = Annotated[str, Meta(max_length=64)]
+# Printable ASCII, no spaces: safe in headers, URLs and logs. Empty means "none".
+RequestId = Annotated[str, Meta(pattern=r"^[\x21-\x7e]{0,200}$")]
 
 
 class Resource(Struct, forbid_unknown_fields=False):
     """Fields applying to every record of a batch unless the record sets its own."""
 
-    service: str | None = None
-    environment: str | None = None
-    release: str | None = None
-    host: str | None = None
+    service: Label | None = None
+    environment: Label | None = None
+    release: Label | None = None
+    host: Label | None = None
 
 
 class IngestBatch(Struct, forbid_unknown_fields=False):
@@ -38,19 +44,19 @@ class IngestBatch(Struct, forbid_unknown_fields=False):
 
 class _Common(Struct, forbid_unknown_fields=False):
     ts: Timestamp = None
-    service: str | None = None
-    environment: str | None = None
-    release: str | None = None
-    host: str | None = None
-    request_id: str | None = None
-    trace_id: str | None = None
+    service: Label | None = None
+    environment: Label | None = None
+    release: Label | None = None
+    host: Label | None = None
+    request_id: RequestId | None = None
+    trace_id: TraceId | None = None
     attributes: Attributes = {}
 
 
 class LogIn(_Common, kw_only=True):
     message: str
     level: str = "info"
-    logger: str | None = None
+    logger: Label | None = None
 
 
 class FrameIn(Struct, forbid_unknown_fields=False):
@@ -85,11 +91,11 @@ class ErrorIn(_Common, kw_only=True):
     message: str | None = None
     level: str = "error"
     event_id: str | None = None
-    logger: str | None = None
+    logger: Label | None = None
     handled: bool | None = None
     fingerprint: list[str] | None = None
     tags: dict[str, str] | None = None
-    platform: str | None = None
+    platform: Annotated[str, Meta(max_length=50)] | None = None
 
 
 MetricKind = Literal["counter", "gauge", "histogram"]
@@ -104,7 +110,7 @@ class MetricIn(_Common, kw_only=True):
     bucket upper bounds (as strings, ``"+Inf"`` last) to counts.
     """
 
-    name: str
+    name: Annotated[str, Meta(min_length=1, max_length=200)]
     kind: MetricKind
     value: float
     count: int | None = None
@@ -116,9 +122,9 @@ class MetricIn(_Common, kw_only=True):
 
 
 class RequestIn(_Common, kw_only=True):
-    request_id: str  # type: ignore[assignment]  # required here, optional elsewhere
-    method: str
-    route: str
+    request_id: Annotated[str, Meta(pattern=r"^[\x21-\x7e]{1,200}$")]  # type: ignore[assignment]
+    method: Annotated[str, Meta(max_length=16)]
+    route: Annotated[str, Meta(max_length=500)]
     status: int
     duration_ms: float
     unhandled: bool = False

@@ -49,9 +49,8 @@ def _upgrade(connection: Connection) -> None:
 
 
 async def upgrade(engine: AsyncEngine) -> None:
-    async with _sqlite_file_lock(engine.url):
-        async with engine.connect() as conn:
-            await conn.run_sync(_upgrade)
+    async with _sqlite_file_lock(engine.url), engine.connect() as conn:
+        await conn.run_sync(_upgrade)
 
 
 @contextlib.asynccontextmanager
@@ -60,7 +59,7 @@ async def _sqlite_file_lock(url: URL) -> AsyncIterator[None]:
     if not database or database == ":memory:":
         yield
         return
-    with open(f"{database}.migrate.lock", "a+b") as lock:
+    with open(f"{database}.migrate.lock", "a+b") as lock:  # noqa: ASYNC230 - local, instant
         while True:  # poll without blocking the event loop (others may hold it in-process)
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from collector.normalize import LEVELS
 from collector.queries import QueryError
@@ -27,7 +27,7 @@ def parse_time(name: str, value: str | None, now: float) -> float | None:
         dt = datetime.fromisoformat(value.replace("z", "Z"))
     except ValueError:
         raise QueryError(f"{name}: use epoch seconds, RFC 3339, or a duration like 15m") from None
-    return (dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)).timestamp()
+    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
 
 
 def parse_level(value: str | None) -> int | None:

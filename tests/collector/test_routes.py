@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import msgspec
 from sqlalchemy import func, select
@@ -28,7 +28,7 @@ async def test_round_trip_all_kinds(client, project, services, auth_headers):
     body = {
         "resource": {"service": "checkout", "environment": "prod", "release": "1.2"},
         "logs": [{"message": "order placed", "level": "warning", "request_id": "req-1",
-                  "attributes": {"order_id": 42}, "ts": datetime.fromtimestamp(time.time() - 60, timezone.utc).isoformat()}],
+                  "attributes": {"order_id": 42}, "ts": datetime.fromtimestamp(time.time() - 60, UTC).isoformat()}],
         "errors": [{"event_id": event_id, "request_id": "req-1", "exception": [
             {"type": "ValueError", "value": "bad", "frames": [
                 {"filename": "app.py", "function": "pay", "lineno": 3, "in_app": True}]}]}],

@@ -85,9 +85,9 @@ async def test_stop_writes_everything_accepted(engine):
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
 async def test_database_outage_gives_503_then_recovers_without_losing_acked(db_url, settings):
-    if not db_url.startswith("postgresql"):
-        pytest.skip("the outage is a cut TCP connection to PostgreSQL")
+    """The outage is a cut TCP connection between Lookout and PostgreSQL."""
     url = make_url(db_url)
     proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432).start()
     try:
