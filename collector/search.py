@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Integer, String, cast, func, literal_column, select, text
+from sqlalchemy import Integer, String, cast, func, literal, literal_column, select, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from collector.queries import LogQuery
 
 SCAN_FIRST = 20_000
+LIKE_SCAN_LIMIT = 100_000
 MIN_FTS_TERM = 3
 
 
@@ -118,19 +119,41 @@ async def newest(conn: AsyncConnection, dialect: str, terms: tuple[str, ...],
                                    .limit(n)))
 
 
+async def _range_is_small(conn: AsyncConnection, q: LogQuery, since: float,
+                          until: float) -> bool:
+    """Whether at most LIKE_SCAN_LIMIT rows lie in the range (and service): an index-only probe."""
+    c = t.logs.c
+    probe = [c.ts >= since, c.ts < until] + ([c.service == q.service] if q.service else [])
+    sub = select(literal(1)).where(*probe).limit(LIKE_SCAN_LIMIT).subquery()
+    count = (await conn.execute(select(func.count()).select_from(sub))).scalar_one()
+    return count < LIKE_SCAN_LIMIT
+
+
 async def histogram(engine: AsyncEngine, q: LogQuery, since: float, until: float,
                     buckets: int) -> list[int]:
-    """Match counts in ``buckets`` equal slices of [since, until)."""
+    """Match counts in ``buckets`` equal slices of [since, until).
+
+    Counting needs every match. On SQLite, scanning the range with LIKE is
+    cheaper than the FTS index when the range holds few rows (an FTS lookup of
+    a common word visits all its matches in the whole table); for big ranges
+    the index wins. Measured on 5M rows: common word, last hour, one service:
+    LIKE 39 ms vs FTS 2.2 s; rare word over 7 days: LIKE 2.4 s vs FTS 11 ms.
+    """
     if until <= since or buckets < 1:
         return [0] * max(buckets, 0)
     dialect = engine.dialect.name
     ranged = dataclasses.replace(q, since=since, until=until, cursor=None)
-    conds = filter_conditions(dialect, ranged) + text_conditions(dialect, q.all_terms, "fts")
     width = (until - since) / buckets
     bucket = cast(func.floor((t.logs.c.ts - since) / width), Integer).label("b")
-    query = select(bucket, func.count().label("n")).where(*conds).group_by(literal_column("b"))
     counts = [0] * buckets
     async with engine.connect() as conn:
+        mode = "fts"
+        if dialect != "postgresql" and q.all_terms and await _range_is_small(conn, q, since,
+                                                                               until):
+            mode = "like"
+        conds = filter_conditions(dialect, ranged) + text_conditions(dialect, q.all_terms, mode)
+        query = select(bucket, func.count().label("n")).where(*conds).group_by(
+            literal_column("b"))
         for b, n in await conn.execute(query):
             if b is not None and 0 <= int(b) < buckets:
                 counts[int(b)] += n

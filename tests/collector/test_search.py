@@ -113,3 +113,13 @@ async def test_counts_per_bucket(engine):
 @pytest.mark.parametrize("terms, expected", [(("a",), '"a"'), (('x"y', "z"), '"x""y" AND "z"')])
 def test_fts_expression_quotes_terms(terms, expected):
     assert search.fts_expression(terms) == expected
+
+
+async def test_counts_agree_whichever_way_sqlite_scans(engine, monkeypatch):
+    await _insert(engine, [{"message": f"item {i} {'odd' if i % 2 else 'even'}",
+                            "ts": NOW - i} for i in range(30)])
+    query = LogQuery(terms=("odd",))
+    small = await queries.count_logs(engine, query, NOW - 100, NOW + 1, 4)
+    monkeypatch.setattr(search, "LIKE_SCAN_LIMIT", 5)  # the range now counts as big
+    big = await queries.count_logs(engine, query, NOW - 100, NOW + 1, 4)
+    assert small == big and sum(small) == 15
