@@ -22,11 +22,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.search import generate  # noqa: E402
-from collector.normalize import RowBatch  # noqa: E402
-from collector.store import write_rows  # noqa: E402
-from lookout.db import create_engine  # noqa: E402
-from lookout.migrate import upgrade  # noqa: E402
+from bench.search import generate
+from collector.normalize import RowBatch
+from collector.store import write_rows
+from lookout.db import create_engine
+from lookout.migrate import upgrade
 
 DROP_SQLITE = ["DROP TRIGGER logs_fts_insert", "DROP TRIGGER logs_fts_delete",
                "DROP TRIGGER logs_fts_update", "DROP TABLE logs_fts"]

@@ -41,9 +41,9 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lookout.db import create_engine  # noqa: E402
-from lookout.migrate import upgrade  # noqa: E402
-from tests.support.server import start_server  # noqa: E402
+from lookout.db import create_engine
+from lookout.migrate import upgrade
+from tests.support.server import start_server
 
 SERVICES = ["gateway", "checkout", "payments", "inventory", "users", "search", "email",
             "shipping", "recommendations", "billing"]
@@ -105,7 +105,7 @@ def generate(n_logs: int, now: float, seed: int = 7):
             for k in range(rng.randint(1, 9)):
                 svc = main if k % 3 == 0 else rng.choice(SERVICES)
                 logs.append((1, ts + k * 0.003, ts, svc, "production", "1.4.2", "web-1", rid,
-                             None, '{"k": %d}' % k, rng.choice(LEVELS), f"{svc}.app",
+                             None, f'{{"k": {k}}}', rng.choice(LEVELS), f"{svc}.app",
                              message(rng, svc)))
         made += len(logs)
         yield logs, reqs
@@ -204,7 +204,7 @@ async def _recreate_pg(url: str) -> None:
 
 def pct(samples: list[float]) -> tuple[float, float]:
     ordered = sorted(samples)
-    p99 = ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))]
+    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
     return statistics.median(ordered), p99
 
 
@@ -292,8 +292,8 @@ async def measure(db: str, url: str, samples: int, workdir: Path,
             search = await http_times(
                 c, [f"/api/v1/logs?q=timeout&service=checkout&since={hour}"] * n)
             results["GET /api/v1/logs?q=timeout&service=checkout&since=1h"] = pct(search)
-            rare = await http_times(c, ["/api/v1/logs?q=pool%20exhausted&service=billing"
-                                        f"&level=info&since={day}"] * n)
+            rare_path = f"/api/v1/logs?q=pool%20exhausted&service=billing&level=info&since={day}"
+            rare = await http_times(c, [rare_path] * n)
             results["GET /api/v1/logs?q=pool exhausted&service=billing&since=24h"] = pct(rare)
             anywhere = await http_times(
                 c, [f"/api/v1/logs?q=sku-{random.Random(i).randint(1, 10**7)}&since={week}"
@@ -302,8 +302,9 @@ async def measure(db: str, url: str, samples: int, workdir: Path,
                 pct(anywhere)
         async with httpx.AsyncClient(base_url=server.url, timeout=60) as ui:
             await ui_login(server, ui)
-            page = await http_times(ui, ["/search?q=timeout+service%3Acheckout&range=custom"
-                                         f"&from={hour}&to={data_now:.0f}"] * n)
+            page_path = ("/search?q=timeout+service%3Acheckout&range=custom"
+                         f"&from={hour}&to={data_now:.0f}")
+            page = await http_times(ui, [page_path] * n)
             results["UI /search?q=timeout service:checkout, last hour (+count, histogram)"] = \
                 pct(page)
     finally:

@@ -8,7 +8,7 @@ text goes through Markup escaping.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from markupsafe import Markup
 
@@ -17,7 +17,7 @@ PAD_TOP, PAD_BOTTOM = 6, 4
 
 
 def _utc(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def line_chart(values: Sequence[float | None], start: float, step: float, *, label: str,

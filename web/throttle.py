@@ -19,7 +19,7 @@ MAX_FAILURES = 5
 WINDOW_SECONDS = 15 * 60
 
 
-def _pair(email: str, ip: str):  # noqa: ANN202 - a SQLAlchemy clause
+def _pair(email: str, ip: str):
     return and_(login_failures.c.email == email[:320], login_failures.c.ip == ip[:64])
 
 

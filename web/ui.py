@@ -9,7 +9,7 @@ so even a missed escape could not run code.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,14 +48,14 @@ def static_headers(response: Response) -> Response:
 
 
 def utc_text(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def time_tag(ts: float | None, precise: bool = False) -> Markup:
     """``<time>`` in UTC; static/time.js rewrites the text to the viewer's timezone."""
     if ts is None:
         return Markup("")
-    dt = datetime.fromtimestamp(ts, timezone.utc)
+    dt = datetime.fromtimestamp(ts, UTC)
     shown = dt.strftime("%Y-%m-%d %H:%M:%S") + (f".{dt.microsecond // 1000:03d}" if precise else "")
     return Markup('<time datetime="{}" title="{}" data-precise="{}">{} UTC</time>').format(
         dt.isoformat(timespec="milliseconds"), utc_text(ts), "1" if precise else "", shown)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collector import rollup_queries
-from collector.normalize import REQUEST_COLUMNS
+from collector.normalize import REQUEST_COLUMNS, RowBatch
 from collector.store import write_rows
-from collector.normalize import RowBatch
 
 T0 = 1_800_000_000.0  # a whole minute
 

@@ -57,7 +57,7 @@ async def test_filters_and_attributes(engine):
         {"message": "c", "service": "gateway", "level": 40, "logger": "gw",
          "attributes": '{"plan": "pro", "user_id": 7}'},
     ])
-    got = lambda q: _messages(engine, q)  # noqa: E731
+    got = lambda q: _messages(engine, q)
     assert sorted((await got(LogQuery(attributes=(("user_id", "42"),))))[0]) == ["a", "b"]
     assert (await got(LogQuery(attributes=(("user_id", "42"),), min_level=40)))[0] == ["a"]
     assert (await got(LogQuery(attributes=(("plan", "pro"), ("user_id", "7")))))[0] == ["c"]

@@ -12,12 +12,12 @@ from litestar.template.config import TemplateConfig
 from sqlalchemy import select
 
 from lookout.http import http_exception_handler, json_response
+from tests.web.conftest import EMAIL, PASSWORD, csrf_from, login
 from web import pages, throttle
 from web.auth import require_reader
 from web.sessions import SESSION_COOKIE, csrf_token, session_id
 from web.tables import sessions
 from web.ui import build_environment
-from tests.web.conftest import EMAIL, PASSWORD, csrf_from, login
 
 
 @pytest.mark.parametrize("path", ["/", "/search?q=a%20b", "/requests/abc"])

@@ -11,7 +11,7 @@ NOW = time.time()
 
 
 def _texts(html: str, css_class: str) -> list[str]:
-    return re.findall(rf'<span class="{css_class}">(.*?)</span>', html, re.S)
+    return re.findall(rf'<span class="{css_class}">(.*?)</span>', html, re.DOTALL)
 
 
 async def test_empty_installation_shows_how_to_start(ui, project, services):
