@@ -285,6 +285,8 @@ async def measure(db: str, url: str, samples: int, workdir: Path,
         results: dict[str, tuple[float, float]] = {}
         async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30) as c:
             raw = await raw_lookups(url, ids)
+            floor = await http_times(c, ["/healthz"] * len(ids))
+            results["GET /healthz (HTTP round trip, no database)"] = pct(floor)
             api = await http_times(c, [f"/api/v1/requests/{rid}" for rid in ids])
             results["raw SQL lookup (3 indexed SELECTs)"] = pct(raw)
             results["GET /api/v1/requests/{id}"] = pct(api)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, bindparam, cast, literal, null, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from collector import search
@@ -63,19 +63,47 @@ def request_item(row: Any) -> dict[str, Any]:
             "status": row.status, "duration_ms": row.duration_ms, "unhandled": row.unhandled}
 
 
+_TIMELINE_KINDS = ((t.request_records, "request", request_item), (t.logs, "log", log_item),
+                   (t.errors, "error", error_item))
+_COMMON = ("id", "ts", "project_id", "service", "environment", "release", "host", "request_id",
+           "trace_id", "attributes")
+_SPECIFIC = ("method", "route", "status", "duration_ms", "unhandled", "level", "logger",
+             "message", "event_id", "exception", "handled", "issue_id", "platform", "extra")
+
+
+def _timeline_part(table: Any, rank: int) -> Any:
+    """One table's rows for the UNION, padded with typed NULLs to the shared column list."""
+    columns = [literal(rank).label("kind_rank"), *(table.c[name] for name in _COMMON)]
+    for name in _SPECIFIC:
+        if name in table.c:
+            columns.append(table.c[name])
+        else:
+            typed = next(k.c[name].type for k, _, _ in _TIMELINE_KINDS if name in k.c)
+            columns.append(cast(null(), typed).label(name))
+    return select(*columns).where(table.c.request_id == bindparam("request_id"))
+
+
+def _timeline_query() -> Any:
+    union = union_all(*(_timeline_part(table, rank)
+                        for rank, (table, _, _) in enumerate(_TIMELINE_KINDS))).subquery()
+    return (select(union).order_by(union.c.ts, union.c.kind_rank, union.c.id)
+            .limit(bindparam("limit")))
+
+
+# Built once: constructing this statement costs more than running it (~1.5 ms vs 0.2 ms).
+_TIMELINE = _timeline_query()
+
+
 async def request_timeline(engine: AsyncEngine, request_id: str,
                            limit: int = 5000) -> list[dict[str, Any]]:
-    """Every log, error and request record carrying ``request_id``, oldest first."""
-    items: list[dict[str, Any]] = []
+    """Every log, error and request record carrying ``request_id``, oldest first.
+
+    One UNION ALL statement (three index lookups, one round trip) rather than
+    three queries: this is the lookup people wait for when they paste an ID.
+    """
     async with engine.connect() as conn:
-        for table, make in ((t.request_records, request_item), (t.logs, log_item),
-                            (t.errors, error_item)):
-            rows = await conn.execute(select(table).where(table.c.request_id == request_id)
-                                      .order_by(table.c.ts, table.c.id).limit(limit))
-            items.extend(make(r) for r in rows)
-    order = {"request": 0, "log": 1, "error": 2}
-    items.sort(key=lambda i: (i["ts"], order[i["kind"]], i["id"]))
-    return items[:limit]
+        rows = (await conn.execute(_TIMELINE, {"request_id": request_id, "limit": limit})).all()
+    return [_TIMELINE_KINDS[row.kind_rank][2](row) for row in rows]
 
 
 @dataclass(frozen=True, slots=True)
