@@ -149,6 +149,7 @@ async def search_logs(engine: AsyncEngine, q: LogQuery) -> tuple[list[dict[str, 
         ts, row_id = decode_cursor(q.cursor)
         filters.append(or_(t.logs.c.ts < ts, and_(t.logs.c.ts == ts, t.logs.c.id < row_id)))
     async with engine.connect() as conn:
+        await search.prefer_custom_plans(conn)
         rows = await search.newest(conn, engine.dialect.name, q.all_terms, filters, q.limit + 1)
     items = [log_item(r) for r in rows[: q.limit]]
     next_cursor = None

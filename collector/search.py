@@ -93,6 +93,17 @@ def filter_conditions(dialect: str, q: LogQuery) -> list[Any]:
     return conds
 
 
+async def prefer_custom_plans(conn: AsyncConnection) -> None:
+    """Plan this transaction's searches for their actual values (PostgreSQL).
+
+    asyncpg prepares statements; after five runs PostgreSQL may switch to a
+    generic plan that ignores the time range and filters, and the same search
+    then takes twice as long (measured: 50 -> 105 ms for a one-hour search).
+    """
+    if conn.dialect.name == "postgresql":
+        await conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
+
+
 async def newest(conn: AsyncConnection, dialect: str, terms: tuple[str, ...],
                  filters: list[Any], n: int) -> list[Any]:
     """Up to ``n`` rows matching ``filters`` and containing every term, newest first."""
@@ -147,6 +158,7 @@ async def histogram(engine: AsyncEngine, q: LogQuery, since: float, until: float
     bucket = cast(func.floor((t.logs.c.ts - since) / width), Integer).label("b")
     counts = [0] * buckets
     async with engine.connect() as conn:
+        await prefer_custom_plans(conn)
         mode = "fts"
         if dialect != "postgresql" and q.all_terms and await _range_is_small(conn, q, since,
                                                                                until):
