@@ -1,6 +1,6 @@
 """What full-text indexing costs at ingest: the writer's own path with and without it.
 
-Writes the same log batches (20,000 rows, as the batch writer does) through
+Writes the same log batches (50,000 rows per transaction) through
 ``collector.store.write_rows`` into two fresh databases in the same run: one
 migrated normally (FTS5 trigram triggers on SQLite / pg_trgm GIN index on
 PostgreSQL), one with those objects dropped (the baseline). Prints rows/s and
