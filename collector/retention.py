@@ -11,6 +11,7 @@ from sqlalchemy import Table, delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from collector import tables
+from collector.issue_tables import issue_hourly
 from lookout import metrics
 
 
@@ -24,6 +25,10 @@ async def purge_older_than(engine: AsyncEngine, cutoff: float, batch_rows: int =
     for table in tables.ROLLUP_TABLES:
         deleted[table.name] = await _purge(engine, table, table.c.minute, cutoff, batch_rows,
                                            max_batches)
+    # Hourly issue counts age out like the events they count; issues themselves stay
+    # (with their totals), so a bug seen again months later is still recognised.
+    deleted[issue_hourly.name] = await _purge(engine, issue_hourly, issue_hourly.c.hour, cutoff,
+                                              batch_rows, max_batches)
     for name, count in deleted.items():
         if count:
             metrics.RETENTION_DELETED.labels(name).inc(count)

@@ -7,6 +7,7 @@ from litestar.params import FromPath
 
 from collector.decode import BodyError, decompress, read_limited
 from collector.ingest import BatchError, decode_batch
+from collector.ratelimit import limit_errors
 from lookout import metrics
 from lookout.db import now
 from lookout.errors import StorageUnavailable
@@ -51,6 +52,16 @@ async def ingest(request: Request, project_id: FromPath[str]) -> Response:
         decoded = decode_batch(body, auth, now(), svc.limits, settings.max_batch_records)
     except (BodyError, BatchError) as exc:
         return _refuse(exc.status, str(exc))
+    dropped, limit_headers = await limit_errors(svc.limiter, auth, decoded.rows.errors)
+    if dropped:
+        if len(decoded.rows) == 0:
+            return _refuse(429, f"project {auth} is over its limit of "
+                                f"{settings.rate_limit_per_minute} error events per minute",
+                           limit_headers)
+        decoded.accepted_by_kind["error"] -= dropped
+        decoded.rejected_by_kind["error"] = decoded.rejected_by_kind.get("error", 0) + dropped
+        decoded.rejected.append({"kind": "error", "index": None, "error": f"{dropped} errors "
+                                 "over the project's rate limit were dropped"})
     try:
         await svc.writer.submit(decoded.rows)
     except StorageUnavailable as exc:
@@ -62,4 +73,5 @@ async def ingest(request: Request, project_id: FromPath[str]) -> Response:
         metrics.RECORDS_REJECTED.labels(kind, "lookout").inc(count)
     for kind, count in decoded.dropped.items():
         metrics.SDK_DROPPED.labels(kind).inc(count)
-    return json_response({"accepted": len(decoded.rows), "rejected": decoded.rejected}, 202)
+    return json_response({"accepted": len(decoded.rows), "rejected": decoded.rejected}, 202,
+                         limit_headers or None)

@@ -3,7 +3,8 @@
 PostgreSQL gets binary ``COPY`` for the raw tables (several times faster than
 INSERT); SQLite gets ``executemany`` of one prepared INSERT. Errors go through
 ``INSERT ... ON CONFLICT DO NOTHING`` on ``(project_id, event_id)`` so an SDK
-retrying the same event stores it once. Rollups are additive upserts.
+retrying the same event stores it once, and are grouped into issues in the
+same transaction (:mod:`collector.issues`). Rollups are additive upserts.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ from sqlalchemy import Table, func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from collector import issues, rollups, tables
 from collector import normalize as n
-from collector import rollups, tables
 from collector.buckets import COLUMNS as BUCKETS
 
-# Called inside the write transaction with the error rows just inserted, so a
-# later module (grouping) can attach them to issues atomically.
+# Called inside the write transaction with the error rows just inserted (not
+# duplicates), already grouped: each carries ``issue_id`` and ``fingerprint``.
 ErrorHook = Callable[[AsyncConnection, list[dict[str, Any]]], Awaitable[None]]
 
 _RAW = (
@@ -43,9 +44,10 @@ async def write_rows(conn: AsyncConnection, batch: n.RowBatch,
         else:
             await insert_rows_sqlite(conn, table.name, columns, rows)
     if batch.errors:
-        await insert_errors(conn, batch.errors)
-        if error_hook is not None:
-            await error_hook(conn, batch.errors)
+        # Grouping and issue counters commit with the events (collector.issues).
+        new_errors = await issues.store_errors(conn, batch.errors)
+        if error_hook is not None and new_errors:
+            await error_hook(conn, new_errors)
     await upsert(conn, tables.log_rollups, rollups.log_deltas(batch.logs),
                  ("project_id", "minute", "service", "environment", "level"), ("count",))
     await upsert(conn, tables.request_rollups, rollups.request_deltas(batch.requests),
@@ -69,12 +71,6 @@ async def insert_rows_sqlite(conn: AsyncConnection, table: str, columns: tuple[s
                              rows: list[tuple[Any, ...]]) -> None:
     sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
     await conn.exec_driver_sql(sql, rows)
-
-
-async def insert_errors(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    stmt = _insert(conn, tables.errors).on_conflict_do_nothing(
-        index_elements=["project_id", "event_id"])
-    await conn.execute(stmt, rows)
 
 
 async def upsert(conn: AsyncConnection, table: Table, rows: list[dict[str, Any]],

@@ -6,6 +6,7 @@ its own tables. A new module with tables adds its import here.
 
 from __future__ import annotations
 
+import collector.issue_tables
 import collector.tables  # noqa: F401
 import lookout.tables  # noqa: F401
 import web.tables  # noqa: F401

@@ -9,11 +9,12 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
 from collector.routes import ingest
+from collector.sentry import routes as sentry_routes
 from lookout import ops
 from lookout.http import http_exception_handler, internal_error_handler
 from lookout.services import Services
 from lookout.settings import Settings
-from web import api, pages
+from web import api, issues_api, pages
 from web.ui import build_environment
 
 
@@ -30,7 +31,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         await svc.stop()
 
     return Litestar(
-        route_handlers=[ingest, *ops.routes, api.router, *pages.routers],
+        route_handlers=[ingest, *sentry_routes.routes, *ops.routes, api.router,
+                        issues_api.router, *pages.routers],
         template_config=TemplateConfig(
             instance=JinjaTemplateEngine.from_environment(build_environment())),
         on_startup=[start],

@@ -9,6 +9,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from collector.normalize import Limits
+from collector.ratelimit import RateLimiter
 from collector.retention import purge_older_than
 from collector.writer import BatchWriter
 from lookout import meta
@@ -28,6 +29,7 @@ class Services:
     writer: BatchWriter
     keys: KeyCache
     limits: Limits
+    limiter: RateLimiter | None = None
     scheduler: AsyncIOScheduler = field(default_factory=AsyncIOScheduler)
     secret_key: str = ""
 
@@ -36,11 +38,13 @@ class Services:
         engine = engine or create_engine(settings.database_url)
         writer = BatchWriter(engine, queue_records=settings.write_queue_records,
                              batch_records=settings.write_batch_records,
-                             timeout=settings.write_timeout)
+                             timeout=settings.write_timeout,
+                             concurrency=1 if settings.is_sqlite else 4)
         limits = Limits(max_attributes=settings.max_attributes,
                         max_string_length=settings.max_string_length,
                         max_future_seconds=settings.max_future_seconds)
-        return cls(settings, engine, writer, KeyCache(engine), limits)
+        limiter = RateLimiter(engine, settings.rate_limit_per_minute)
+        return cls(settings, engine, writer, KeyCache(engine), limits, limiter)
 
     async def start(self, *, background_jobs: bool = True) -> None:
         self.secret_key = self.settings.secret_key or await meta.secret_key(self.engine)

@@ -86,6 +86,10 @@ class Settings:
     retention_batch_rows: int = 5_000
     """Rows deleted per statement by the retention job, so it never holds long locks."""
 
+    rate_limit_per_minute: int = 0
+    """Error events one project may send per minute (Sentry and Lookout SDKs); 0 = no limit.
+    Over it, ingest answers 429 with ``Retry-After`` and ``X-Sentry-Rate-Limits``."""
+
     log_level: str = "info"
     """Level of Lookout's own logs."""
 
@@ -117,6 +121,8 @@ class Settings:
                      "write_batch_records", "write_timeout", "retention_batch_rows"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{PREFIX}{name.upper()} must be greater than 0")
+        if self.rate_limit_per_minute < 0:
+            raise ConfigError(f"{PREFIX}RATE_LIMIT_PER_MINUTE must not be negative (0 = no limit)")
         if self.max_attributes < 0:
             raise ConfigError(f"{PREFIX}MAX_ATTRIBUTES must not be negative")
         if self.log_level.lower() not in {"debug", "info", "warning", "error"}:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 
 import httpx
 import msgspec
@@ -136,3 +137,28 @@ async def test_database_outage_gives_503_then_recovers_without_losing_acked(db_u
     await check.dispose()
     assert acked <= stored
     assert {s for s in stored if s.startswith("during")} == set()
+
+
+def _error_row(project_id: int) -> dict:
+    now = time.time()
+    return dict(project_id=project_id, ts=now, received_at=now, service="s", environment="",
+                release="", host="", request_id=None, trace_id=None, attributes="{}",
+                event_id=uuid.uuid4().hex, level=40, logger="", message="boom",
+                exception="[]", platform="python", source="lookout", handled=None, extra="{}")
+
+
+async def test_concurrent_transactions_commit_everything_and_stop_drains(engine):
+    writer = BatchWriter(engine, concurrency=3, batch_records=5)
+    writer.start()
+    batches = [RowBatch(errors=[_error_row(1), _error_row(1)]) for _ in range(40)]
+    await asyncio.gather(*(writer.submit(b) for b in batches[:30]))
+    pending = [asyncio.create_task(writer.submit(b)) for b in batches[30:]]
+    await asyncio.sleep(0)  # queued, not yet written
+    await writer.stop()  # must write what was accepted before stopping
+    await asyncio.gather(*pending)
+    async with engine.connect() as conn:
+        stored = (await conn.execute(select(func.count()).select_from(tables.errors))).scalar()
+        grouped = (await conn.execute(select(func.count()).select_from(tables.errors)
+                                      .where(tables.errors.c.issue_id.is_not(None)))).scalar()
+    assert stored == grouped == 80
+    assert writer.queued_records == 0

@@ -1,0 +1,1 @@
+"""The Sentry protocol: envelopes and legacy store requests from an unmodified ``sentry-sdk``."""

@@ -1,0 +1,264 @@
+"""Sentry payloads -> the rows the Lookout ingest produces (pure, no I/O).
+
+Events become ``errors`` rows exactly like ``collector.normalize.error_row``
+builds them (so grouping, the read API and the UI treat both SDKs alike);
+``log`` items become ``logs`` rows and ``trace_metric`` items ``metric_points``
+rows. Sentry payloads are untyped JSON, so every field is checked for its type
+and odd values are dropped or clipped rather than failing the whole event:
+an SDK cannot fix what it sent, and Relay is lenient the same way.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from typing import Any
+
+import msgspec
+
+from collector import normalize as n
+
+_encode = msgspec.json.Encoder().encode
+MAX_FRAMES = 250
+MAX_BREADCRUMBS = 100
+SENTRY_LEVELS = {"fatal": 50, "critical": 50, "error": 40, "warning": 30, "warn": 30,
+                 "info": 20, "log": 20, "debug": 10, "trace": 5}
+METRIC_KINDS = {"counter": "counter", "gauge": "gauge", "distribution": "histogram"}
+# Attributes every SDK adds by itself: kept on the record, left out of metric tags
+# (they would split every series by SDK version and host).
+_SDK_ATTRIBUTE_PREFIXES = ("sentry.", "process.", "server.", "user.", "thread.", "code.")
+_FRAME_FIELDS: dict[str, type] = {
+    "filename": str, "abs_path": str, "function": str, "module": str, "context_line": str,
+    "package": str, "platform": str, "lineno": int, "colno": int, "pre_context": list,
+    "post_context": list, "vars": dict, "in_app": bool}
+_EXTRA_KEYS = ("contexts", "user", "request", "transaction", "server_name", "logentry")
+
+
+def _str(value: Any, limit: int = 200) -> str:
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else str(value)
+    return text[:limit]
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _ts(value: Any, now: float, limits: n.Limits) -> float:
+    """The event time; clamped to ``now`` when missing, malformed or in the future."""
+    if not isinstance(value, (int, float, str)) or isinstance(value, bool):
+        return now
+    try:
+        return n.parse_ts(value, now, limits)
+    except (n.RecordError, ValueError, OverflowError):
+        return now
+
+
+def _request_id(value: Any) -> str | None:
+    try:
+        return n.check_request_id(_str(value, 300) or None)
+    except n.RecordError:
+        return None
+
+
+def _tags(value: Any) -> dict[str, str]:
+    """Tags as a dict; Sentry also allows a list of ``[key, value]`` pairs."""
+    if isinstance(value, dict):
+        return {_str(k): _str(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return {_str(p[0]): _str(p[1]) for p in value if isinstance(p, list) and len(p) == 2}
+    return {}
+
+
+def _frame(raw: Any, limits: n.Limits) -> dict[str, Any]:
+    """Keep the known frame fields that have the right type (hot path: one pass)."""
+    if not isinstance(raw, dict):
+        return {}
+    frame: dict[str, Any] = {}
+    longest = limits.max_string_length
+    for key, value in raw.items():
+        kind = _FRAME_FIELDS.get(key)
+        if kind is None or value is None:
+            continue
+        if kind is str:
+            if isinstance(value, str):
+                frame[key] = value if len(value) <= longest else n.clip(value, limits)
+        elif kind is list:
+            if isinstance(value, list):
+                frame[key] = [line if len(line) <= longest else n.clip(line, limits)
+                              for line in value if isinstance(line, str)]
+        elif kind is int:
+            if type(value) is int:
+                frame[key] = value
+        elif isinstance(value, kind):
+            frame[key] = value
+    return frame
+
+
+def _exceptions(value: Any, limits: n.Limits) -> list[dict[str, Any]]:
+    """Sentry's ``exception`` (``{"values": [...]}`` or a list), oldest first, in Lookout's shape."""
+    values = value.get("values") if isinstance(value, dict) else value
+    out = []
+    for raw in values if isinstance(values, list) else []:
+        if not isinstance(raw, dict):
+            continue
+        frames = _dict(raw.get("stacktrace")).get("frames")
+        frames = frames[-MAX_FRAMES:] if isinstance(frames, list) else []
+        mechanism = raw.get("mechanism")
+        out.append({
+            "type": _str(raw.get("type")) or "Error",
+            "value": n.clip(_str(raw.get("value"), limits.max_string_length + 1), limits),
+            "module": _str(raw.get("module")) or None,
+            "mechanism": {"type": _str(mechanism.get("type")) or "generic",
+                          "handled": mechanism.get("handled")
+                          if isinstance(mechanism.get("handled"), bool) else None}
+            if isinstance(mechanism, dict) else None,
+            "frames": [_frame(f, limits) for f in frames],
+        })
+    return out
+
+
+def _message(event: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
+    """The displayed message and the ``logentry`` (whose ``message`` is the template)."""
+    logentry = event.get("logentry")
+    message = event.get("message")
+    if isinstance(message, dict):  # the older "message interface"
+        logentry = logentry or message
+        message = None
+    if isinstance(logentry, dict):
+        template = _str(logentry.get("message"), 10_000)
+        formatted = _str(logentry.get("formatted"), 100_000) or template
+        entry = {"message": template, "params": logentry.get("params")}
+        return (_str(message, 100_000) or formatted), entry
+    return _str(message, 100_000), None
+
+
+def event_row(project_id: int, event: dict[str, Any], now: float, limits: n.Limits,
+              fallback_event_id: str | None = None) -> dict[str, Any]:
+    """One Sentry error/message event as an ``errors`` row (see ``normalize.error_row``)."""
+    exceptions = _exceptions(event.get("exception"), limits)
+    message, logentry = _message(event)
+    if not message and exceptions:
+        last = exceptions[-1]
+        message = f"{last['type']}: {last['value']}" if last["value"] else last["type"]
+    tags = _tags(event.get("tags"))
+    trace = _dict(_dict(event.get("contexts")).get("trace"))
+    trace_id = _str(trace.get("trace_id"), 64) or None
+    raw_id = event.get("event_id") if isinstance(event.get("event_id"), str) else None
+    try:
+        event_id = n.normalize_event_id(raw_id or fallback_event_id)
+    except n.RecordError:
+        event_id = uuid.uuid4().hex  # Relay also replaces an unusable id
+    extra: dict[str, Any] = {k: event[k] for k in _EXTRA_KEYS if event.get(k)}
+    if logentry is not None:
+        extra["logentry"] = logentry
+    if tags:
+        extra["tags"] = tags
+    fingerprint = event.get("fingerprint")
+    if isinstance(fingerprint, list) and fingerprint:
+        extra["fingerprint"] = [_str(p) for p in fingerprint]
+    crumbs = event.get("breadcrumbs")
+    crumbs = crumbs.get("values") if isinstance(crumbs, dict) else crumbs
+    if isinstance(crumbs, list) and crumbs:
+        extra["breadcrumbs"] = crumbs[-MAX_BREADCRUMBS:]
+    sdk = _dict(event.get("sdk"))
+    if sdk:
+        extra["sdk"] = {"name": _str(sdk.get("name")), "version": _str(sdk.get("version"))}
+    handled = None
+    if exceptions and exceptions[-1]["mechanism"] is not None:
+        handled = exceptions[-1]["mechanism"]["handled"]
+    attributes = {_str(k): v for k, v in list(_dict(event.get("extra")).items())
+                  [: limits.max_attributes]}
+    return {
+        "project_id": project_id,
+        "ts": _ts(event.get("timestamp"), now, limits),
+        "received_at": now,
+        "service": tags.get("service", ""),
+        "environment": _str(event.get("environment")),
+        "release": _str(event.get("release")),
+        "host": _str(event.get("server_name")),
+        "request_id": _request_id(tags.get("request_id")) or _request_id(trace_id),
+        "trace_id": trace_id,
+        "attributes": n.attributes_json(attributes, limits),
+        "event_id": event_id,
+        "level": SENTRY_LEVELS.get(_str(event.get("level")).lower(), 40),
+        "logger": _str(event.get("logger")),
+        "message": n.clip(message or "<unlabeled event>", limits),
+        "exception": _encode(exceptions).decode(),
+        "platform": _str(event.get("platform"), 50) or "other",
+        "source": "sentry",
+        "handled": handled,
+        "extra": _encode(extra).decode(),
+    }
+
+
+def _flat_attributes(value: Any) -> dict[str, Any]:
+    """``{"k": {"value": v, "type": t}}`` -> ``{"k": v}`` (plain values are kept as they are)."""
+    out = {}
+    for key, attr in _dict(value).items():
+        out[_str(key)] = attr.get("value") if isinstance(attr, dict) and "value" in attr else attr
+    return out
+
+
+def _capped(attrs: dict[str, Any], limits: n.Limits) -> str:
+    return n.attributes_json(dict(list(attrs.items())[: limits.max_attributes]), limits)
+
+
+def _container_items(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    items = payload.get("items")
+    return [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
+
+
+def log_rows(project_id: int, payload: dict[str, Any], now: float,
+             limits: n.Limits) -> tuple[list[tuple[Any, ...]], int]:
+    """Rows of a ``log`` item and the number of its records that were unusable."""
+    rows, bad = [], 0
+    for item in _container_items(payload):
+        body = item.get("body")
+        if not isinstance(body, str):
+            bad += 1
+            continue
+        attrs = _flat_attributes(item.get("attributes"))
+        trace_id = _str(item.get("trace_id"), 64) or None
+        level = SENTRY_LEVELS.get(_str(item.get("level")).lower(), 20)
+        rows.append((
+            project_id, _ts(item.get("timestamp"), now, limits), now,
+            _str(attrs.get("service.name") or attrs.get("service")),
+            _str(attrs.get("sentry.environment")), _str(attrs.get("sentry.release")),
+            _str(attrs.get("server.address")),
+            _request_id(attrs.get("request_id")) or _request_id(trace_id), trace_id,
+            _capped(attrs, limits), level, _str(attrs.get("logger.name")),
+            n.clip(body, limits),
+        ))
+    return rows, bad
+
+
+def metric_rows(project_id: int, payload: dict[str, Any], now: float,
+                limits: n.Limits) -> tuple[list[tuple[Any, ...]], int]:
+    """Rows of a ``trace_metric`` item (one point per metric) and the unusable count."""
+    rows, bad = [], 0
+    for item in _container_items(payload):
+        kind = METRIC_KINDS.get(_str(item.get("type")))
+        value = item.get("value")
+        name = _str(item.get("name"))
+        if (kind is None or not name or not isinstance(value, (int, float))
+                or isinstance(value, bool) or not math.isfinite(value)):
+            bad += 1
+            continue
+        attrs = _flat_attributes(item.get("attributes"))
+        tags = {k: _str(v) for k, v in sorted(attrs.items())
+                if not k.startswith(_SDK_ATTRIBUTE_PREFIXES)}
+        tags = dict(list(tags.items())[: limits.max_attributes])
+        trace_id = _str(item.get("trace_id"), 64) or None
+        value = float(value)
+        rows.append((
+            project_id, _ts(item.get("timestamp"), now, limits), now,
+            _str(attrs.get("service.name") or attrs.get("service")),
+            _str(attrs.get("sentry.environment")), _str(attrs.get("sentry.release")),
+            _str(attrs.get("server.address")),
+            _request_id(attrs.get("request_id")), trace_id, _capped(attrs, limits),
+            name, kind, value, 1, value, value, value,
+            _encode(tags).decode() if tags else "{}", "",
+        ))
+    return rows, bad

@@ -1,0 +1,138 @@
+"""HTTP layer of the Sentry protocol: ``POST /api/{id}/envelope/`` and ``/api/{id}/store/``.
+
+A request is parsed and validated here, then its rows go through the same
+batch writer as Lookout SDK data; grouping into issues and counting happen in
+the writer's transaction. The reply (``200 {"id": ...}``) comes once the rows
+are committed, which under load takes a few milliseconds thanks to group
+commit: well inside the SDK's 2 s flush budget, and nothing acknowledged is
+ever lost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from litestar import Request, Response, post
+from litestar.params import FromPath
+
+from collector.decode import BodyError, decompress, read_limited
+from collector.normalize import RowBatch
+from collector.ratelimit import limit_errors
+from collector.sentry import auth, events
+from collector.sentry.envelope import Envelope, EnvelopeError, Item, parse, payload_json
+from lookout import metrics
+from lookout.db import now
+from lookout.errors import StorageUnavailable
+from lookout.http import error_response, json_response, services
+
+
+@dataclass(slots=True)
+class _Converted:
+    rows: RowBatch = field(default_factory=RowBatch)
+    event_id: str | None = None
+    rejected: dict[str, int] = field(default_factory=dict)
+
+
+def _refuse(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    metrics.REQUESTS_REFUSED.labels(str(status)).inc()
+    return error_response(status, message, headers)
+
+
+def _convert(project_id: int, items: list[tuple[Item, dict[str, Any]]], envelope_event_id: Any,
+             received: float, svc: Any) -> _Converted:
+    out = _Converted()
+    for item, payload in items:
+        if item.type == "event":
+            row = events.event_row(project_id, payload, received, svc.limits,
+                                   envelope_event_id if isinstance(envelope_event_id, str)
+                                   else None)
+            out.rows.errors.append(row)
+            out.event_id = out.event_id or row["event_id"]
+        elif item.type == "log":
+            rows, bad = events.log_rows(project_id, payload, received, svc.limits)
+            out.rows.logs.extend(rows)
+            if bad:
+                out.rejected["log"] = out.rejected.get("log", 0) + bad
+        elif item.type == "trace_metric":
+            rows, bad = events.metric_rows(project_id, payload, received, svc.limits)
+            out.rows.metrics.extend(rows)
+            if bad:
+                out.rejected["metric"] = out.rejected.get("metric", 0) + bad
+    return out
+
+
+_STORED_TYPES = ("event", "log", "trace_metric")
+
+
+async def _handle(request: Request, project_id: str, legacy_store: bool) -> Response:
+    svc = services(request)
+    if not project_id.isdigit() or len(project_id) > 12:
+        return _refuse(404, f"no project {project_id[:40]!r}; project ids are numbers")
+    headers = request.headers  # built on each access: read once
+    key = auth.key_from_headers(headers, request.query_params)
+    settings = svc.settings
+    try:
+        body = await read_limited(request.stream(), headers.get("content-length"),
+                                  settings.max_body_bytes)
+        body = decompress(body, headers.get("content-encoding"),
+                          settings.max_decompressed_bytes)
+        if legacy_store:
+            envelope = Envelope(items=[Item("event", {}, body)])
+        else:
+            envelope = parse(body)
+        key = key or auth.key_from_dsn(envelope.headers.get("dsn"))
+        if not key:
+            return _refuse(401, "missing sentry_key: send X-Sentry-Auth, ?sentry_key= or a dsn "
+                                "in the envelope header")
+        owner = await svc.keys.project_for(key[:64])
+        if owner is None:
+            return _refuse(401, "unknown or revoked project key")
+        if owner != int(project_id):
+            return _refuse(401, f"this key is not valid for project {project_id}")
+        stored = [(item, payload_json(item, i)) for i, item in enumerate(envelope.items)
+                  if item.type in _STORED_TYPES]
+    except (BodyError, EnvelopeError) as exc:
+        return _refuse(exc.status if isinstance(exc, BodyError) else 400, str(exc))
+    converted = _convert(owner, stored, envelope.headers.get("event_id"), now(), svc)
+    rows = converted.rows
+    dropped, limit_headers = await limit_errors(svc.limiter, owner, rows.errors)
+    if dropped:
+        metrics.RECORDS_REJECTED.labels("error", "sentry").inc(dropped)
+        if len(rows) == 0:
+            return _refuse(429, f"project {owner} is over its limit of "
+                                f"{svc.settings.rate_limit_per_minute} events per minute",
+                           limit_headers)
+    try:
+        await svc.writer.submit(rows)
+    except StorageUnavailable as exc:
+        return _refuse(503, f"cannot store data now ({exc}); retry later",
+                       {"Retry-After": str(exc.retry_after)})
+    for kind, count in (("error", len(rows.errors)), ("log", len(rows.logs)),
+                        ("metric", len(rows.metrics))):
+        if count:
+            metrics.RECORDS_ACCEPTED.labels(kind, "sentry").inc(count)
+    for kind, count in converted.rejected.items():
+        metrics.RECORDS_REJECTED.labels(kind, "sentry").inc(count)
+    event_id = converted.event_id or _header_event_id(envelope)
+    return json_response({"id": event_id}, 200, limit_headers or None)
+
+
+def _header_event_id(envelope: Envelope) -> str | None:
+    value = envelope.headers.get("event_id")
+    return value if isinstance(value, str) else None
+
+
+@post(["/api/{project_id:str}/envelope", "/api/{project_id:str}/envelope/"], status_code=200)
+async def envelope_endpoint(request: Request, project_id: FromPath[str]) -> Response:
+    """Sentry envelopes (what every current Sentry SDK sends)."""
+    return await _handle(request, project_id, legacy_store=False)
+
+
+@post(["/api/{project_id:str}/store", "/api/{project_id:str}/store/"], status_code=200)
+async def store_endpoint(request: Request, project_id: FromPath[str]) -> Response:
+    """Legacy: one JSON event per request."""
+    return await _handle(request, project_id, legacy_store=True)
+
+
+routes = [envelope_endpoint, store_endpoint]
