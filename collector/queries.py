@@ -129,6 +129,10 @@ class LogQuery:
         return tuple(x for x in ((self.text,) if self.text else ()) + self.terms if x)
 
 
+# Kept for collector.issue_queries (issue title search).
+_like_escape = search.like_escape
+
+
 def encode_cursor(ts: float, row_id: int) -> str:
     return base64.urlsafe_b64encode(f"{ts!r}:{row_id}".encode()).decode().rstrip("=")
 

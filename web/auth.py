@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import time
 
+from litestar import Request
 from litestar.connection import ASGIConnection
+from litestar.datastructures import FormMultiDict
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 
@@ -81,3 +83,14 @@ async def require_login(connection: ASGIConnection, _: BaseRouteHandler) -> None
     """Guard for HTML pages: no session means a redirect to the login page."""
     if await current_session(connection) is None:
         raise LoginRequired("log in to see this page")
+
+
+async def checked_form(request: Request) -> FormMultiDict:
+    """The posted form of a logged-in user, after checking its ``_csrf`` field (403 if wrong)."""
+    form = await request.form()
+    session = await current_session(request)
+    secret = request.app.state.services.secret_key
+    if session is None or not check_csrf(secret, session.id, form.get("_csrf")):
+        raise PermissionDeniedException("The form is missing its CSRF token or it is wrong. "
+                                        "Reload the page and try again.")
+    return form

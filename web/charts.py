@@ -97,3 +97,33 @@ def fmt_ms(v: float) -> str:
     return f"{v:.3g} ms" if v < 1000 else f"{v / 1000:.3g} s"
 
 
+
+
+def bars(counts: Sequence[int], start: float, step: float, *, css_class: str = "spark",
+         unit: str = "events") -> Markup:
+    """Plain bars (a sparkline, or an occurrences chart): one per step, no links."""
+    n = max(len(counts), 1)
+    width, height = 240, 40
+    bar_w = width / n
+    top = max(counts) if counts else 0
+    scale = top if top > 0 else 1
+    rects = [Markup('<rect x="{:.2f}" y="{:.2f}" width="{:.2f}" height="{:.2f}">'
+                    '<title>{}: {} {}</title></rect>').format(
+        i * bar_w, height - max(height * c / scale, 1 if c else 0), max(bar_w - 0.6, 0.4),
+        max(height * c / scale, 1 if c else 0), _utc(start + i * step), c, unit)
+        for i, c in enumerate(counts)]
+    return Markup('<svg class="{cls}" viewBox="0 0 {w} {h}" preserveAspectRatio="none" '
+                  'role="img" aria-label="{label}">{rects}</svg>').format(
+        cls=css_class, w=width, h=height, label=f"{sum(counts)} {unit}",
+        rects=Markup("").join(rects))
+
+
+def hourly_series(hourly: Sequence[dict], since: float, hours: int) -> tuple[list[int], float]:
+    """Counts per hour from ``[{"hour": epoch, "count": n}]``, zero-filled, oldest first."""
+    start = int(since // 3600) * 3600
+    counts = [0] * hours
+    for point in hourly:
+        i = int((point["hour"] - start) // 3600)
+        if 0 <= i < hours:
+            counts[i] += int(point["count"])
+    return counts, float(start)

@@ -77,11 +77,14 @@ def build_environment() -> Environment:
     return env
 
 
-def page(request: Request, name: str, status: int = 200, **context: Any) -> Template:
-    """Render a page with what the base layout needs (user, CSRF token, current path)."""
+def page(request: Request, name: str, code: int = 200, /, **context: Any) -> Template:
+    """Render a page with what the base layout needs (user, CSRF token, current path).
+
+    ``code`` is the HTTP status; positional-only, so ``status`` stays free for templates.
+    """
     session: Session | None = request.scope.get("state", {}).get("lookout_session")
     secret = services(request).secret_key
-    return Template(template_name=name, status_code=status, context={
+    return Template(template_name=name, status_code=code, context={
         "user": session.email if session else None,
         "csrf": csrf_token(secret, session.id) if session else "",
         "path": request.url.path,

@@ -184,3 +184,36 @@ def test_pages_without_login_redirect_to_login(page, live):
     assert "No data yet" in page.locator("section.empty h2").inner_text()
     assert f"{live.key}@127.0.0.1:" in page.locator(".snippet").inner_text()
     screenshot(page, "empty-overview")
+
+
+def test_open_an_issue_and_resolve_it(page, live):
+    _seed(live)
+    live.ingest({"errors": [{"service": "checkout", "ts": time.time() - 60 * i,
+                             "exception": [{"type": "ZeroDivisionError", "value": "division by zero",
+                                            "frames": [{"filename": "shop/pricing.py",
+                                                        "function": "unit_price", "lineno": 17,
+                                                        "in_app": True,
+                                                        "pre_context": ["def unit_price(total, n):"],
+                                                        "context_line": "    return total / n",
+                                                        "post_context": [""],
+                                                        "vars": {"total": "12.5", "n": "0"}}]}]}
+                            for i in range(3)]})
+    _login(page, live, "/issues")
+    screenshot(page, "issues")
+    rows = page.locator("ol.issues li.issue")
+    assert rows.count() == 2  # OutOfStock (from the seed) and ZeroDivisionError
+    page.click("a.title:has-text('ZeroDivisionError')")
+    page.wait_for_url("**/issues/*")
+    assert page.locator(".status-pill").inner_text().strip().lower() == "unresolved"
+    assert page.locator(".frames li.inapp .context li.current").inner_text().strip() == \
+        "return total / n"
+    assert not page.locator(".vars dl").is_visible()  # locals stay collapsed
+    page.click(".vars summary")
+    assert page.locator(".vars dd", has_text="12.5").is_visible()
+    screenshot(page, "issue")
+    page.click("button[value=resolve]")
+    page.wait_for_load_state()
+    assert page.locator(".status-pill").inner_text().strip().lower() == "resolved"
+    assert page.locator("button[value=reopen]").is_visible()
+    page.goto(live.url + "/issues")
+    assert page.locator("a.title:has-text('ZeroDivisionError')").count() == 0
