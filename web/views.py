@@ -14,7 +14,8 @@ from litestar import Request, Response, get
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
-from collector import queries, rollup_queries
+from collector import issue_queries, queries, rollup_queries
+from collector.issue_queries import IssueQuery
 from collector.normalize import check_request_id
 from collector.queries import LogQuery, QueryError
 from lookout.db import now
@@ -26,6 +27,7 @@ from web.timerange import PRESETS, TimeRange, parse_range
 from web.ui import page
 
 PAGE_SIZE = 50
+RECENT_ISSUES = 5
 
 
 def _range(request: Request) -> TimeRange:
@@ -50,7 +52,10 @@ async def overview(request: Request) -> Template:
     if not await queries.has_records(svc.engine):
         return page(request, "overview.html", empty=True, tr=tr, presets=PRESETS,
                     **await _getting_started(request))
-    series = await rollup_queries.request_series(svc.engine, tr.since, tr.until, 60)
+    series, (recent_issues, _) = await asyncio.gather(
+        rollup_queries.request_series(svc.engine, tr.since, tr.until, 60),
+        issue_queries.list_issues(svc.engine, IssueQuery(status="unresolved",
+                                                         limit=RECENT_ISSUES), now()))
     rows = []
     for s in series:
         rates = [c / (s.step / 60) for c in s.requests]
@@ -70,7 +75,8 @@ async def overview(request: Request) -> Template:
             "search": "/search?" + urlencode({"q": f"service:{_quote(s.service)} level:error",
                                               **tr.params()}),
         })
-    return page(request, "overview.html", empty=False, tr=tr, presets=PRESETS, rows=rows)
+    return page(request, "overview.html", empty=False, tr=tr, presets=PRESETS, rows=rows,
+                issues=recent_issues)
 
 
 def _quote(value: str) -> str:

@@ -37,6 +37,16 @@ async def test_overview_charts_per_service(ui, project):
     assert "20%" in page.text  # checkout's error rate
     assert 'aria-pressed="true">15m' in page.text
     assert (await ui.get("/?range=3y")).status_code == 400
+    assert "No unresolved issues" in page.text
+
+
+async def test_overview_lists_recent_unresolved_issues(ui, project):
+    await ingest(ui, project, {"errors": [{"message": f"boom {i} <x>", "service": "api",
+                                           "ts": NOW - 10 + i,
+                                           "fingerprint": [f"f{i}"]} for i in range(7)]})
+    page = await ui.get("/")
+    assert page.text.count('<li class="lvl-error"><a href="/issues/') == 5
+    assert "boom 6 &lt;x&gt;" in page.text and "boom 0" not in page.text
 
 
 async def test_request_id_search_goes_to_the_timeline(ui, project):
@@ -65,7 +75,7 @@ async def test_request_id_search_goes_to_the_timeline(ui, project):
     assert order == sorted(order)
     assert "4 records from 3 services" in html and "502" in html and "412.0 ms" in html
     assert "<details class=\"attrs\"><summary>1 attribute</summary>" in html
-    assert "CardError" in html and "pay.py:7" in html
+    assert "CardError" in html and "<code>pay.py</code><span class=\"lineno\">:7</span>" in html
 
 
 async def test_unknown_request_id_and_plain_words_search_logs(ui, project):
