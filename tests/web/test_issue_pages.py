@@ -59,7 +59,7 @@ async def test_resolve_ignore_reopen_need_csrf(ui, project):
     done = await ui.post(f"/issues/{issue_id}/resolve", data={"_csrf": csrf_from(detail.text)})
     assert done.status_code == 303 and done.headers["location"] == f"/issues/{issue_id}"
     after = await ui.get(f"/issues/{issue_id}")
-    assert "st-resolved" in after.text and 'action="/issues/%d/reopen"' % issue_id in after.text
+    assert "st-resolved" in after.text and f'action="/issues/{issue_id}/reopen"' in after.text
     assert "No unresolved issues" in (await ui.get("/issues")).text
     assert f"/issues/{issue_id}" in (await ui.get("/issues?status=resolved")).text
     bad = await ui.post(f"/issues/{issue_id}/explode", data={"_csrf": csrf_from(after.text)})
