@@ -71,7 +71,9 @@ def post_json(url: str, body: dict[str, Any], headers: dict[str, str]) -> int:
         return resp.status
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: while sync Playwright is open its event loop counts as
+# running in this thread, and pytest-asyncio cannot run later async tests.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
