@@ -211,6 +211,10 @@ def test_open_an_issue_and_resolve_it(page, live):
     page.click(".vars summary")
     assert page.locator(".vars dd", has_text="12.5").is_visible()
     screenshot(page, "issue")
+    page.set_viewport_size({"width": 390, "height": 844})
+    screenshot(page, "issue-phone", full_page=False)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.set_viewport_size({"width": 1280, "height": 900})
     page.click("button[value=resolve]")
     page.wait_for_load_state()
     assert page.locator(".status-pill").inner_text().strip().lower() == "resolved"
