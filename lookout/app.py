@@ -14,6 +14,8 @@ from lookout import ops
 from lookout.http import http_exception_handler, internal_error_handler
 from lookout.services import Services
 from lookout.settings import Settings
+from rules import api as rules_api
+from rules.slack_routes import slack_interactions
 from web import api, issues_api, pages
 from web.ui import build_environment
 
@@ -32,7 +34,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
 
     return Litestar(
         route_handlers=[ingest, *sentry_routes.routes, *ops.routes, api.router,
-                        issues_api.router, *pages.routers],
+                        issues_api.router, rules_api.router, slack_interactions,
+                        *pages.routers],
         template_config=TemplateConfig(
             instance=JinjaTemplateEngine.from_environment(build_environment())),
         on_startup=[start],

@@ -53,6 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
         dest="action", required=True, parser_class=_Parser)
     tcreate = token.add_parser("create", help="create a read-API token and print it")
     tcreate.add_argument("name")
+
+    from rules.cli import add_parser as add_rules_parser
+
+    add_rules_parser(sub, _Parser)
     return parser
 
 
@@ -97,6 +101,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
         print(_with_engine(settings, lambda engine: create_token(engine, args.name)))
         return 0
+    if args.command == "rules":
+        from rules.cli import run as run_rules
+
+        return run_rules(args, settings)
     raise ConfigError(f"unknown command {args.command}")
 
 

@@ -44,3 +44,26 @@ RETENTION_DELETED = Counter("lookout_retention_deleted_rows_total",
 def render() -> bytes:
     """The registry in Prometheus text exposition format."""
     return generate_latest(REGISTRY)
+
+RULE_TICK_SECONDS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+TICK_SECONDS = Histogram("lookout_rule_tick_seconds",
+                         "Time for one full evaluation tick (all rules, state and outbox).",
+                         registry=REGISTRY, buckets=RULE_TICK_SECONDS_BUCKETS)
+TICKS = Counter("lookout_rule_ticks_total", "Evaluation ticks run by this instance.",
+                registry=REGISTRY)
+TICK_FAILURES = Counter("lookout_rule_tick_failures_total",
+                        "Evaluation ticks that failed as a whole (e.g. database unreachable).",
+                        registry=REGISTRY)
+RULE_SECONDS = Histogram("lookout_rule_evaluation_seconds", "Time to evaluate one rule.",
+                         registry=REGISTRY, buckets=RULE_TICK_SECONDS_BUCKETS)
+RULE_FAILURES = Counter("lookout_rule_evaluation_failures_total",
+                        "Rule evaluations that raised (the rule kept its state), by rule.",
+                        ["rule"], registry=REGISTRY)
+RULES_LOADED = Gauge("lookout_rules_loaded", "Rules currently loaded.", registry=REGISTRY)
+RULE_RELOAD_FAILURES = Counter("lookout_rule_reload_failures_total",
+                               "Rules-file reloads refused (the old rules were kept).",
+                               registry=REGISTRY)
+NOTIFICATIONS_QUEUED = Counter("lookout_notifications_queued_total",
+                               "Outbox rows written, by event.", ["event"], registry=REGISTRY)
+SLACK_CALLS = Counter("lookout_slack_calls_total", "Slack Web API calls, by method and outcome.",
+                      ["method", "outcome"], registry=REGISTRY)

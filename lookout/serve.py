@@ -28,6 +28,7 @@ def serve(settings: Settings, host: str, port: int) -> int:
     if not 0 < port < 65536:
         raise ConfigError(f"--port must be between 1 and 65535 (got {port})")
     logs.setup(settings.log_level)
+    _check_rules(settings)
     asyncio.run(_migrate(settings))
 
     from lookout.app import create_app
@@ -46,6 +47,20 @@ def serve(settings: Settings, host: str, port: int) -> int:
     signal.signal(signal.SIGTERM, lambda *_: None)
     server.run()
     return 0 if server.started else 1
+
+
+def _check_rules(settings: Settings) -> None:
+    """Refuse to start on a bad rules file (a bad *reload* keeps the old rules instead)."""
+    if not settings.rules_file:
+        return
+    from rules.config import RulesError, load_rules
+
+    try:
+        load_rules(settings.rules_file)
+    except RulesError as exc:
+        more = len(exc.errors) - 1
+        suffix = f" (and {more} more; run `lookout rules check`)" if more else ""
+        raise ConfigError(f"invalid rules file: {exc.errors[0]}{suffix}") from None
 
 
 async def _migrate(settings: Settings) -> None:

@@ -16,6 +16,7 @@ from lookout import meta
 from lookout.db import create_engine, now
 from lookout.projects import KeyCache
 from lookout.settings import Settings
+from rules.runtime import Alerting
 
 log = logging.getLogger("lookout")
 
@@ -32,6 +33,7 @@ class Services:
     limiter: RateLimiter | None = None
     scheduler: AsyncIOScheduler = field(default_factory=AsyncIOScheduler)
     secret_key: str = ""
+    alerting: Alerting | None = None
 
     @classmethod
     def build(cls, settings: Settings, engine: AsyncEngine | None = None) -> Services:
@@ -44,11 +46,14 @@ class Services:
                         max_string_length=settings.max_string_length,
                         max_future_seconds=settings.max_future_seconds)
         limiter = RateLimiter(engine, settings.rate_limit_per_minute)
-        return cls(settings, engine, writer, KeyCache(engine), limits, limiter)
+        return cls(settings, engine, writer, KeyCache(engine), limits, limiter,
+                   alerting=Alerting(settings, engine))
 
     async def start(self, *, background_jobs: bool = True) -> None:
         self.secret_key = self.settings.secret_key or await meta.secret_key(self.engine)
         self.writer.start()
+        if self.alerting is not None:
+            await self.alerting.start(self.scheduler, background_jobs=background_jobs)
         if background_jobs:
             self.scheduler.add_job(self.run_retention, "interval",
                                    seconds=RETENTION_EVERY_SECONDS, id="retention",
@@ -58,6 +63,8 @@ class Services:
     async def stop(self) -> None:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        if self.alerting is not None:
+            await self.alerting.stop()
         await self.writer.stop()
         await self.engine.dispose()
 

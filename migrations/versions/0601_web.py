@@ -8,7 +8,7 @@ PostgreSQL: ``pg_trgm`` and a GIN trigram index, which ``ILIKE '%text%'``
 uses directly.
 
 Revision ID: 0601
-Revises: 0401
+Revises: 0501
 Create Date: 2026-11-22
 """
 from alembic import op
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 
 revision = '0601'
-down_revision = '0401'
+down_revision = '0501'
 branch_labels = None
 depends_on = None
 

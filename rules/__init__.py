@@ -1,0 +1,1 @@
+"""The rule engine: rules as code, evaluation over rollups, alerts, and Slack."""

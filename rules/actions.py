@@ -1,0 +1,118 @@
+"""What a person can do to an alert: acknowledge, resolve, silence; shared by Slack and the API.
+
+Each action is idempotent and says what happened (``Outcome.result``):
+acknowledging twice or acting on a resolved alert changes nothing and
+returns ``already_acknowledged`` / ``already_resolved``. Changes that the
+alert's Slack message should show are queued in the outbox in the same
+transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete
+
+from rules import store
+from rules import tables as t
+from rules.state import Transition
+
+SILENCE_SECONDS = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    # acknowledged | resolved | silenced | already_acknowledged | already_resolved | not_found
+    result: str
+    alert: dict[str, Any] | None = None
+    silence_id: int | None = None
+
+    @property
+    def changed(self) -> bool:
+        return self.result in ("acknowledged", "resolved", "silenced")
+
+    def message(self) -> str:
+        """A sentence for the person who clicked."""
+        alert = self.alert or {}
+        return {
+            "acknowledged": f"Acknowledged alert {alert.get('id')}.",
+            "resolved": f"Resolved alert {alert.get('id')}.",
+            "silenced": f"Silenced alert {alert.get('id')} for 1h.",
+            "already_acknowledged": f"Alert {alert.get('id')} was already acknowledged by "
+                                    f"{alert.get('acknowledged_by')}; nothing changed.",
+            "already_resolved": f"Alert {alert.get('id')} is already resolved; nothing changed.",
+            "not_found": "That alert no longer exists.",
+        }[self.result]
+
+
+class Actions:
+    def __init__(self, alert_store: store.AlertStore, *, notify: bool) -> None:
+        self.store = alert_store
+        self.notify = notify
+
+    async def _enqueue(self, conn: Any, alert: dict[str, Any], event: str, now: float,
+                       actor: str) -> None:
+        if self.notify and alert.get("notified_severity") is not None:
+            await store.enqueue(conn, alert["id"], event, now, actor)
+
+    async def acknowledge(self, alert_id: int, actor: str, now: float) -> Outcome:
+        async with self.store.transaction() as conn:
+            alert = await store.get_alert(conn, alert_id)
+            if alert is None:
+                return Outcome("not_found")
+            if alert["state"] == "resolved":
+                return Outcome("already_resolved", alert)
+            if alert["acknowledged_by"]:
+                return Outcome("already_acknowledged", alert)
+            await store.update_alert(conn, alert_id, acknowledged_by=actor, acknowledged_at=now)
+            await store.add_history(conn, alert["fingerprint"], alert["rule"], alert_id,
+                                    Transition("firing", "firing", alert["severity"],
+                                               alert["value"], now, "acknowledged"), actor)
+            await self._enqueue(conn, alert, "acknowledged", now, actor)
+            alert.update(acknowledged_by=actor, acknowledged_at=now)
+            return Outcome("acknowledged", alert)
+
+    async def resolve(self, alert_id: int, actor: str, now: float) -> Outcome:
+        """Close the alert. If its condition still holds, the rule starts a new alert
+        (pending, then firing after ``for``), as Alertmanager users expect."""
+        async with self.store.transaction() as conn:
+            alert = await store.get_alert(conn, alert_id)
+            if alert is None:
+                return Outcome("not_found")
+            if alert["state"] == "resolved":
+                return Outcome("already_resolved", alert)
+            await store.update_alert(conn, alert_id, state="resolved", resolved_at=now,
+                                     resolved_by=actor)
+            await conn.execute(delete(t.rule_state).where(t.rule_state.c.alert_id == alert_id))
+            await store.add_history(conn, alert["fingerprint"], alert["rule"], alert_id,
+                                    Transition("firing", "resolved", alert["severity"],
+                                               alert["value"], now, "resolved by hand"), actor)
+            await self._enqueue(conn, alert, "resolved", now, actor)
+            alert.update(state="resolved", resolved_at=now, resolved_by=actor)
+            return Outcome("resolved", alert)
+
+    async def silence(self, alert_id: int, actor: str, now: float,
+                      seconds: float = SILENCE_SECONDS) -> Outcome:
+        """Silence the alert's labels (rule + group labels) for ``seconds``."""
+        async with self.store.transaction() as conn:
+            alert = await store.get_alert(conn, alert_id)
+            if alert is None:
+                return Outcome("not_found")
+            if alert["state"] == "resolved":
+                return Outcome("already_resolved", alert)
+            matchers = {k: v for k, v in alert["labels"].items()
+                        if k in ("rule", "service", "environment")}
+            silence_id = await store.create_silence(conn, matchers, now, now + seconds, actor,
+                                                    f"from alert {alert_id}", now)
+            await store.add_history(conn, alert["fingerprint"], alert["rule"], alert_id,
+                                    Transition("firing", "firing", alert["severity"],
+                                               alert["value"], now, "silenced"), actor)
+            await self._enqueue(conn, alert, "silenced", now, actor)
+            return Outcome("silenced", alert, silence_id)
+
+    async def add_silence(self, matchers: dict[str, str], starts_at: float, ends_at: float,
+                          actor: str, comment: str, now: float) -> int:
+        async with self.store.transaction() as conn:
+            return await store.create_silence(conn, matchers, starts_at, ends_at, actor,
+                                              comment, now)

@@ -1,0 +1,182 @@
+"""Read API for rules, alerts and silences, plus the same actions Slack's buttons offer.
+
+``GET /api/v1/rules``, ``GET /api/v1/alerts?state=``, ``GET /api/v1/alerts/{id}``,
+``POST /api/v1/alerts/{id}/ack|resolve``, ``GET|POST /api/v1/silences``.
+Guarded like the rest of the read API; the actor recorded for API actions is
+``api`` (or the ``by`` field of a JSON body, e.g. ``{"by": "alice"}``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Request, Response, Router, get, post
+from litestar.params import FromPath
+
+from lookout.http import error_response, json_response, services
+from rules import store
+from rules.actions import Outcome
+from rules.durations import DurationError, parse_duration
+from rules.runtime import Alerting
+from web.auth import require_reader
+from web.params import parse_limit, parse_time
+from collector.queries import QueryError
+
+ALERT_STATES = ("firing", "resolved", "acknowledged")
+MAX_SILENCE_SECONDS = 90 * 86400
+
+
+def _alerting(request: Request) -> Alerting:
+    alerting = services(request).alerting
+    assert alerting is not None
+    return alerting
+
+
+@get("/rules")
+async def list_rules(request: Request) -> Response:
+    alerting = _alerting(request)
+    async with alerting.store.engine.connect() as conn:
+        tracks = await store.load_tracks(conn)
+    by_rule: dict[str, list[dict[str, Any]]] = {}
+    for tr in tracks.values():
+        by_rule.setdefault(tr.rule, []).append({
+            "fingerprint": tr.fingerprint, "labels": tr.labels, "state": tr.state,
+            "severity": tr.severity, "value": tr.value, "active_since": tr.active_since,
+            "alert_id": tr.alert_id, "acknowledged": tr.acknowledged})
+    items = []
+    for rule in alerting.ruleset.rules:
+        active = by_rule.get(rule.name, [])
+        state = "firing" if any(a["state"] == "firing" for a in active) else (
+            "pending" if active else "ok")
+        items.append({**rule.describe(), "state": state, "alerts": active})
+    return json_response({"source": alerting.ruleset.source, "rules": items})
+
+
+@get("/alerts")
+async def list_alerts(request: Request) -> Response:
+    state = request.query_params.get("state") or None
+    if state is not None and state not in ALERT_STATES:
+        return error_response(400, f"state: must be one of {', '.join(ALERT_STATES)}")
+    try:
+        limit = parse_limit(request.query_params.get("limit"))
+    except QueryError as exc:
+        return error_response(400, str(exc))
+    items = await store.list_alerts(_alerting(request).store.engine, state, limit)
+    return json_response({"items": items})
+
+
+@get("/alerts/{alert_id:int}")
+async def alert_detail(request: Request, alert_id: FromPath[int]) -> Response:
+    engine = _alerting(request).store.engine
+    async with engine.connect() as conn:
+        alert = await store.get_alert(conn, alert_id)
+    if alert is None:
+        return error_response(404, f"no alert {alert_id}")
+    return json_response({**alert, "history": await store.alert_history(engine, alert_id)})
+
+
+async def _actor(request: Request) -> str | Response:
+    body = await request.body()
+    if not body.strip():
+        return "api"
+    try:
+        data = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        return error_response(400, "body must be JSON (or empty)")
+    by = data.get("by") if isinstance(data, dict) else None
+    if by is not None and (not isinstance(by, str) or not 0 < len(by) <= 100):
+        return error_response(400, "by: must be a name of 1-100 characters")
+    return by or "api"
+
+
+def _outcome(outcome: Outcome, alert_id: int) -> Response:
+    if outcome.result == "not_found":
+        return error_response(404, f"no alert {alert_id}")
+    return json_response({"result": outcome.result, "message": outcome.message(),
+                          "alert": outcome.alert})
+
+
+@post("/alerts/{alert_id:int}/ack", status_code=200)
+async def ack_alert(request: Request, alert_id: FromPath[int]) -> Response:
+    actor = await _actor(request)
+    if isinstance(actor, Response):
+        return actor
+    alerting = _alerting(request)
+    outcome = await alerting.actions.acknowledge(alert_id, actor, alerting.clock())
+    if outcome.changed:
+        alerting.kick_sender()
+    return _outcome(outcome, alert_id)
+
+
+@post("/alerts/{alert_id:int}/resolve", status_code=200)
+async def resolve_alert(request: Request, alert_id: FromPath[int]) -> Response:
+    actor = await _actor(request)
+    if isinstance(actor, Response):
+        return actor
+    alerting = _alerting(request)
+    outcome = await alerting.actions.resolve(alert_id, actor, alerting.clock())
+    if outcome.changed:
+        alerting.kick_sender()
+    return _outcome(outcome, alert_id)
+
+
+@get("/silences")
+async def list_silences(request: Request) -> Response:
+    alerting = _alerting(request)
+    expired = request.query_params.get("expired") in ("1", "true", "yes")
+    return json_response({"items": await store.list_silences(alerting.store.engine,
+                                                             alerting.clock(), expired)})
+
+
+class SilenceIn(msgspec.Struct, forbid_unknown_fields=True):
+    matchers: dict[str, str]
+    starts_at: str | float | None = None
+    ends_at: str | float | None = None
+    duration: str | None = None
+    comment: str = ""
+    by: str = "api"
+
+
+@post("/silences", status_code=201)
+async def create_silence(request: Request) -> Response:
+    alerting = _alerting(request)
+    now = alerting.clock()
+    try:
+        data = msgspec.json.decode(await request.body(), type=SilenceIn)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        return error_response(400, f"invalid silence: {exc}")
+    if not data.matchers or any(not k or len(k) > 200 or len(v) > 200
+                                for k, v in data.matchers.items()):
+        return error_response(400, "matchers: give at least one label: value pair "
+                                   "(e.g. {\"rule\": \"checkout-error-rate\"})")
+    if not 0 < len(data.by) <= 100 or len(data.comment) > 1000:
+        return error_response(400, "by: 1-100 characters; comment: at most 1000")
+    try:
+        starts = parse_time("starts_at", _text(data.starts_at), now) or now
+        if data.duration is not None:
+            ends = starts + parse_duration(data.duration)
+        else:
+            ends = parse_time("ends_at", _text(data.ends_at), now)
+    except (QueryError, DurationError) as exc:
+        return error_response(400, str(exc))
+    if ends is None:
+        return error_response(400, "give ends_at or duration (e.g. \"2h\")")
+    if ends <= starts or ends <= now:
+        return error_response(400, "ends_at must be after starts_at and in the future")
+    if ends - starts > MAX_SILENCE_SECONDS:
+        return error_response(400, "a silence can last at most 90 days")
+    silence_id = await alerting.actions.add_silence(data.matchers, starts, ends, data.by,
+                                                    data.comment, now)
+    return json_response({"id": silence_id, "matchers": data.matchers, "starts_at": starts,
+                          "ends_at": ends, "created_by": data.by, "comment": data.comment},
+                         201)
+
+
+def _text(value: str | float | None) -> str | None:
+    return None if value is None else str(value)
+
+
+router = Router(path="/api/v1", guards=[require_reader], route_handlers=[
+    list_rules, list_alerts, alert_detail, ack_alert, resolve_alert, list_silences,
+    create_silence])

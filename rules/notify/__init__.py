@@ -1,0 +1,1 @@
+"""Notifiers: turning outbox rows into Slack messages."""

@@ -1,0 +1,193 @@
+"""Delivers outbox rows to Slack: one message per alert, updated in place, replies in its thread.
+
+Exactly one message per alert, across crashes and instances:
+
+- a sender first takes a lease on the *alert* (``alerts.send_owner`` /
+  ``send_until``, a conditional UPDATE, so only one sender in any instance
+  delivers that alert's rows, in order);
+- ``chat.postMessage`` is called only while the alert has no ``slack_ts``,
+  and the returned channel+ts are committed *before* the outbox row is marked
+  sent, so a retry after a crash updates that message instead of posting
+  another. (A crash in the instant between Slack accepting the post and the
+  commit of its ts can still duplicate it: Slack offers no idempotency key.)
+
+Slack calls retry on connection errors, honour ``Retry-After`` on 429, and
+retry 5xx (slack-sdk retry handlers); a row that still fails is retried later
+with backoff and marked ``failed`` after ``MAX_ATTEMPTS``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import or_, select, update
+
+from lookout import metrics
+from rules import store
+from rules import tables as t
+from rules.config import Rule
+from rules.notify.slack_message import alert_blocks, summary_text, thread_text
+
+log = logging.getLogger("lookout.slack")
+
+LEASE_SECONDS = 120.0
+MAX_ATTEMPTS = 10
+CALL_TIMEOUT = 10
+BATCH_ALERTS = 50
+
+
+def make_client(token: str, api_url: str | None, timeout: int = CALL_TIMEOUT) -> AsyncWebClient:
+    kwargs: dict[str, Any] = {}
+    if api_url:
+        kwargs["base_url"] = api_url
+    return AsyncWebClient(token=token, timeout=timeout, retry_handlers=[
+        AsyncConnectionErrorRetryHandler(max_retry_count=2),
+        AsyncRateLimitErrorRetryHandler(max_retry_count=3),
+        AsyncServerErrorRetryHandler(max_retry_count=2),
+    ], **kwargs)
+
+
+class SlackSender:
+    def __init__(self, alert_store: store.AlertStore, client: AsyncWebClient, *, base_url: str,
+                 rule_lookup: Callable[[str], Rule | None], clock: Callable[[], float] = time.time,
+                 owner: str | None = None) -> None:
+        self.store = alert_store
+        self.client = client
+        self.base_url = base_url
+        self.rule_lookup = rule_lookup
+        self.clock = clock
+        self.owner = owner or uuid.uuid4().hex[:16]
+        self.running = asyncio.Lock()  # one delivery run at a time in this process
+
+    async def run_once(self) -> int:
+        """Deliver every due outbox row this instance can lease; returns rows sent."""
+        async with self.running:
+            now = self.clock()
+            o = t.outbox.c
+            async with self.store.engine.connect() as conn:
+                ids = [r[0] for r in await conn.execute(
+                    select(o.alert_id).where(o.status == "pending", o.next_attempt_at <= now)
+                    .group_by(o.alert_id).order_by(o.alert_id).limit(BATCH_ALERTS))]
+            sent = 0
+            for alert_id in ids:
+                if await self._lease(alert_id, now):
+                    try:
+                        sent += await self._deliver(alert_id)
+                    finally:
+                        await self._release(alert_id)
+            return sent
+
+    async def _lease(self, alert_id: int, now: float) -> bool:
+        a = t.alerts.c
+        async with self.store.engine.begin() as conn:
+            result = await conn.execute(
+                update(t.alerts).where(a.id == alert_id, or_(
+                    a.send_until.is_(None), a.send_until < now, a.send_owner == self.owner))
+                .values(send_owner=self.owner, send_until=now + LEASE_SECONDS))
+            return result.rowcount == 1
+
+    async def _release(self, alert_id: int) -> None:
+        a = t.alerts.c
+        async with self.store.engine.begin() as conn:
+            await conn.execute(update(t.alerts).where(a.id == alert_id,
+                                                      a.send_owner == self.owner)
+                               .values(send_owner=None, send_until=None))
+
+    async def _deliver(self, alert_id: int) -> int:
+        o = t.outbox.c
+        async with self.store.engine.connect() as conn:
+            rows = (await conn.execute(select(t.outbox).where(
+                o.alert_id == alert_id, o.status == "pending").order_by(o.id))).all()
+        sent = 0
+        for row in rows:
+            if row.next_attempt_at > self.clock():
+                break  # keep this alert's notifications in order
+            try:
+                await self._send(row)
+            except Exception as exc:  # noqa: BLE001 - recorded on the row and retried later
+                await self._failed(row, exc)
+                break
+            await self._mark(row.id, status="sent", sent_at=self.clock())
+            sent += 1
+        return sent
+
+    async def _send(self, row: Any) -> None:
+        async with self.store.engine.connect() as conn:
+            alert = await store.get_alert(conn, row.alert_id)
+        if alert is None:
+            return
+        rule = self.rule_lookup(alert["rule"])
+        if rule is not None:
+            alert["comparison"] = rule.thresholds.comparison
+        runbook, summary = (rule.runbook, rule.summary) if rule is not None else (None, None)
+        text = summary_text(alert)
+        blocks = alert_blocks(alert, self.base_url, runbook, summary)
+        if alert["slack_ts"] is None:
+            if row.event in ("fired", "escalated", "repeat"):
+                await self._post(alert, text, blocks)
+            # Nothing was ever posted (silenced or acknowledged before the first
+            # message): an update or reply has nothing to attach to.
+            return
+        await self._call("chat.update", channel=alert["slack_channel"], ts=alert["slack_ts"],
+                         text=text, blocks=blocks)
+        reply = thread_text(row.event, alert, row.actor) if row.event != "fired" else None
+        if reply:
+            await self._call("chat.postMessage", channel=alert["slack_channel"],
+                             thread_ts=alert["slack_ts"], text=reply,
+                             reply_broadcast=row.event == "escalated")
+
+    async def _post(self, alert: dict[str, Any], text: str, blocks: list[Any]) -> None:
+        channel = alert.get("channel")
+        if not channel:
+            raise RuntimeError("no channel: set the rule's channel or LOOKOUT_SLACK_CHANNEL")
+        response = await self._call("chat.postMessage", channel=channel, text=text,
+                                    blocks=blocks, unfurl_links=False)
+        a = t.alerts.c
+        async with self.store.engine.begin() as conn:
+            await conn.execute(update(t.alerts).where(a.id == alert["id"], a.slack_ts.is_(None))
+                               .values(slack_channel=response["channel"], slack_ts=response["ts"]))
+
+    async def _call(self, method: str, **kwargs: Any) -> Any:
+        try:
+            response = await self.client.api_call(method, json=kwargs)
+        except SlackApiError as exc:
+            metrics.SLACK_CALLS.labels(method, exc.response.get("error", "error")).inc()
+            raise
+        except Exception:
+            metrics.SLACK_CALLS.labels(method, "unreachable").inc()
+            raise
+        metrics.SLACK_CALLS.labels(method, "ok").inc()
+        return response
+
+    async def _failed(self, row: Any, exc: Exception) -> None:
+        attempts = row.attempts + 1
+        retry_after = 0.0
+        if isinstance(exc, SlackApiError):
+            headers = getattr(exc.response, "headers", {}) or {}
+            try:
+                retry_after = float(headers.get("Retry-After") or headers.get("retry-after") or 0)
+            except (TypeError, ValueError):
+                retry_after = 0.0
+        delay = max(retry_after, min(300.0, 5.0 * 2 ** (attempts - 1)))
+        status = "failed" if attempts >= MAX_ATTEMPTS else "pending"
+        message = f"{type(exc).__name__}: {exc}"[:500]
+        log.warning("slack delivery failed", extra={"alert_id": row.alert_id, "event": row.event,
+                                                     "attempt": attempts, "error": message})
+        await self._mark(row.id, status=status, attempts=attempts, last_error=message,
+                         next_attempt_at=self.clock() + delay)
+
+    async def _mark(self, row_id: int, **values: Any) -> None:
+        async with self.store.engine.begin() as conn:
+            await conn.execute(update(t.outbox).where(t.outbox.c.id == row_id).values(**values))

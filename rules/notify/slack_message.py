@@ -1,0 +1,140 @@
+"""Block Kit for an alert's one Slack message, and the short lines posted in its thread.
+
+The message always shows the alert's *current* state (it is rebuilt and sent
+with ``chat.update`` on every change), so the channel never shows a stale
+"firing". Buttons carry the alert id in ``value``; they disappear once the
+alert is resolved, and Acknowledge disappears once someone owns it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from urllib.parse import quote
+
+from rules.durations import format_duration
+
+ACK, RESOLVE, SILENCE = "lookout_ack", "lookout_resolve", "lookout_silence_1h"
+SEVERITY_ICON = {"critical": ":red_circle:", "warning": ":large_orange_circle:"}
+
+
+def format_value(kind: str, value: float | None) -> str:
+    if value is None:
+        return "no data"
+    if kind == "error_rate":
+        return f"{value * 100:.1f}%"
+    if kind == "absence":
+        return f"silent for {format_duration(value)}"
+    if kind in ("log_count", "new_issue"):
+        return f"{value:,.0f}"
+    return f"{value:,.4g}"
+
+
+def condition_text(alert: dict[str, Any]) -> str:
+    """``7.0% > 5.0%`` — the value against the threshold it breaches."""
+    kind, value, threshold = alert["kind"], alert["value"], alert.get("threshold")
+    if kind == "new_issue":
+        labels = alert["labels"]
+        what = "Regression" if labels.get("reason") == "regressed" else "New issue"
+        events = f" ({format_value(kind, value)} events)" if value and value > 1 else ""
+        return f"{what}: {labels.get('title', '')}{events}"
+    if threshold is None or kind in ("absence", "new_issue"):
+        return format_value(kind, value)
+    comparison = alert.get("comparison", "above")
+    op = "<" if comparison == "below" else ">"
+    return f"{format_value(kind, value)} {op} {format_value(kind, threshold)}"
+
+
+def _when(ts: float) -> str:
+    fallback = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ts))
+    return f"<!date^{int(ts)}^{{date_short_pretty}} {{time}}|{fallback}>"
+
+
+def _esc(text: str) -> str:
+    """Slack mrkdwn escaping: only &, < and > are special."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def status_line(alert: dict[str, Any]) -> str:
+    if alert["state"] == "resolved":
+        by = alert.get("resolved_by") or "lookout"
+        who = "automatically" if by == "lookout" else f"by {_esc(by)}"
+        return f":white_check_mark: Resolved {who} at {_when(alert['resolved_at'])}"
+    if alert.get("acknowledged_by"):
+        return f":eyes: Acknowledged by {_esc(alert['acknowledged_by'])}"
+    return ":rotating_light: Firing"
+
+
+def summary_text(alert: dict[str, Any]) -> str:
+    """The plain-text fallback (notifications, screen readers)."""
+    severity = (alert.get("severity") or "alert").upper()
+    state = "RESOLVED" if alert["state"] == "resolved" else severity
+    service = alert["labels"].get("service")
+    target = f" ({service})" if service else ""
+    return f"[{state}] {alert['rule']}{target}: {condition_text(alert)}"
+
+
+def alert_blocks(alert: dict[str, Any], base_url: str, runbook: str | None = None,
+                 summary: str | None = None) -> list[dict[str, Any]]:
+    base = base_url.rstrip("/")
+    labels = alert["labels"]
+    severity = alert.get("severity") or "warning"
+    resolved = alert["state"] == "resolved"
+    icon = ":white_check_mark:" if resolved else SEVERITY_ICON.get(severity, ":warning:")
+    head = "RESOLVED" if resolved else severity.upper()
+    service = labels.get("service")
+    fields = [
+        f"*Rule*\n{_esc(alert['rule'])}",
+        f"*Service*\n{_esc(service) if service else 'all services'}",
+        f"*Value*\n{_esc(condition_text(alert))}",
+        f"*Since*\n{_when(alert['fired_at'])}",
+    ]
+    if labels.get("environment"):
+        fields.append(f"*Environment*\n{_esc(labels['environment'])}")
+    links = [f"<{base}/alerts/{alert['id']}|View alert>"]
+    if labels.get("issue"):
+        links.append(f"<{base}/issues/{quote(labels['issue'])}|View issue>")
+    query = " ".join(f"{k}:{labels[k]}" for k in ("service", "environment") if labels.get(k))
+    if query:
+        links.append(f"<{base}/search?q={quote(query)}|Search logs>")
+    if runbook:
+        links.append(f"<{runbook}|Runbook>")
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn",
+                                     "text": f"{icon} *{head}* · *{_esc(alert['rule'])}*"
+                                             + (f"\n{_esc(summary)}" if summary else "")}},
+        {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": status_line(alert)},
+                                         {"type": "mrkdwn", "text": " · ".join(links)}]},
+    ]
+    if not resolved:
+        value = str(alert["id"])
+        buttons = []
+        if not alert.get("acknowledged_by"):
+            buttons.append({"type": "button", "action_id": ACK, "style": "primary", "value": value,
+                            "text": {"type": "plain_text", "text": "Acknowledge"}})
+        buttons.append({"type": "button", "action_id": RESOLVE, "style": "danger", "value": value,
+                        "text": {"type": "plain_text", "text": "Resolve"}})
+        buttons.append({"type": "button", "action_id": SILENCE, "value": value,
+                        "text": {"type": "plain_text", "text": "Silence 1h"}})
+        blocks.append({"type": "actions", "block_id": f"alert-{alert['id']}",
+                       "elements": buttons})
+    return blocks
+
+
+def thread_text(event: str, alert: dict[str, Any], actor: str | None) -> str | None:
+    """The short reply posted in the message's thread for ``event`` (None: no reply)."""
+    who = _esc(actor) if actor else "someone"
+    if event == "escalated":
+        return f":red_circle: Escalated to {(alert.get('severity') or '').upper()}: " \
+               f"{_esc(condition_text(alert))}"
+    if event == "repeat":
+        return f":repeat: Still firing ({(alert.get('severity') or '').upper()}): " \
+               f"{_esc(condition_text(alert))}"
+    if event == "resolved":
+        return status_line(alert)
+    if event == "acknowledged":
+        return f":eyes: Acknowledged by {who}"
+    if event == "silenced":
+        return f":mute: Silenced for 1h by {who}"
+    return None

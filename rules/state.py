@@ -1,0 +1,148 @@
+"""The alert state machine, as a pure function of (what we knew, what we see now, the time).
+
+inactive -> pending (condition true, ``for`` not yet elapsed) -> firing ->
+resolved, following Prometheus/Alertmanager semantics:
+
+- a pending alert whose condition clears disappears silently;
+- a firing alert resolves only once the condition has been clear for
+  ``keep_firing_for`` (0 = at the first clear evaluation), which damps flapping;
+- the alert carries the highest severity breached now; warning -> critical
+  escalates the *same* alert and notifies again, de-escalation is recorded but
+  does not page (and re-escalating to a level already notified does not either);
+- a firing alert that is not acknowledged re-notifies every ``repeat_interval``
+  (except ``new_issue`` alerts: a new issue is announced once);
+- silenced alerts keep their state but do not notify; when the silence ends
+  and the alert still fires, whatever was held back is sent then (a first
+  "fired" message if none was ever sent);
+- a resolution is always delivered when a message was sent for the alert, even
+  under a silence or an acknowledgement: it only updates that message in place,
+  and a message stuck at "firing" is the worse failure.
+
+No I/O and no clock of its own: the engine passes ``now``, so tests drive time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from rules.config import Rule
+
+SEVERITY_RANK = {None: 0, "warning": 1, "critical": 2}
+
+# Notification events written to the outbox.
+FIRED, ESCALATED, REPEAT, RESOLVED = "fired", "escalated", "repeat", "resolved"
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One evaluated group: its labels, current value, and the severity breached (or None)."""
+
+    labels: dict[str, str]
+    value: float | None
+    severity: str | None
+    info: dict[str, str] = field(default_factory=dict)
+    """Shown with the alert (e.g. an issue's title) but not part of its identity."""
+
+
+@dataclass(frozen=True, slots=True)
+class Track:
+    """What the engine remembers about one alert identity between evaluations."""
+
+    fingerprint: str
+    rule: str
+    labels: dict[str, str]
+    state: str  # "pending" | "firing"
+    severity: str | None
+    value: float | None
+    active_since: float
+    last_true_at: float
+    fired_at: float | None = None
+    alert_id: int | None = None
+    notified_severity: str | None = None
+    last_notified_at: float | None = None
+    acknowledged: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """One line of alert history: a state or severity change with the value and time."""
+
+    from_state: str
+    to_state: str
+    severity: str | None
+    value: float | None
+    at: float
+    note: str = ""
+
+
+@dataclass(slots=True)
+class Step:
+    """The result of one evaluation of one identity."""
+
+    track: Track | None  # None: inactive again (nothing to remember)
+    transitions: list[Transition] = field(default_factory=list)
+    notify: list[str] = field(default_factory=list)
+    resolved: Track | None = None  # the firing track that just resolved, for the engine
+
+
+def step(rule: Rule, fingerprint: str, track: Track | None, obs: Observation | None,
+         now: float, silenced: bool = False) -> Step:
+    """Advance one alert identity by one evaluation at time ``now``."""
+    breached = obs is not None and obs.severity is not None
+    value = obs.value if obs is not None else None
+    transitions: list[Transition] = []
+    if track is None:
+        if not breached:
+            return Step(None)
+        assert obs is not None
+        track = Track(fingerprint=fingerprint, rule=rule.name, labels=dict(obs.labels),
+                      state="pending", severity=obs.severity, value=value, active_since=now,
+                      last_true_at=now)
+        transitions.append(Transition("inactive", "pending", obs.severity, value, now))
+    elif track.state == "pending":
+        if not breached:
+            return Step(None, [Transition("pending", "inactive", None, value, now)])
+        assert obs is not None
+        track = replace(track, severity=obs.severity, value=value, last_true_at=now)
+    else:  # firing
+        if breached:
+            assert obs is not None
+            old = track.severity
+            track = replace(track, severity=obs.severity, value=value, last_true_at=now)
+            if SEVERITY_RANK[obs.severity] != SEVERITY_RANK[old]:
+                note = "escalated" if SEVERITY_RANK[obs.severity] > SEVERITY_RANK[old] \
+                    else "de-escalated"
+                transitions.append(Transition("firing", "firing", obs.severity, value, now, note))
+        elif now - track.last_true_at >= rule.keep_firing_for:
+            resolved = replace(track, value=value)
+            notify = [RESOLVED] if track.notified_severity is not None else []
+            return Step(None, [Transition("firing", "resolved", track.severity, value, now)],
+                        notify, resolved=resolved)
+        else:
+            track = replace(track, value=value)
+
+    if track.state == "pending" and now - track.active_since >= rule.for_:
+        track = replace(track, state="firing", fired_at=now)
+        transitions.append(Transition("pending", "firing", track.severity, track.value, now))
+
+    notify: list[str] = []
+    if track.state == "firing" and not silenced and not track.acknowledged:
+        event = _due(rule, track, now)
+        if event:
+            notify.append(event)
+            top = max(track.severity, track.notified_severity, key=SEVERITY_RANK.__getitem__)
+            track = replace(track, notified_severity=top, last_notified_at=now)
+    return Step(track, transitions, notify)
+
+
+def _due(rule: Rule, track: Track, now: float) -> str | None:
+    """Which notification a firing, unsilenced, unacknowledged alert owes now, if any."""
+    if track.notified_severity is None:
+        return FIRED
+    if SEVERITY_RANK[track.severity] > SEVERITY_RANK[track.notified_severity]:
+        return ESCALATED
+    if rule.kind == "new_issue":
+        return None  # an event, not a condition: announced once, never repeated
+    if track.last_notified_at is None or now - track.last_notified_at >= rule.repeat_interval:
+        return REPEAT
+    return None

@@ -1,0 +1,222 @@
+"""Storage of alert state: tracks, alerts, history, outbox and silences.
+
+Every change to alert state (the evaluation tick, and acknowledge / resolve /
+silence from Slack or the API) runs inside :meth:`AlertStore.transaction`,
+which serialises them: an asyncio lock within the process and, on
+PostgreSQL, a transaction-scoped advisory lock across instances. Outbox rows
+are written in that same transaction, so a notification exists if and only
+if the transition that caused it was committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import msgspec
+from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from rules import tables as t
+from rules.state import Track, Transition
+
+STATE_LOCK_ID = 0x4C4F4F4C  # advisory lock key for alert-state changes
+_encode = msgspec.json.encode
+_decode = msgspec.json.decode
+
+
+def _labels(raw: str) -> dict[str, str]:
+    return _decode(raw) if raw else {}
+
+
+class AlertStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.is_pg = engine.dialect.name == "postgresql"
+        self._lock = asyncio.Lock()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction that no other alert-state change runs alongside."""
+        async with self._lock, self.engine.begin() as conn:
+            if self.is_pg:
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": STATE_LOCK_ID})
+            yield conn
+
+    async def claim_tick(self, slot_start: float, now: float, owner: str) -> bool:
+        """True for exactly one caller per tick slot, across all instances."""
+        c = t.rule_ticks.c
+        async with self.engine.begin() as conn:
+            row = (await conn.execute(select(c.slot_start).where(c.id == 1))).first()
+            if row is None:
+                await conn.execute(_insert_ignore(conn, t.rule_ticks).values(
+                    id=1, slot_start=-1.0, ticked_at=0.0, owner=""))
+            result = await conn.execute(
+                update(t.rule_ticks).where(c.id == 1, c.slot_start < slot_start)
+                .values(slot_start=slot_start, ticked_at=now, owner=owner))
+            return result.rowcount == 1
+
+    async def prune(self, before: float, outbox_before: float) -> None:
+        """Forget resolved alerts (and their history) older than retention, and sent outbox rows."""
+        a, h, o, s = t.alerts.c, t.alert_history.c, t.outbox.c, t.silences.c
+        async with self.transaction() as conn:
+            old = select(a.id).where(a.state == "resolved", a.resolved_at < before)
+            await conn.execute(delete(t.alert_history).where(h.alert_id.in_(old)))
+            await conn.execute(delete(t.outbox).where(o.alert_id.in_(old)))
+            await conn.execute(delete(t.alerts).where(a.state == "resolved",
+                                                      a.resolved_at < before))
+            await conn.execute(delete(t.alert_history).where(h.alert_id.is_(None),
+                                                             h.ts < before))
+            await conn.execute(delete(t.outbox).where(o.status != "pending",
+                                                      o.created_at < outbox_before))
+            await conn.execute(delete(t.silences).where(s.ends_at < before))
+
+
+def _insert_ignore(conn: AsyncConnection, table: Any) -> Any:
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+        return postgresql.insert(table).on_conflict_do_nothing()
+    from sqlalchemy.dialects import sqlite
+    return sqlite.insert(table).on_conflict_do_nothing()
+
+
+async def load_tracks(conn: AsyncConnection) -> dict[str, Track]:
+    """Every pending or firing identity, with what its alert row knows (ack, notified)."""
+    s, a = t.rule_state.c, t.alerts.c
+    query = select(t.rule_state, a.notified_severity, a.last_notified_at,
+                   a.acknowledged_by).select_from(
+        t.rule_state.outerjoin(t.alerts, a.id == s.alert_id))
+    tracks = {}
+    for r in await conn.execute(query):
+        tracks[r.fingerprint] = Track(
+            fingerprint=r.fingerprint, rule=r.rule, labels=_labels(r.labels), state=r.state,
+            severity=r.severity, value=r.value, active_since=r.active_since,
+            last_true_at=r.last_true_at, fired_at=r.fired_at, alert_id=r.alert_id,
+            notified_severity=r.notified_severity, last_notified_at=r.last_notified_at,
+            acknowledged=r.acknowledged_by is not None)
+    return tracks
+
+
+async def save_track(conn: AsyncConnection, track: Track, now: float, *, new: bool) -> None:
+    values = dict(rule=track.rule, labels=_encode(track.labels).decode(), state=track.state,
+                  severity=track.severity, value=track.value, active_since=track.active_since,
+                  last_true_at=track.last_true_at, fired_at=track.fired_at,
+                  alert_id=track.alert_id, updated_at=now)
+    if new:
+        await conn.execute(insert(t.rule_state).values(fingerprint=track.fingerprint, **values))
+    else:
+        await conn.execute(update(t.rule_state).where(
+            t.rule_state.c.fingerprint == track.fingerprint).values(**values))
+
+
+async def fingerprints_with_alerts(conn: AsyncConnection, fingerprints: list[str]) -> set[str]:
+    c = t.alerts.c
+    rows = await conn.execute(select(c.fingerprint).where(c.fingerprint.in_(fingerprints)))
+    return {r[0] for r in rows}
+
+
+async def delete_track(conn: AsyncConnection, fingerprint: str) -> None:
+    await conn.execute(delete(t.rule_state).where(t.rule_state.c.fingerprint == fingerprint))
+
+
+async def create_alert(conn: AsyncConnection, track: Track, *, kind: str,
+                       labels: dict[str, str], threshold: float | None,
+                       channel: str | None) -> int:
+    result = await conn.execute(insert(t.alerts).values(
+        fingerprint=track.fingerprint, rule=track.rule, kind=kind,
+        labels=_encode(labels).decode(), state="firing", severity=track.severity,
+        value=track.value, threshold=threshold, active_since=track.active_since,
+        fired_at=track.fired_at, channel=channel))
+    return int(result.inserted_primary_key[0])
+
+
+async def update_alert(conn: AsyncConnection, alert_id: int, **values: Any) -> None:
+    await conn.execute(update(t.alerts).where(t.alerts.c.id == alert_id).values(**values))
+
+
+async def add_history(conn: AsyncConnection, fingerprint: str, rule: str, alert_id: int | None,
+                      tr: Transition, actor: str | None = None) -> None:
+    await conn.execute(insert(t.alert_history).values(
+        alert_id=alert_id, fingerprint=fingerprint, rule=rule, ts=tr.at,
+        from_state=tr.from_state, to_state=tr.to_state, severity=tr.severity, value=tr.value,
+        actor=actor, note=tr.note))
+
+
+async def attach_history(conn: AsyncConnection, fingerprint: str, alert_id: int,
+                         since: float) -> None:
+    """Give the pending-phase history of a new alert its id, so its history starts at pending."""
+    h = t.alert_history.c
+    await conn.execute(update(t.alert_history).where(
+        h.fingerprint == fingerprint, h.alert_id.is_(None), h.ts >= since).values(
+        alert_id=alert_id))
+
+
+async def enqueue(conn: AsyncConnection, alert_id: int, event: str, now: float,
+                  actor: str | None = None) -> None:
+    await conn.execute(insert(t.outbox).values(
+        alert_id=alert_id, event=event, actor=actor, created_at=now, status="pending",
+        attempts=0, next_attempt_at=now))
+
+
+async def active_silences(conn: AsyncConnection, now: float) -> list[dict[str, str]]:
+    c = t.silences.c
+    rows = await conn.execute(select(c.matchers).where(c.starts_at <= now, c.ends_at > now))
+    return [_labels(r.matchers) for r in rows]
+
+
+async def get_alert(conn: AsyncConnection, alert_id: int) -> dict[str, Any] | None:
+    row = (await conn.execute(select(t.alerts).where(t.alerts.c.id == alert_id))).first()
+    return alert_dict(row) if row is not None else None
+
+
+def alert_dict(row: Any) -> dict[str, Any]:
+    data = dict(row._mapping)
+    data["labels"] = _labels(data["labels"])
+    data.pop("send_owner", None)
+    data.pop("send_until", None)
+    return data
+
+
+async def list_alerts(engine: AsyncEngine, state: str | None, limit: int) -> list[dict[str, Any]]:
+    c = t.alerts.c
+    query = select(t.alerts).order_by(c.fired_at.desc(), c.id.desc()).limit(limit)
+    if state == "acknowledged":
+        query = query.where(c.state == "firing", c.acknowledged_by.is_not(None))
+    elif state is not None:
+        query = query.where(c.state == state)
+    async with engine.connect() as conn:
+        return [alert_dict(r) for r in await conn.execute(query)]
+
+
+async def alert_history(engine: AsyncEngine, alert_id: int) -> list[dict[str, Any]]:
+    c = t.alert_history.c
+    async with engine.connect() as conn:
+        rows = await conn.execute(select(t.alert_history).where(c.alert_id == alert_id)
+                                  .order_by(c.ts, c.id))
+        return [dict(r._mapping) for r in rows]
+
+
+async def create_silence(conn: AsyncConnection, matchers: dict[str, str], starts_at: float,
+                         ends_at: float, created_by: str, comment: str, now: float) -> int:
+    result = await conn.execute(insert(t.silences).values(
+        matchers=_encode(matchers).decode(), starts_at=starts_at, ends_at=ends_at,
+        created_by=created_by, comment=comment, created_at=now))
+    return int(result.inserted_primary_key[0])
+
+
+async def list_silences(engine: AsyncEngine, now: float,
+                        include_expired: bool = False) -> list[dict[str, Any]]:
+    c = t.silences.c
+    query = select(t.silences).order_by(c.ends_at.desc(), c.id.desc()).limit(1000)
+    if not include_expired:
+        query = query.where(c.ends_at > now)
+    async with engine.connect() as conn:
+        out = []
+        for r in await conn.execute(query):
+            data = dict(r._mapping)
+            data["matchers"] = _labels(data["matchers"])
+            data["active"] = data["starts_at"] <= now < data["ends_at"]
+            out.append(data)
+        return out

@@ -1,0 +1,164 @@
+"""``POST /slack/interactions`` via the real app: signatures, Ack/Resolve/Silence, idempotency."""
+
+from __future__ import annotations
+
+import httpx
+from sqlalchemy import select
+
+from lookout.services import Services
+from rules import tables as t
+from rules.config import parse_rules
+from rules.notify.slack_message import ACK, RESOLVE, SILENCE
+from rules.runtime import Alerting
+from tests.rules.conftest import FakeClock, add_requests, click_body, signed
+from tests.support.slack_server import SlackServer
+
+RULE = """
+rules:
+  - name: checkout-errors
+    kind: error_rate
+    service: checkout
+    window: 1m
+    for: 0s
+    repeat_interval: 10m
+    thresholds: {warning: 0.02, critical: 0.05}
+"""
+
+
+async def fire(alerting: Alerting, clock: FakeClock) -> int:
+    alerting.ruleset.rules = parse_rules(RULE)
+    await tick(alerting, clock, errors=7)
+    async with alerting.store.engine.connect() as conn:
+        (alert_id,) = (await conn.execute(select(t.alerts.c.id))).one()
+    return int(alert_id)
+
+
+async def tick(alerting: Alerting, clock: FakeClock, errors: int) -> None:
+    clock.advance(60)
+    await add_requests(alerting.store.engine, clock() - 30, "checkout", 100, errors)
+    await alerting.run_tick()
+    assert alerting.sender is not None
+    await alerting.sender.run_once()
+
+
+async def alert_row(alerting: Alerting, alert_id: int):  # noqa: ANN201
+    async with alerting.store.engine.connect() as conn:
+        return (await conn.execute(select(t.alerts).where(t.alerts.c.id == alert_id))).one()
+
+
+async def click(client: httpx.AsyncClient, clock: FakeClock, action: str, alert_id: int,
+                user: str = "alice", response_url: str | None = None) -> httpx.Response:
+    body = click_body(action, alert_id, user, response_url)
+    return await client.post("/slack/interactions", content=body, headers=signed(body, clock()))
+
+
+async def test_signed_ack_acknowledges_updates_message_and_stops_repeats(
+        client: httpx.AsyncClient, services: Services, clock: FakeClock,
+        slack: SlackServer) -> None:
+    alerting = services.alerting
+    assert alerting is not None and alerting.sender is not None
+    alert_id = await fire(alerting, clock)
+    assert len(slack.posts()) == 1
+    resp = await click(client, clock, ACK, alert_id)
+    assert resp.status_code == 200
+    row = await alert_row(alerting, alert_id)
+    assert row.acknowledged_by == "@alice" and row.acknowledged_at == clock()
+    await alerting.sender.run_once()
+    update = slack.by_method("chat.update")[-1].params
+    assert update["ts"] == row.slack_ts
+    assert "Acknowledged by @alice" in str(update["blocks"])
+    assert ACK not in str(update["blocks"])  # the button is gone; Resolve stays
+    assert RESOLVE in str(update["blocks"])
+    assert [r.params["text"] for r in slack.replies()] == [":eyes: Acknowledged by @alice"]
+    for _ in range(25):  # well past repeat_interval (10m): no repeats once acknowledged
+        await tick(alerting, clock, errors=7)
+    assert len(slack.posts()) == 1 and len(slack.replies()) == 1
+
+    # Clicking again is harmless and says so on the response_url.
+    resp = await click(client, clock, ACK, alert_id, user="bob",
+                       response_url=slack.url + "/response/1")
+    assert resp.status_code == 200
+    assert (await alert_row(alerting, alert_id)).acknowledged_by == "@alice"
+    await slack.wait_for(lambda: slack.responses)
+    assert "already acknowledged by @alice" in slack.responses[0].params["text"]
+    assert slack.responses[0].params["response_type"] == "ephemeral"
+
+
+async def test_unacknowledged_alert_repeats(client: httpx.AsyncClient, services: Services,
+                                            clock: FakeClock, slack: SlackServer) -> None:
+    alerting = services.alerting
+    assert alerting is not None
+    await fire(alerting, clock)
+    for _ in range(10):
+        await tick(alerting, clock, errors=7)
+    assert [r.params["text"].split(":")[1] for r in slack.replies()] == ["repeat"]
+
+
+async def test_forged_and_stale_signatures_are_401_and_change_nothing(
+        client: httpx.AsyncClient, services: Services, clock: FakeClock,
+        slack: SlackServer) -> None:
+    alerting = services.alerting
+    assert alerting is not None
+    alert_id = await fire(alerting, clock)
+    body = click_body(ACK, alert_id)
+    forged = signed(body, clock(), secret="not-the-secret")
+    stale = signed(body, clock() - 301)
+    tampered = signed(body, clock())
+    for headers, content in ((forged, body), (stale, body), (tampered, body + b"x"),
+                             ({"Content-Type": "application/x-www-form-urlencoded"}, body)):
+        resp = await client.post("/slack/interactions", content=content, headers=headers)
+        assert resp.status_code == 401
+        assert resp.json() == {"error": "invalid or stale Slack signature"}
+    row = await alert_row(alerting, alert_id)
+    assert row.acknowledged_by is None and row.state == "firing"
+    async with alerting.store.engine.connect() as conn:
+        assert (await conn.execute(select(t.outbox).where(t.outbox.c.event != "fired"))).all() == []
+
+
+async def test_resolve_then_click_again(client: httpx.AsyncClient, services: Services,
+                                        clock: FakeClock, slack: SlackServer) -> None:
+    alerting = services.alerting
+    assert alerting is not None and alerting.sender is not None
+    alert_id = await fire(alerting, clock)
+    assert (await click(client, clock, RESOLVE, alert_id, user="carol")).status_code == 200
+    row = await alert_row(alerting, alert_id)
+    assert row.state == "resolved" and row.resolved_by == "@carol"
+    await alerting.sender.run_once()
+    update = slack.by_method("chat.update")[-1].params
+    assert "Resolved by @carol" in str(update["blocks"]) and "actions" not in str(
+        [b["type"] for b in update["blocks"]])
+    resp = await click(client, clock, ACK, alert_id, response_url=slack.url + "/response/2")
+    assert resp.status_code == 200
+    await slack.wait_for(lambda: slack.responses)
+    assert "already resolved" in slack.responses[0].params["text"]
+    assert (await alert_row(alerting, alert_id)).acknowledged_by is None
+
+
+async def test_silence_1h_mutes_then_notifications_resume(
+        client: httpx.AsyncClient, services: Services, clock: FakeClock,
+        slack: SlackServer) -> None:
+    alerting = services.alerting
+    assert alerting is not None and alerting.sender is not None
+    alert_id = await fire(alerting, clock)
+    assert (await click(client, clock, SILENCE, alert_id)).status_code == 200
+    async with alerting.store.engine.connect() as conn:
+        (silence,) = (await conn.execute(select(t.silences))).all()
+    assert silence.ends_at - silence.starts_at == 3600 and silence.created_by == "@alice"
+    await alerting.sender.run_once()
+    assert any("Silenced for 1h by @alice" in r.params["text"] for r in slack.replies())
+    replies = len(slack.replies())
+    for _ in range(50):  # repeat_interval (10m) passes many times while silenced
+        await tick(alerting, clock, errors=7)
+    assert len(slack.replies()) == replies
+    for _ in range(11):  # the silence has ended; the alert still fires: a repeat is due
+        await tick(alerting, clock, errors=7)
+    assert len(slack.replies()) == replies + 1
+    assert "Still firing" in slack.replies()[-1].params["text"]
+    assert len(slack.posts()) == 1
+
+
+async def test_bad_payloads_are_400(client: httpx.AsyncClient, clock: FakeClock) -> None:
+    for body in (b"payload=not-json", b"nothing=here", b"payload=%7B%22type%22%3A%22x%22%7D"):
+        resp = await client.post("/slack/interactions", content=body, headers=signed(body, clock()))
+        assert resp.status_code == 400
+        assert "error" in resp.json()
