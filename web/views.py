@@ -21,7 +21,7 @@ from collector.queries import LogQuery, QueryError
 from lookout.db import now
 from lookout.http import services
 from lookout.projects import dsn_for, list_projects
-from web import charts
+from web import alert_pages, charts
 from web.query import QuerySyntaxError, parse, request_id_candidate
 from web.timerange import PRESETS, TimeRange, parse_range
 from web.ui import page
@@ -52,10 +52,11 @@ async def overview(request: Request) -> Template:
     if not await queries.has_records(svc.engine):
         return page(request, "overview.html", empty=True, tr=tr, presets=PRESETS,
                     **await _getting_started(request))
-    series, (recent_issues, _) = await asyncio.gather(
+    series, (recent_issues, _), alerts = await asyncio.gather(
         rollup_queries.request_series(svc.engine, tr.since, tr.until, 60),
         issue_queries.list_issues(svc.engine, IssueQuery(status="unresolved",
-                                                         limit=RECENT_ISSUES), now()))
+                                                         limit=RECENT_ISSUES), now()),
+        alert_pages.open_alerts(request))
     rows = []
     for s in series:
         rates = [c / (s.step / 60) for c in s.requests]
@@ -76,7 +77,7 @@ async def overview(request: Request) -> Template:
                                               **tr.params()}),
         })
     return page(request, "overview.html", empty=False, tr=tr, presets=PRESETS, rows=rows,
-                issues=recent_issues)
+                issues=recent_issues, alerts=alerts)
 
 
 def _quote(value: str) -> str:
