@@ -65,6 +65,17 @@ def pretty_json(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)
 
 
+def duration(seconds: Any) -> str:
+    """``300`` -> ``5m``; the way rules files write durations."""
+    if not isinstance(seconds, (int, float)):
+        return str(seconds)
+    whole = int(seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if whole and whole % size == 0:
+            return f"{whole // size}{unit}"
+    return f"{whole}s"
+
+
 def thousands(n: int) -> str:
     return f"{n:,}"
 
@@ -73,7 +84,8 @@ def build_environment() -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATES),
                       autoescape=select_autoescape(default=True, default_for_string=True),
                       trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(time=time_tag, pretty_json=pretty_json, thousands=thousands, utc=utc_text)
+    env.filters.update(time=time_tag, pretty_json=pretty_json, thousands=thousands, utc=utc_text,
+                       duration=duration)
     return env
 
 

@@ -224,3 +224,42 @@ def test_open_an_issue_and_resolve_it(page, live):
     assert page.locator("button[value=reopen]").is_visible()
     page.goto(live.url + "/issues")
     assert page.locator("a.title:has-text('ZeroDivisionError')").count() == 0
+
+
+def test_acknowledge_an_alert_and_see_it_change(page, server_factory, tmp_path):
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - name: checkout-errors\n    kind: error_rate\n"
+                     "    window: 5m\n    for: 0s\n    min_requests: 5\n"
+                     "    thresholds: {warning: 0.02, critical: 0.05}\n")
+    server = server_factory(env={"LOOKOUT_RULES_FILE": str(rules),
+                                 "LOOKOUT_EVAL_INTERVAL": "1"})
+    assert server.cli("user", "create", EMAIL, "--password-stdin",
+                      stdin=PASSWORD + "\n").returncode == 0
+    dsn = urlsplit(server.create_project("shop"))
+    live = Live(server.url, dsn.path.rsplit("/", 1)[1], dsn.username or "")
+    now = time.time()
+    live.ingest({"requests": [{"request_id": f"r{i}", "method": "POST", "route": "/pay",
+                               "status": 500 if i < 4 else 200, "duration_ms": 30,
+                               "service": "checkout", "ts": now - 20 + i * 0.1}
+                              for i in range(20)]})
+    _login(page, live, "/alerts")
+    deadline = time.monotonic() + 30
+    while page.locator("ol.alerts li.alert").count() == 0:
+        assert time.monotonic() < deadline, "the rule never fired"
+        page.wait_for_timeout(500)
+        page.reload()
+    assert page.locator(".alert .status-pill").first.inner_text().strip().lower() == "firing"
+    screenshot(page, "alerts")
+    page.click("ol.alerts a.title")
+    page.wait_for_url("**/alerts/*")
+    page.click("button[value=ack]")
+    page.wait_for_load_state()
+    assert page.locator(".status-pill").first.inner_text().strip().lower() == "acknowledged"
+    assert EMAIL in page.locator(".stats").inner_text()
+    assert "acknowledged" in page.locator(".history").inner_text()
+    screenshot(page, "alert")
+    page.goto(live.url + "/rules")
+    assert page.locator(".rule h2").first.inner_text() == "checkout-errors"
+    screenshot(page, "rules")
+    page.goto(live.url + "/")
+    assert "acknowledged" in page.locator(".open-alerts").inner_text()

@@ -34,3 +34,10 @@ def test_custom_range_keeps_what_was_typed():
 def test_bad_ranges(name, lo, hi, message):
     with pytest.raises(QueryError, match=message):
         parse_range(name, lo, hi, NOW)
+
+
+def test_duration_filter():
+    from web.ui import duration
+
+    assert [duration(v) for v in (300, 300.0, 14400, 86400 * 2, 0, 90, "x")] == [
+        "5m", "5m", "4h", "2d", "0s", "90s", "x"]
