@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, bindparam, cast, literal, null, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from collector import search
 from collector import tables as t
 from collector.normalize import LEVEL_NAMES
 
@@ -62,23 +63,54 @@ def request_item(row: Any) -> dict[str, Any]:
             "status": row.status, "duration_ms": row.duration_ms, "unhandled": row.unhandled}
 
 
+_TIMELINE_KINDS = ((t.request_records, "request", request_item), (t.logs, "log", log_item),
+                   (t.errors, "error", error_item))
+_COMMON = ("id", "ts", "project_id", "service", "environment", "release", "host", "request_id",
+           "trace_id", "attributes")
+_SPECIFIC = ("method", "route", "status", "duration_ms", "unhandled", "level", "logger",
+             "message", "event_id", "exception", "handled", "issue_id", "platform", "extra")
+
+
+def _timeline_part(table: Any, rank: int) -> Any:
+    """One table's rows for the UNION, padded with typed NULLs to the shared column list."""
+    columns = [literal(rank).label("kind_rank"), *(table.c[name] for name in _COMMON)]
+    for name in _SPECIFIC:
+        if name in table.c:
+            columns.append(table.c[name])
+        else:
+            typed = next(k.c[name].type for k, _, _ in _TIMELINE_KINDS if name in k.c)
+            columns.append(cast(null(), typed).label(name))
+    return select(*columns).where(table.c.request_id == bindparam("request_id"))
+
+
+def _timeline_query() -> Any:
+    union = union_all(*(_timeline_part(table, rank)
+                        for rank, (table, _, _) in enumerate(_TIMELINE_KINDS))).subquery()
+    return (select(union).order_by(union.c.ts, union.c.kind_rank, union.c.id)
+            .limit(bindparam("limit")))
+
+
+# Built once: constructing this statement costs more than running it (~1.5 ms vs 0.2 ms).
+_TIMELINE = _timeline_query()
+
+
 async def request_timeline(engine: AsyncEngine, request_id: str,
                            limit: int = 5000) -> list[dict[str, Any]]:
-    """Every log, error and request record carrying ``request_id``, oldest first."""
-    items: list[dict[str, Any]] = []
+    """Every log, error and request record carrying ``request_id``, oldest first.
+
+    One UNION ALL statement (three index lookups, one round trip) rather than
+    three queries: this is the lookup people wait for when they paste an ID.
+    """
     async with engine.connect() as conn:
-        for table, make in ((t.request_records, request_item), (t.logs, log_item),
-                            (t.errors, error_item)):
-            rows = await conn.execute(select(table).where(table.c.request_id == request_id)
-                                      .order_by(table.c.ts, table.c.id).limit(limit))
-            items.extend(make(r) for r in rows)
-    order = {"request": 0, "log": 1, "error": 2}
-    items.sort(key=lambda i: (i["ts"], order[i["kind"]], i["id"]))
-    return items[:limit]
+        rows = (await conn.execute(_TIMELINE, {"request_id": request_id, "limit": limit})).all()
+    return [_TIMELINE_KINDS[row.kind_rank][2](row) for row in rows]
 
 
 @dataclass(frozen=True, slots=True)
 class LogQuery:
+    """A log search. ``text`` and every entry of ``terms`` must all occur in the message
+    (case-insensitive substrings); ``attributes`` are (name, value) pairs matched as text."""
+
     text: str | None = None
     min_level: int | None = None
     service: str | None = None
@@ -89,6 +121,16 @@ class LogQuery:
     until: float | None = None
     limit: int = 100
     cursor: str | None = None
+    terms: tuple[str, ...] = ()
+    attributes: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def all_terms(self) -> tuple[str, ...]:
+        return tuple(x for x in ((self.text,) if self.text else ()) + self.terms if x)
+
+
+# Kept for collector.issue_queries (issue title search).
+_like_escape = search.like_escape
 
 
 def encode_cursor(ts: float, row_id: int) -> str:
@@ -104,39 +146,48 @@ def decode_cursor(cursor: str) -> tuple[float, int]:
         raise QueryError("cursor: not a cursor this server issued") from None
 
 
-def _like_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 async def search_logs(engine: AsyncEngine, q: LogQuery) -> tuple[list[dict[str, Any]], str | None]:
     """Logs matching ``q``, newest first, with the cursor of the next page (or None)."""
-    conds = []
-    c = t.logs.c
-    if q.text:
-        conds.append(c.message.ilike(f"%{_like_escape(q.text)}%", escape="\\"))
-    if q.min_level is not None:
-        conds.append(c.level >= q.min_level)
-    if q.service:
-        conds.append(c.service == q.service)
-    if q.environment:
-        conds.append(c.environment == q.environment)
-    if q.logger:
-        conds.append(c.logger == q.logger)
-    if q.request_id:
-        conds.append(c.request_id == q.request_id)
-    if q.since is not None:
-        conds.append(c.ts >= q.since)
-    if q.until is not None:
-        conds.append(c.ts < q.until)
+    filters = search.filter_conditions(engine.dialect.name, q)
     if q.cursor:
         ts, row_id = decode_cursor(q.cursor)
-        conds.append(or_(c.ts < ts, and_(c.ts == ts, c.id < row_id)))
-    query = (select(t.logs).where(*conds).order_by(c.ts.desc(), c.id.desc()).limit(q.limit + 1))
+        filters.append(or_(t.logs.c.ts < ts, and_(t.logs.c.ts == ts, t.logs.c.id < row_id)))
     async with engine.connect() as conn:
-        rows = (await conn.execute(query)).all()
+        await search.prefer_custom_plans(conn)
+        rows = await search.newest(conn, engine.dialect.name, q.all_terms, filters, q.limit + 1)
     items = [log_item(r) for r in rows[: q.limit]]
     next_cursor = None
     if len(rows) > q.limit:
         last = rows[q.limit - 1]
         next_cursor = encode_cursor(last.ts, last.id)
     return items, next_cursor
+
+
+async def count_logs(engine: AsyncEngine, q: LogQuery, since: float, until: float,
+                     buckets: int) -> list[int]:
+    """How many logs match ``q`` in each of ``buckets`` equal slices of [since, until).
+
+    The sum is the result count; the list is the histogram. ``q.cursor`` and
+    ``q.limit`` are ignored. Needs a finite range (the UI always has one).
+    """
+    return await search.histogram(engine, q, since, until, buckets)
+
+
+async def request_exists(engine: AsyncEngine, request_id: str) -> bool:
+    """Whether any record carries ``request_id`` (three indexed probes)."""
+    async with engine.connect() as conn:
+        for table in (t.request_records, t.logs, t.errors):
+            found = await conn.execute(select(table.c.id).where(table.c.request_id == request_id)
+                                       .limit(1))
+            if found.first() is not None:
+                return True
+    return False
+
+
+async def has_records(engine: AsyncEngine) -> bool:
+    """Whether anything at all was ever stored (drives the UI's getting-started state)."""
+    async with engine.connect() as conn:
+        for table in (t.request_records, t.logs, t.errors, t.metric_points):
+            if (await conn.execute(select(table.c.id).limit(1))).first() is not None:
+                return True
+    return False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import re
@@ -69,13 +70,41 @@ async def create_token(engine: AsyncEngine, name: str) -> str:
     return token
 
 
+# ``last_used_at`` is refreshed at most this often: writing it on every API call
+# would make each read a write transaction (an fsync on SQLite).
+TOKEN_TOUCH_SECONDS = 60
+
+
 async def check_token(engine: AsyncEngine, token: str) -> bool:
     digest = token_digest(token)
-    async with engine.begin() as conn:
-        token_id = (await conn.execute(
-            select(api_tokens.c.id).where(api_tokens.c.token_hash == digest))).scalar()
-        if token_id is None:
-            return False
-        await conn.execute(update(api_tokens).where(api_tokens.c.id == token_id)
-                           .values(last_used_at=now()))
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(api_tokens.c.id, api_tokens.c.last_used_at)
+                                  .where(api_tokens.c.token_hash == digest))).first()
+    if row is None:
+        return False
+    current = now()
+    if row.last_used_at is None or current - row.last_used_at >= TOKEN_TOUCH_SECONDS:
+        async with engine.begin() as conn:
+            await conn.execute(update(api_tokens).where(api_tokens.c.id == row.id)
+                               .values(last_used_at=current))
     return True
+
+
+# Checked when the email is unknown, so a login takes as long either way and
+# response time does not reveal which emails have accounts.
+_DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
+
+
+async def authenticate(engine: AsyncEngine, email: str, password: str) -> int | None:
+    """The user's id when ``password`` is right for ``email``, else None.
+
+    scrypt costs tens of milliseconds of CPU, so it runs in a worker thread
+    and does not stall the event loop (and ingest) while someone logs in.
+    """
+    email = email.strip().lower()
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(users.c.id, users.c.password_hash)
+                                  .where(users.c.email == email))).first()
+    stored = row.password_hash if row else _DUMMY_HASH
+    ok = await asyncio.to_thread(verify_password, password, stored)
+    return row.id if (row and ok) else None

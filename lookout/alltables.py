@@ -10,6 +10,7 @@ import collector.issue_tables
 import collector.tables  # noqa: F401
 import lookout.tables  # noqa: F401
 import rules.tables  # noqa: F401
+import web.tables  # noqa: F401
 from lookout.db import metadata
 
 __all__ = ["metadata"]

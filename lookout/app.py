@@ -8,6 +8,8 @@ from __future__ import annotations
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.template.config import TemplateConfig
 
 from collector import routes as ingest_routes
 from collector.sentry import routes as sentry_routes
@@ -18,7 +20,8 @@ from lookout.services import Services
 from lookout.settings import Settings
 from rules import api as rules_api
 from rules.slack_routes import slack_interactions
-from web import api, issues_api
+from web import api, issues_api, pages
+from web.ui import build_environment
 
 
 def create_app(settings: Settings | None = None, *, services: Services | None = None,
@@ -35,7 +38,9 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
 
     app = Litestar(
         route_handlers=[*ops.routes, api.router, issues_api.router, rules_api.router,
-                        slack_interactions],
+                        slack_interactions, *pages.routers],
+        template_config=TemplateConfig(
+            instance=JinjaTemplateEngine.from_environment(build_environment())),
         on_startup=[start],
         on_shutdown=[stop],
         state=State({"services": svc}),

@@ -1,0 +1,172 @@
+"""SQL for log search: filters, full-text conditions and the scan strategy.
+
+Full text uses an index on both databases (see migration ``0601``):
+PostgreSQL's ``pg_trgm`` GIN index serves ``ILIKE '%term%'`` directly; on
+SQLite an FTS5 ``trigram`` table ``logs_fts`` serves ``MATCH``. Both give
+case-insensitive substring matching, the meaning the API always had.
+
+SQLite's planner cannot tell a rare term from a common one, so newest-first
+search on SQLite is adaptive: it first checks the newest ``SCAN_FIRST`` rows
+of the range with LIKE (fast when the term is common: the page fills up
+early); only when that does not fill the page does it ask the FTS index for
+every match (fast when the term is rare). Terms shorter than 3 characters
+cannot use a trigram index and are always matched with LIKE.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Integer, String, cast, func, literal, literal_column, select, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from collector import tables as t
+
+if TYPE_CHECKING:
+    from collector.queries import LogQuery
+
+SCAN_FIRST = 20_000
+LIKE_SCAN_LIMIT = 100_000
+MIN_FTS_TERM = 3
+
+
+def like_escape(term: str) -> str:
+    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _like(dialect: str, term: str) -> Any:
+    pattern = f"%{like_escape(term)}%"
+    if dialect == "postgresql":
+        return t.logs.c.message.ilike(pattern, escape="\\")
+    # SQLite's LIKE already ignores (ASCII) case; ilike would add lower() per row.
+    return t.logs.c.message.like(pattern, escape="\\")
+
+
+def fts_expression(terms: tuple[str, ...]) -> str:
+    """An FTS5 MATCH string: each term a quoted phrase (no operators), all required."""
+    return " AND ".join('"' + term.replace('"', '""') + '"' for term in terms)
+
+
+def text_conditions(dialect: str, terms: tuple[str, ...], mode: str) -> list[Any]:
+    """Message conditions; ``mode`` is "like" (scan) or "fts" (index, SQLite only)."""
+    if dialect == "postgresql" or mode == "like":
+        return [_like(dialect, term) for term in terms]
+    long_terms = tuple(x for x in terms if len(x) >= MIN_FTS_TERM)
+    conds = [_like(dialect, x) for x in terms if len(x) < MIN_FTS_TERM]
+    if long_terms:
+        matching = text("SELECT rowid FROM logs_fts WHERE logs_fts MATCH :fts").bindparams(
+            fts=fts_expression(long_terms)).columns(rowid=Integer)
+        conds.append(t.logs.c.id.in_(select(matching.subquery().c.rowid)))
+    return conds
+
+
+def attribute_condition(dialect: str, name: str, value: str) -> Any:
+    """One attribute's value, compared as text (``attr.order_id:42`` matches 42 and "42")."""
+    column = t.logs.c.attributes
+    if dialect == "postgresql":
+        return cast(column, JSONB).op("->>")(name) == value
+    path = '$."' + name.replace('"', "") + '"'
+    return cast(func.json_extract(column, path), String) == value
+
+
+def filter_conditions(dialect: str, q: LogQuery) -> list[Any]:
+    """Every condition of ``q`` except the text and the cursor."""
+    c = t.logs.c
+    conds: list[Any] = []
+    if q.min_level is not None:
+        conds.append(c.level >= q.min_level)
+    if q.service:
+        conds.append(c.service == q.service)
+    if q.environment:
+        conds.append(c.environment == q.environment)
+    if q.logger:
+        conds.append(c.logger == q.logger)
+    if q.request_id:
+        conds.append(c.request_id == q.request_id)
+    if q.since is not None:
+        conds.append(c.ts >= q.since)
+    if q.until is not None:
+        conds.append(c.ts < q.until)
+    conds.extend(attribute_condition(dialect, name, value) for name, value in q.attributes)
+    return conds
+
+
+async def prefer_custom_plans(conn: AsyncConnection) -> None:
+    """Plan this transaction's searches for their actual values (PostgreSQL).
+
+    asyncpg prepares statements; after five runs PostgreSQL may switch to a
+    generic plan that ignores the time range and filters, and the same search
+    then takes twice as long (measured: 50 -> 105 ms for a one-hour search).
+    """
+    if conn.dialect.name == "postgresql":
+        await conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
+
+
+async def newest(conn: AsyncConnection, dialect: str, terms: tuple[str, ...],
+                 filters: list[Any], n: int) -> list[Any]:
+    """Up to ``n`` rows matching ``filters`` and containing every term, newest first."""
+    c = t.logs.c
+    order = (c.ts.desc(), c.id.desc())
+    if dialect == "postgresql" or not any(len(x) >= MIN_FTS_TERM for x in terms):
+        conds = filters + text_conditions(dialect, terms, "like")
+        return list(await conn.execute(select(t.logs).where(*conds).order_by(*order).limit(n)))
+    # Phase 1: LIKE over the newest SCAN_FIRST rows that pass the other filters.
+    window = select(c.id).where(*filters).order_by(*order).limit(SCAN_FIRST).subquery()
+    rows = list(await conn.execute(
+        select(t.logs).where(c.id.in_(select(window.c.id)),
+                             *text_conditions(dialect, terms, "like"))
+        .order_by(*order).limit(n)))
+    if len(rows) >= n:
+        return rows
+    more = await conn.execute(select(c.id).where(*filters).order_by(*order).limit(1)
+                              .offset(SCAN_FIRST))
+    if more.first() is None:
+        return rows  # the whole range was checked
+    # Phase 2: the terms are rare here; let the FTS index find every match.
+    fts = text_conditions(dialect, terms, "fts")
+    return list(await conn.execute(select(t.logs).where(*filters, *fts).order_by(*order)
+                                   .limit(n)))
+
+
+async def _range_is_small(conn: AsyncConnection, q: LogQuery, since: float,
+                          until: float) -> bool:
+    """Whether at most LIKE_SCAN_LIMIT rows lie in the range (and service): an index-only probe."""
+    c = t.logs.c
+    probe = [c.ts >= since, c.ts < until] + ([c.service == q.service] if q.service else [])
+    sub = select(literal(1)).where(*probe).limit(LIKE_SCAN_LIMIT).subquery()
+    count = (await conn.execute(select(func.count()).select_from(sub))).scalar_one()
+    return count < LIKE_SCAN_LIMIT
+
+
+async def histogram(engine: AsyncEngine, q: LogQuery, since: float, until: float,
+                    buckets: int) -> list[int]:
+    """Match counts in ``buckets`` equal slices of [since, until).
+
+    Counting needs every match. On SQLite, scanning the range with LIKE is
+    cheaper than the FTS index when the range holds few rows (an FTS lookup of
+    a common word visits all its matches in the whole table); for big ranges
+    the index wins. Measured on 5M rows: common word, last hour, one service:
+    LIKE 39 ms vs FTS 2.2 s; rare word over 7 days: LIKE 2.4 s vs FTS 11 ms.
+    """
+    if until <= since or buckets < 1:
+        return [0] * max(buckets, 0)
+    dialect = engine.dialect.name
+    ranged = dataclasses.replace(q, since=since, until=until, cursor=None)
+    width = (until - since) / buckets
+    bucket = cast(func.floor((t.logs.c.ts - since) / width), Integer).label("b")
+    counts = [0] * buckets
+    async with engine.connect() as conn:
+        await prefer_custom_plans(conn)
+        mode = "fts"
+        if dialect != "postgresql" and q.all_terms and await _range_is_small(conn, q, since,
+                                                                               until):
+            mode = "like"
+        conds = filter_conditions(dialect, ranged) + text_conditions(dialect, q.all_terms, mode)
+        query = select(bucket, func.count().label("n")).where(*conds).group_by(
+            literal_column("b"))
+        for b, n in await conn.execute(query):
+            if b is not None and 0 <= int(b) < buckets:
+                counts[int(b)] += n
+    return counts

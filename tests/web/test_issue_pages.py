@@ -1,0 +1,74 @@
+"""Issue pages through the real app: list, detail with stack trace, resolve with CSRF."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+
+from tests.web.conftest import csrf_from, ingest
+
+
+def _error(value: str, **extra) -> dict:
+    return {"event_id": uuid.uuid4().hex, "service": "checkout", "ts": time.time() - 5,
+            "request_id": "req-issue-1",
+            "exception": [{"type": "KeyError", "value": value, "frames": [
+                {"filename": "lib/http.py", "function": "dispatch", "lineno": 10,
+                 "in_app": False, "context_line": "return handler()"},
+                {"filename": "shop/cart.py", "function": "total", "lineno": 42, "in_app": True,
+                 "pre_context": ["def total(cart):", "    items = cart.items"],
+                 "context_line": "    return prices[items[0]]",
+                 "post_context": ["", "def other():"],
+                 "vars": {"cart": "<Cart 7>", "secret_token": "<b>x</b>"}}]}], **extra}
+
+
+async def _issue_id(ui) -> int:
+    page = await ui.get("/issues")
+    match = re.search(r'href="/issues/(\d+)"', page.text)
+    assert match, page.text
+    return int(match.group(1))
+
+
+async def test_issue_list_and_detail(ui, project):
+    await ingest(ui, project, {"errors": [_error("'sku-1'"), _error("'sku-2'")]})
+    listing = await ui.get("/issues")
+    assert listing.status_code == 200
+    assert listing.text.count('class="issue lvl-error"') == 1  # both events grouped
+    assert "KeyError" in listing.text and '<svg class="spark"' in listing.text
+    assert "<strong>2</strong><span class=\"sub\">events</span>" in listing.text
+    issue_id = await _issue_id(ui)
+    detail = await ui.get(f"/issues/{issue_id}")
+    html = detail.text
+    assert detail.status_code == 200
+    assert html.index("shop/cart.py") < html.index("lib/http.py")  # most recent call first
+    assert '<li class="current">    return prices[items[0]]</li>' in html
+    assert "2 local variables" in html and "&lt;b&gt;x&lt;/b&gt;" in html
+    assert 'href="/requests/req-issue-1"' in html
+    assert "occurrences, last 14 days (2)" in html
+    assert (await ui.get("/issues/999999")).status_code == 404
+    assert (await ui.get("/issues/abc")).status_code == 404
+
+
+async def test_resolve_ignore_reopen_need_csrf(ui, project):
+    await ingest(ui, project, {"errors": [_error("'x'")]})
+    issue_id = await _issue_id(ui)
+    detail = await ui.get(f"/issues/{issue_id}")
+    forged = await ui.post(f"/issues/{issue_id}/resolve", data={})
+    assert forged.status_code == 403 and "CSRF" in forged.text
+    assert "st-unresolved" in (await ui.get(f"/issues/{issue_id}")).text
+    done = await ui.post(f"/issues/{issue_id}/resolve", data={"_csrf": csrf_from(detail.text)})
+    assert done.status_code == 303 and done.headers["location"] == f"/issues/{issue_id}"
+    after = await ui.get(f"/issues/{issue_id}")
+    assert "st-resolved" in after.text and f'action="/issues/{issue_id}/reopen"' in after.text
+    assert "No unresolved issues" in (await ui.get("/issues")).text
+    assert f"/issues/{issue_id}" in (await ui.get("/issues?status=resolved")).text
+    bad = await ui.post(f"/issues/{issue_id}/explode", data={"_csrf": csrf_from(after.text)})
+    assert bad.status_code == 404
+    assert (await ui.get("/issues?status=weird")).status_code == 400
+
+
+async def test_timeline_errors_link_to_their_issue(ui, project):
+    await ingest(ui, project, {"errors": [_error("'y'")]})
+    issue_id = await _issue_id(ui)
+    timeline = await ui.get("/requests/req-issue-1")
+    assert f'href="/issues/{issue_id}">issue #{issue_id}</a>' in timeline.text

@@ -1,0 +1,104 @@
+"""Rendering helpers for the HTML pages: the Jinja environment, page context, headers.
+
+Autoescaping is on for every template; values reach HTML only through
+Jinja's escaping or through ``Markup`` built with ``Markup.format`` (which
+escapes its arguments). The Content-Security-Policy forbids inline scripts,
+so even a missed escape could not run code.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from litestar import Request, Response
+from litestar.response import Template
+from markupsafe import Markup
+
+from lookout.http import services
+from web.sessions import Session, csrf_token
+
+TEMPLATES = Path(__file__).parent / "templates"
+STATIC = Path(__file__).parent / "static"
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+}
+
+
+def add_security_headers(response: Response) -> Response:
+    """``after_request`` hook for every UI response."""
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+def static_headers(response: Response) -> Response:
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    return response
+
+
+def utc_text(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def time_tag(ts: float | None, precise: bool = False) -> Markup:
+    """``<time>`` in UTC; static/time.js rewrites the text to the viewer's timezone."""
+    if ts is None:
+        return Markup("")
+    dt = datetime.fromtimestamp(ts, UTC)
+    shown = dt.strftime("%Y-%m-%d %H:%M:%S") + (f".{dt.microsecond // 1000:03d}" if precise else "")
+    return Markup('<time datetime="{}" title="{}" data-precise="{}">{} UTC</time>').format(
+        dt.isoformat(timespec="milliseconds"), utc_text(ts), "1" if precise else "", shown)
+
+
+def pretty_json(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def duration(seconds: Any) -> str:
+    """``300`` -> ``5m``; the way rules files write durations."""
+    if not isinstance(seconds, (int, float)):
+        return str(seconds)
+    whole = int(seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if whole and whole % size == 0:
+            return f"{whole // size}{unit}"
+    return f"{whole}s"
+
+
+def thousands(n: int) -> str:
+    return f"{n:,}"
+
+
+def build_environment() -> Environment:
+    env = Environment(loader=FileSystemLoader(TEMPLATES),
+                      autoescape=select_autoescape(default=True, default_for_string=True),
+                      trim_blocks=True, lstrip_blocks=True)
+    env.filters.update(time=time_tag, pretty_json=pretty_json, thousands=thousands, utc=utc_text,
+                       duration=duration)
+    return env
+
+
+def page(request: Request, name: str, code: int = 200, /, **context: Any) -> Template:
+    """Render a page with what the base layout needs (user, CSRF token, current path).
+
+    ``code`` is the HTTP status; positional-only, so ``status`` stays free for templates.
+    """
+    session: Session | None = request.scope.get("state", {}).get("lookout_session")
+    secret = services(request).secret_key
+    return Template(template_name=name, status_code=code, context={
+        "user": session.email if session else None,
+        "csrf": csrf_token(secret, session.id) if session else "",
+        "path": request.url.path,
+        **context,
+    })

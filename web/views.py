@@ -1,0 +1,158 @@
+"""HTML pages: overview (``/``), search (``/search``) and request timeline (``/requests/{id}``).
+
+Handlers only parse parameters, call read functions of the collector and
+render; the query language (web.query), time ranges (web.timerange) and
+charts (web.charts) are pure modules tested on their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from urllib.parse import urlencode
+
+from litestar import Request, Response, get
+from litestar.params import FromPath
+from litestar.response import Redirect, Template
+
+from collector import issue_queries, queries, rollup_queries
+from collector.issue_queries import IssueQuery
+from collector.normalize import check_request_id
+from collector.queries import LogQuery, QueryError
+from lookout.db import now
+from lookout.http import services
+from lookout.projects import dsn_for, list_projects
+from web import alert_pages, charts
+from web.query import QuerySyntaxError, parse, request_id_candidate
+from web.timerange import PRESETS, TimeRange, parse_range
+from web.ui import page
+
+PAGE_SIZE = 50
+RECENT_ISSUES = 5
+
+
+def _range(request: Request) -> TimeRange:
+    p = request.query_params
+    return parse_range(p.get("range"), p.get("from"), p.get("to"), now())
+
+
+async def _getting_started(request: Request) -> dict[str, object]:
+    svc = services(request)
+    projects = await list_projects(svc.engine)
+    return {"projects": [{"name": p.name, "dsn": dsn_for(svc.settings.base_url, p.id,
+                                                             p.public_key)} for p in projects]}
+
+
+@get("/")
+async def overview(request: Request) -> Template:
+    svc = services(request)
+    try:
+        tr = _range(request)
+    except QueryError as exc:
+        return page(request, "error.html", 400, title="Bad time range", message=str(exc))
+    if not await queries.has_records(svc.engine):
+        return page(request, "overview.html", empty=True, tr=tr, presets=PRESETS,
+                    **await _getting_started(request))
+    series, (recent_issues, _), alerts = await asyncio.gather(
+        rollup_queries.request_series(svc.engine, tr.since, tr.until, 60),
+        issue_queries.list_issues(svc.engine, IssueQuery(status="unresolved",
+                                                         limit=RECENT_ISSUES), now()),
+        alert_pages.open_alerts(request))
+    rows = []
+    for s in series:
+        rates = [c / (s.step / 60) for c in s.requests]
+        error_rates = [e / c if c else None for e, c in zip(s.errors, s.requests)]
+        rows.append({
+            "service": s.service,
+            "requests": s.total_requests,
+            "rate": charts.fmt_rate(s.total_requests / max((tr.until - tr.since) / 60, 1)),
+            "error_rate": charts.fmt_percent(s.error_rate) if s.error_rate is not None else "–",
+            "p95": charts.fmt_ms(s.total_p95_ms) if s.total_p95_ms is not None else "–",
+            "rate_chart": charts.line_chart(rates, s.start, s.step, label="requests per minute",
+                                            fmt=charts.fmt_rate),
+            "error_chart": charts.line_chart(error_rates, s.start, s.step, label="error rate",
+                                             fmt=charts.fmt_percent, css_class="errors"),
+            "p95_chart": charts.line_chart(s.p95_ms, s.start, s.step, label="p95 latency",
+                                           fmt=charts.fmt_ms, css_class="latency"),
+            "search": "/search?" + urlencode({"q": f"service:{_quote(s.service)} level:error",
+                                              **tr.params()}),
+        })
+    return page(request, "overview.html", empty=False, tr=tr, presets=PRESETS, rows=rows,
+                issues=recent_issues, alerts=alerts)
+
+
+def _quote(value: str) -> str:
+    if value and not any(ch.isspace() or ch == '"' for ch in value):
+        return value
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+@get("/search")
+async def search(request: Request) -> Response | Template:
+    svc = services(request)
+    p = request.query_params
+    q = (p.get("q") or "").strip()
+    cursor = p.get("cursor") or None
+    candidate = request_id_candidate(q)
+    if candidate and not cursor and await queries.request_exists(svc.engine, candidate):
+        return Redirect(f"/requests/{candidate}", status_code=303)
+    context: dict[str, object] = {"q": q, "presets": PRESETS}
+    try:
+        tr = _range(request)
+        context["tr"] = tr
+        parsed = parse(q)
+        query = LogQuery(terms=parsed.text, min_level=parsed.level, service=parsed.service,
+                         environment=parsed.environment, logger=parsed.logger,
+                         request_id=parsed.request_id, attributes=parsed.attributes,
+                         since=tr.since, until=tr.until, limit=PAGE_SIZE, cursor=cursor)
+        # The page and the histogram are independent reads: run them side by side.
+        (items, next_cursor), counts = await asyncio.gather(
+            queries.search_logs(svc.engine, query),
+            queries.count_logs(svc.engine, query, tr.since, tr.until, tr.buckets))
+    except (QueryError, QuerySyntaxError) as exc:
+        if "tr" not in context:
+            context["tr"] = parse_range(None, None, None, now())
+        return page(request, "search.html", 400, error=str(exc), items=[], **context)
+
+    def link(lo: float, hi: float) -> str:
+        return "/search?" + urlencode({"q": q, "range": "custom", "from": f"{lo:.3f}",
+                                       "to": f"{hi:.3f}"})
+
+    base = {"q": q, **tr.params()}
+    context.update(
+        items=items, total=sum(counts), histogram=charts.histogram(counts, tr.since, tr.until,
+                                                                    link=link),
+        next_url="/search?" + urlencode({**base, "cursor": next_cursor}) if next_cursor else None,
+        first_url="/search?" + urlencode(base) if cursor else None,
+        maybe_request_id=candidate if candidate and not items else None,
+        empty_db=False,
+    )
+    if not items and not cursor and not await queries.has_records(svc.engine):
+        context.update(empty_db=True, **await _getting_started(request))
+    return page(request, "search.html", **context)
+
+
+@get("/requests/{request_id:str}")
+async def request_timeline(request: Request, request_id: FromPath[str]) -> Template:
+    try:
+        check_request_id(request_id)
+    except ValueError as exc:
+        return page(request, "error.html", 400, title="Not a request ID", message=str(exc))
+    items = await queries.request_timeline(services(request).engine, request_id)
+    if not items:
+        return page(request, "request.html", 404, request_id=request_id, items=[],
+                    services=[], summary=None)
+    svc_order: list[str] = []
+    for item in items:
+        if item["service"] not in svc_order:
+            svc_order.append(item["service"])
+    summary = next((i for i in items if i["kind"] == "request"), None)
+    start = items[0]["ts"]
+    for item in items:
+        item["offset_ms"] = (item["ts"] - start) * 1000
+        item["lane"] = svc_order.index(item["service"]) % 6
+    return page(request, "request.html", request_id=request_id, items=items,
+                services=svc_order, summary=summary,
+                errors=sum(1 for i in items if i["kind"] == "error"))
+
+
+routes = [overview, search, request_timeline]
