@@ -11,9 +11,8 @@ Revision ID: 0601
 Revises: 0501
 Create Date: 2026-11-22
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0601'
 down_revision = '0501'
@@ -21,15 +20,15 @@ branch_labels = None
 depends_on = None
 
 SQLITE_FTS = [
-    "CREATE VIRTUAL TABLE logs_fts USING fts5(message, content='logs', content_rowid='id', "
-    "tokenize='trigram')",
-    "CREATE TRIGGER logs_fts_insert AFTER INSERT ON logs BEGIN "
-    "INSERT INTO logs_fts(rowid, message) VALUES (new.id, new.message); END",
-    "CREATE TRIGGER logs_fts_delete AFTER DELETE ON logs BEGIN "
-    "INSERT INTO logs_fts(logs_fts, rowid, message) VALUES ('delete', old.id, old.message); END",
-    "CREATE TRIGGER logs_fts_update AFTER UPDATE OF message ON logs BEGIN "
+    ("CREATE VIRTUAL TABLE logs_fts USING fts5(message, content='logs', content_rowid='id', "
+    "tokenize='trigram')"),
+    ("CREATE TRIGGER logs_fts_insert AFTER INSERT ON logs BEGIN "
+    "INSERT INTO logs_fts(rowid, message) VALUES (new.id, new.message); END"),
+    ("CREATE TRIGGER logs_fts_delete AFTER DELETE ON logs BEGIN "
+    "INSERT INTO logs_fts(logs_fts, rowid, message) VALUES ('delete', old.id, old.message); END"),
+    ("CREATE TRIGGER logs_fts_update AFTER UPDATE OF message ON logs BEGIN "
     "INSERT INTO logs_fts(logs_fts, rowid, message) VALUES ('delete', old.id, old.message); "
-    "INSERT INTO logs_fts(rowid, message) VALUES (new.id, new.message); END",
+    "INSERT INTO logs_fts(rowid, message) VALUES (new.id, new.message); END"),
     "INSERT INTO logs_fts(logs_fts) VALUES ('rebuild')",
 ]
 
