@@ -37,6 +37,7 @@ def serve(settings: Settings, host: str, port: int) -> int:
     url = f"http://{host}:{port}"
     log.info(f"Lookout is running at {url} (database: {_describe_db(settings)})")
     log.info("Create a project and get its DSN with: lookout project create NAME")
+    log.info("Create a login for the web UI with: lookout user create EMAIL")
     config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
                             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
                             lifespan="on", server_header=False)
