@@ -8,7 +8,11 @@ Pure functions (no I/O) so the rules are unit-tested directly:
   never rejected, so a huge message still arrives;
 - more than ``max_attributes`` attributes rejects the record (it says so);
 - request IDs are 1-200 printable ASCII characters without spaces, so they
-  are safe in headers, URLs and logs.
+  are safe in headers, URLs and logs;
+- numbers that feed rollup sums (metric values, counts, request durations)
+  have bounds far beyond any real measurement, so no sum of them can overflow
+  a double or a 64-bit integer (PostgreSQL refuses an overflowing value,
+  failing the whole write and every later one to the same rollup row).
 """
 
 from __future__ import annotations
@@ -45,6 +49,10 @@ METRIC_COLUMNS = ("project_id", "ts", "received_at", "service", "environment", "
 REQUEST_COLUMNS = ("project_id", "ts", "received_at", "service", "environment", "release", "host",
                    "request_id", "trace_id", "attributes", "method", "route", "status",
                    "duration_ms", "unhandled")
+
+MAX_MAGNITUDE = 1e100  # metric values, sums, durations: 1e200 records to overflow a double
+MAX_COUNT = 1_000_000_000  # observations per metric record (and per histogram bucket)
+MAX_DURATION_MS = 1e12  # about 31 years
 
 _json_encode = msgspec.json.Encoder().encode
 
@@ -102,6 +110,13 @@ def parse_ts(value: float | str | None, now: float, limits: Limits) -> float:
     if ts > now + limits.max_future_seconds:
         raise RecordError(f"ts: {ts - now:.0f}s in the future (limit {limits.max_future_seconds:.0f}s)")
     return ts
+
+
+def is_measurement(value: Any) -> bool:
+    """A finite int or float of magnitude at most MAX_MAGNITUDE (no bool, no huge int)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return abs(value) <= MAX_MAGNITUDE  # False for NaN too; exact for any int
 
 
 def clip(text: str | None, limits: Limits) -> str:
@@ -168,8 +183,8 @@ def request_row(project_id: int, rec: schema.RequestIn, res: schema.Resource | N
                 limits: Limits) -> tuple[Any, ...]:
     if not 100 <= rec.status <= 599:
         raise RecordError(f"status: {rec.status} is not an HTTP status (100-599)")
-    if not (math.isfinite(rec.duration_ms) and rec.duration_ms >= 0):
-        raise RecordError("duration_ms: must be a finite number >= 0")
+    if not (math.isfinite(rec.duration_ms) and 0 <= rec.duration_ms <= MAX_DURATION_MS):
+        raise RecordError(f"duration_ms: must be a number from 0 to {MAX_DURATION_MS:g}")
     return _common_row(project_id, rec, res, now, limits) + (
         rec.method.upper(),
         rec.route,
@@ -181,12 +196,14 @@ def request_row(project_id: int, rec: schema.RequestIn, res: schema.Resource | N
 
 def metric_row(project_id: int, rec: schema.MetricIn, res: schema.Resource | None, now: float,
                limits: Limits) -> tuple[Any, ...]:
-    numbers = [rec.value, rec.sum, rec.min, rec.max]
-    if any(n is not None and not math.isfinite(n) for n in numbers):
-        raise RecordError("value: must be a finite number")
+    for name in ("value", "sum", "min", "max"):
+        number = getattr(rec, name)
+        if number is not None and not is_measurement(number):
+            raise RecordError(f"{name}: must be a finite number of magnitude at most "
+                              f"{MAX_MAGNITUDE:g}")
     count = rec.count if rec.count is not None else 1
-    if count < 1:
-        raise RecordError("count: must be >= 1")
+    if not 1 <= count <= MAX_COUNT:
+        raise RecordError(f"count: must be from 1 to {MAX_COUNT}")
     if len(rec.tags) > limits.max_attributes:
         raise RecordError(f"tags: more than the limit of {limits.max_attributes}")
     if rec.kind == "counter":
@@ -219,8 +236,8 @@ def _metric_buckets_json(rec: schema.MetricIn) -> str:
             bound = math.inf if bound_text.lower() in {"+inf", "inf"} else float(bound_text)
         except ValueError:
             raise RecordError(f"buckets: {bound_text[:20]!r} is not a number") from None
-        if n < 0:
-            raise RecordError("buckets: counts must be >= 0")
+        if not 0 <= n <= MAX_COUNT:
+            raise RecordError(f"buckets: counts must be from 0 to {MAX_COUNT}")
         counts[bucket_index(bound)] += n
     return _json_encode(counts).decode()
 

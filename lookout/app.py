@@ -13,9 +13,9 @@ from litestar.template.config import TemplateConfig
 
 from collector import routes as ingest_routes
 from collector.sentry import routes as sentry_routes
-from lookout import ops
+from lookout import openapi, ops
 from lookout.asgi import FastPaths
-from lookout.http import http_exception_handler, internal_error_handler
+from lookout.http import http_exception_handler, internal_error_handler, refuse_nul_characters
 from lookout.services import Services
 from lookout.settings import Settings
 from rules import api as rules_api
@@ -37,8 +37,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         await svc.stop()
 
     app = Litestar(
-        route_handlers=[*ops.routes, api.router, issues_api.router, rules_api.router,
-                        slack_interactions, *pages.routers],
+        route_handlers=[*ops.routes, openapi.openapi_json, api.router, issues_api.router,
+                        rules_api.router, slack_interactions, *pages.routers],
         template_config=TemplateConfig(
             instance=JinjaTemplateEngine.from_environment(build_environment())),
         on_startup=[start],
@@ -47,6 +47,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         exception_handlers={HTTPException: http_exception_handler,
                             Exception: internal_error_handler},
         request_max_body_size=settings.max_body_bytes,
+        before_request=refuse_nul_characters,
+        openapi_config=None,  # lookout.openapi serves the document Litestar cannot generate
         debug=False,
         logging_config=None,  # Lookout configures logging itself (lookout.logs)
     )

@@ -33,6 +33,25 @@ def services(request: Request) -> Services:
     return request.app.state.services  # type: ignore[no-any-return]
 
 
+def refuse_nul_characters(request: Request) -> Response | None:
+    """``before_request`` hook: 400 for a NUL character in the path or a query parameter.
+
+    PostgreSQL text cannot hold U+0000, so such a value reaching any query (a
+    search term, a service filter) failed as a database error, a 500. No valid
+    value contains one. The common case costs two byte-string ``in`` tests.
+    """
+    raw = request.scope.get("query_string") or b""
+    if b"%00" in raw or b"\x00" in raw:
+        for key, value in request.query_params.multi_items():
+            if "\x00" in key or "\x00" in value:
+                name = key.replace("\x00", "")[:40]
+                return error_response(400, f"query parameter {name!r} must not contain NUL "
+                                           "(%00) characters")
+    if "\x00" in request.scope["path"]:
+        return error_response(400, "the path must not contain NUL (%00) characters")
+    return None
+
+
 def http_exception_handler(_request: Request, exc: HTTPException) -> Response:
     detail = exc.detail
     extra = getattr(exc, "extra", None)

@@ -6,6 +6,7 @@ short time (a revoked key stops working within ``KeyCache.ttl`` seconds).
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -18,6 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from lookout.db import now
 from lookout.errors import ConfigError
 from lookout.tables import project_keys, projects
+
+# What a key can look like (keys are made by create_project as hex; printable ASCII is
+# allowed for keys made elsewhere). Anything else, such as a NUL from ?sentry_key=%00,
+# is no key: answered without a query (PostgreSQL would fail on a NUL, a 500).
+_KEY_RE = re.compile(r"[\x21-\x7e]{1,64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +77,8 @@ class KeyCache:
         self._cache: dict[str, tuple[int | None, float]] = {}
 
     async def project_for(self, public_key: str) -> int | None:
+        if not _KEY_RE.fullmatch(public_key):
+            return None
         hit = self._cache.get(public_key)
         clock = time.monotonic()
         if hit is not None and hit[1] > clock:

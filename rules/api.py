@@ -25,6 +25,9 @@ from web.params import parse_limit, parse_time
 
 ALERT_STATES = ("firing", "resolved", "acknowledged")
 MAX_SILENCE_SECONDS = 90 * 86400
+# Alert ids are 64-bit; a larger number in the path is no alert (the database
+# drivers raise OverflowError on it rather than finding nothing).
+MAX_ALERT_ID = 2**63 - 1
 
 
 def _alerting(request: Request) -> Alerting:
@@ -68,6 +71,8 @@ async def list_alerts(request: Request) -> Response:
 
 @get("/alerts/{alert_id:int}")
 async def alert_detail(request: Request, alert_id: FromPath[int]) -> Response:
+    if not 0 < alert_id <= MAX_ALERT_ID:
+        return error_response(404, f"no alert {alert_id}")
     engine = _alerting(request).store.engine
     async with engine.connect() as conn:
         alert = await store.get_alert(conn, alert_id)
@@ -85,7 +90,7 @@ async def _actor(request: Request) -> str | Response:
     except msgspec.DecodeError:
         return error_response(400, "body must be JSON (or empty)")
     by = data.get("by") if isinstance(data, dict) else None
-    if by is not None and (not isinstance(by, str) or not 0 < len(by) <= 100):
+    if by is not None and (not isinstance(by, str) or not 0 < len(by) <= 100 or "\x00" in by):
         return error_response(400, "by: must be a name of 1-100 characters")
     return by or "api"
 
@@ -102,6 +107,8 @@ async def ack_alert(request: Request, alert_id: FromPath[int]) -> Response:
     actor = await _actor(request)
     if isinstance(actor, Response):
         return actor
+    if not 0 < alert_id <= MAX_ALERT_ID:
+        return error_response(404, f"no alert {alert_id}")
     alerting = _alerting(request)
     outcome = await alerting.actions.acknowledge(alert_id, actor, alerting.clock())
     if outcome.changed:
@@ -114,6 +121,8 @@ async def resolve_alert(request: Request, alert_id: FromPath[int]) -> Response:
     actor = await _actor(request)
     if isinstance(actor, Response):
         return actor
+    if not 0 < alert_id <= MAX_ALERT_ID:
+        return error_response(404, f"no alert {alert_id}")
     alerting = _alerting(request)
     outcome = await alerting.actions.resolve(alert_id, actor, alerting.clock())
     if outcome.changed:
@@ -152,6 +161,8 @@ async def create_silence(request: Request) -> Response:
                                    "(e.g. {\"rule\": \"checkout-error-rate\"})")
     if not 0 < len(data.by) <= 100 or len(data.comment) > 1000:
         return error_response(400, "by: 1-100 characters; comment: at most 1000")
+    if _has_nul(data.by, data.comment, *data.matchers, *data.matchers.values()):
+        return error_response(400, "NUL (\\u0000) characters are not allowed in a silence")
     try:
         starts = parse_time("starts_at", _text(data.starts_at), now) or now
         if data.duration is not None:
@@ -171,6 +182,11 @@ async def create_silence(request: Request) -> Response:
     return json_response({"id": silence_id, "matchers": data.matchers, "starts_at": starts,
                           "ends_at": ends, "created_by": data.by, "comment": data.comment},
                          201)
+
+
+def _has_nul(*texts: str) -> bool:
+    """Whether any text holds U+0000, which PostgreSQL text columns cannot store."""
+    return any("\x00" in text for text in texts)
 
 
 def _text(value: str | float | None) -> str | None:

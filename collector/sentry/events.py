@@ -10,7 +10,6 @@ an SDK cannot fix what it sent, and Relay is lenient the same way.
 
 from __future__ import annotations
 
-import math
 import uuid
 from typing import Any
 
@@ -242,8 +241,7 @@ def metric_rows(project_id: int, payload: dict[str, Any], now: float,
         kind = METRIC_KINDS.get(_str(item.get("type")))
         value = item.get("value")
         name = _str(item.get("name"))
-        if (kind is None or not name or not isinstance(value, (int, float))
-                or isinstance(value, bool) or not math.isfinite(value)):
+        if kind is None or not name or not n.is_measurement(value):
             bad += 1
             continue
         attrs = _flat_attributes(item.get("attributes"))

@@ -8,7 +8,7 @@ import zlib
 import brotli
 import pytest
 
-from collector.decode import BodyError, decompress, read_limited
+from collector.decode import BodyError, decompress, read_limited, replace_nul_escapes
 
 PAYLOAD = b'{"logs": [{"message": "hello"}]}' * 100
 
@@ -72,3 +72,15 @@ async def test_read_limited_checks_declared_and_actual_size():
     with pytest.raises(BodyError) as err:
         await read_limited(_stream(b""), "lots", 4)
     assert err.value.status == 400
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    (rb'"a\u0000b"', rb'"a\ufffdb"'),
+    (rb'"a\\u0000b"', rb'"a\\u0000b"'),          # an escaped backslash, then text
+    (rb'"\\\u0000"', rb'"\\\ufffd"'),            # an escaped backslash, then a NUL
+    (rb'{"\u0000":"\u0000\u0000"}', rb'{"\ufffd":"\ufffd\ufffd"}'),
+    (b'{"plain": 1}', b'{"plain": 1}'),
+])
+def test_replace_nul_escapes_keeps_length_and_escaped_text(raw, expected):
+    out = replace_nul_escapes(raw)
+    assert out == expected and len(out) == len(raw)

@@ -75,7 +75,8 @@ def test_request_row_validates_status_and_duration():
     rec = msgspec.convert(base, schema.RequestIn)
     values = dict(zip(n.REQUEST_COLUMNS, n.request_row(1, rec, None, NOW, LIMITS)))
     assert values["method"] == "GET" and values["status"] == 200
-    for change, words in [({"status": 99}, "status"), ({"duration_ms": -1}, "duration_ms")]:
+    for change, words in [({"status": 99}, "status"), ({"duration_ms": -1}, "duration_ms"),
+                          ({"duration_ms": 1e300}, "duration_ms")]:
         with pytest.raises(n.RecordError, match=words):
             n.request_row(1, msgspec.convert(base | change, schema.RequestIn), None, NOW, LIMITS)
 
@@ -95,6 +96,28 @@ def test_metric_rows_and_client_buckets():
     with pytest.raises(n.RecordError, match="finite"):
         n.metric_row(1, msgspec.convert({"name": "x", "kind": "gauge", "value": 1, "max": math.inf},
                                         schema.MetricIn), None, NOW, LIMITS)
+
+
+@pytest.mark.parametrize(("fields", "words"), [
+    # Once stored: their rollup sums overflowed PostgreSQL (503 for every later write).
+    ({"kind": "histogram", "value": 1.7e308, "count": 948}, "value"),
+    ({"kind": "counter", "value": -1e101}, "value"),
+    ({"kind": "gauge", "value": 1, "sum": 1e200}, "sum"),
+    ({"kind": "histogram", "value": 1, "count": 2**62}, "count"),
+    ({"kind": "histogram", "value": 1, "count": 2, "buckets": {"1": 2**62}}, "buckets"),
+])
+def test_metric_numbers_that_would_overflow_rollups_are_rejected(fields, words):
+    rec = msgspec.convert({"name": "m", **fields}, schema.MetricIn)
+    with pytest.raises(n.RecordError, match=words):
+        n.metric_row(1, rec, None, NOW, LIMITS)
+
+
+@pytest.mark.parametrize(("value", "ok"), [
+    (0, True), (-1e100, True), (1e100, True), (10**100, True), (1e101, False),
+    (10**400, False), (math.nan, False), (math.inf, False), (True, False), ("1", False),
+])
+def test_is_measurement(value, ok):
+    assert n.is_measurement(value) is ok
 
 
 def test_error_rows():

@@ -134,3 +134,22 @@ async def test_body_and_batch_limits(client, project, settings):
     many = msgspec.json.encode({"logs": [{"message": "m"}] * (settings.max_batch_records + 1)})
     resp = await client.post(f"/api/{project.id}/ingest", content=many, headers=_headers(project))
     assert resp.status_code == 413 and "limit" in resp.json()["error"]
+
+
+async def test_nul_characters_are_stored_as_replacement_characters(client, project, services,
+                                                                   auth_headers):
+    # PostgreSQL text cannot hold U+0000: such a record once failed its insert (503).
+    body = {"logs": [{"message": "a\x00b", "service": "s\x00", "logger": "\x00",
+                      "request_id": "nul-1", "attributes": {"k\x00": "v\x00"}}],
+            "errors": [{"message": "boom\x00", "request_id": "nul-1",
+                        "exception": [{"type": "E\x00", "value": "\x00"}]}]}
+    resp = await client.post(f"/api/{project.id}/ingest", content=msgspec.json.encode(body),
+                             headers=_headers(project))
+    assert resp.status_code == 202, resp.text
+    assert resp.json() == {"accepted": 2, "rejected": []}
+    items = (await client.get("/api/v1/requests/nul-1", headers=auth_headers)).json()["items"]
+    log = next(i for i in items if i["kind"] == "log")
+    assert log["message"] == "a\ufffdb" and log["service"] == "s\ufffd"
+    assert log["attributes"] == {"k\ufffd": "v\ufffd"}
+    error = next(i for i in items if i["kind"] == "error")
+    assert error["exception"][0]["type"] == "E\ufffd"
