@@ -13,6 +13,9 @@ from lookout.http import error_response, json_response, services
 from web.auth import require_reader
 from web.params import parse_limit
 
+# Project ids are 32-bit columns; a larger number is no project (and would make
+# PostgreSQL fail the query rather than find nothing).
+MAX_PROJECT_ID = 2**31 - 1
 _ACTIONS = {"resolve": "resolved", "ignore": "ignored", "reopen": "unresolved"}
 
 
@@ -22,7 +25,7 @@ async def list_issues(request: Request) -> Response:
     p = request.query_params
     try:
         project = p.get("project") or None
-        if project is not None and not project.isdigit():
+        if project is not None and not (project.isdigit() and int(project) <= MAX_PROJECT_ID):
             raise QueryError("project: must be a project id (a number)")
         query = IssueQuery(status=issue_queries.check_status(p.get("status")),
                            text=p.get("q") or None,
