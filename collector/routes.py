@@ -17,6 +17,7 @@ from lookout import metrics
 from lookout.asgi import Handler, Reply, body_chunks, headers_of, refuse
 from lookout.db import now
 from lookout.errors import StorageUnavailable
+from lookout.ids import MAX_PROJECT_ID, parse_id
 
 if TYPE_CHECKING:
     from lookout.services import Services
@@ -24,14 +25,15 @@ if TYPE_CHECKING:
 
 async def authenticate(svc: Services, project_id: str, key: str | None) -> int | Reply:
     """The numeric project id when ``key`` may write to ``project_id``; else a 4xx answer."""
-    if not project_id.isdigit() or len(project_id) > 12:
+    number = parse_id(project_id, MAX_PROJECT_ID)
+    if number is None:
         return refuse(404, f"no project {project_id[:40]!r}; project ids are numbers")
     if not key:
         return refuse(401, "missing project key (send the DSN key in X-Lookout-Key)")
     owner = await svc.keys.project_for(key[:64])
     if owner is None:
         return refuse(401, "unknown or revoked project key")
-    if owner != int(project_id):
+    if owner != number:
         return refuse(401, f"this key is not valid for project {project_id}")
     return owner
 

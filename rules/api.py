@@ -16,6 +16,7 @@ from litestar.params import FromPath
 
 from collector.queries import QueryError
 from lookout.http import error_response, json_response, services
+from lookout.ids import MAX_ROW_ID
 from rules import store
 from rules.actions import Outcome
 from rules.durations import DurationError, parse_duration
@@ -25,9 +26,6 @@ from web.params import parse_limit, parse_time
 
 ALERT_STATES = ("firing", "resolved", "acknowledged")
 MAX_SILENCE_SECONDS = 90 * 86400
-# Alert ids are 64-bit; a larger number in the path is no alert (the database
-# drivers raise OverflowError on it rather than finding nothing).
-MAX_ALERT_ID = 2**63 - 1
 
 
 def _alerting(request: Request) -> Alerting:
@@ -71,7 +69,7 @@ async def list_alerts(request: Request) -> Response:
 
 @get("/alerts/{alert_id:int}")
 async def alert_detail(request: Request, alert_id: FromPath[int]) -> Response:
-    if not 0 < alert_id <= MAX_ALERT_ID:
+    if not 0 < alert_id <= MAX_ROW_ID:  # the drivers overflow past 64 bits
         return error_response(404, f"no alert {alert_id}")
     engine = _alerting(request).store.engine
     async with engine.connect() as conn:
@@ -107,7 +105,7 @@ async def ack_alert(request: Request, alert_id: FromPath[int]) -> Response:
     actor = await _actor(request)
     if isinstance(actor, Response):
         return actor
-    if not 0 < alert_id <= MAX_ALERT_ID:
+    if not 0 < alert_id <= MAX_ROW_ID:  # the drivers overflow past 64 bits
         return error_response(404, f"no alert {alert_id}")
     alerting = _alerting(request)
     outcome = await alerting.actions.acknowledge(alert_id, actor, alerting.clock())
@@ -121,7 +119,7 @@ async def resolve_alert(request: Request, alert_id: FromPath[int]) -> Response:
     actor = await _actor(request)
     if isinstance(actor, Response):
         return actor
-    if not 0 < alert_id <= MAX_ALERT_ID:
+    if not 0 < alert_id <= MAX_ROW_ID:  # the drivers overflow past 64 bits
         return error_response(404, f"no alert {alert_id}")
     alerting = _alerting(request)
     outcome = await alerting.actions.resolve(alert_id, actor, alerting.clock())

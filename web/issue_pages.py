@@ -18,6 +18,7 @@ from collector.issue_queries import IssueQuery
 from collector.queries import QueryError
 from lookout.db import now
 from lookout.http import services
+from lookout.ids import parse_id
 from web import charts
 from web.auth import checked_form
 from web.ui import page
@@ -28,7 +29,7 @@ ACTIONS = {"resolve": "resolved", "ignore": "ignored", "reopen": "unresolved"}
 
 
 def _issue_number(raw: str) -> int | None:
-    return int(raw) if raw.isdigit() and len(raw) < 19 else None
+    return parse_id(raw)
 
 
 @get("/issues")

@@ -10,12 +10,10 @@ from collector.issue_queries import IssueQuery
 from collector.queries import QueryError
 from lookout.db import now
 from lookout.http import error_response, json_response, services
+from lookout.ids import MAX_PROJECT_ID, parse_id
 from web.auth import require_reader
 from web.params import parse_limit
 
-# Project ids are 32-bit columns; a larger number is no project (and would make
-# PostgreSQL fail the query rather than find nothing).
-MAX_PROJECT_ID = 2**31 - 1
 _ACTIONS = {"resolve": "resolved", "ignore": "ignored", "reopen": "unresolved"}
 
 
@@ -25,11 +23,12 @@ async def list_issues(request: Request) -> Response:
     p = request.query_params
     try:
         project = p.get("project") or None
-        if project is not None and not (project.isdigit() and int(project) <= MAX_PROJECT_ID):
+        project_id = None if project is None else parse_id(project, MAX_PROJECT_ID)
+        if project is not None and project_id is None:
             raise QueryError("project: must be a project id (a number)")
         query = IssueQuery(status=issue_queries.check_status(p.get("status")),
                            text=p.get("q") or None,
-                           project_id=int(project) if project else None,
+                           project_id=project_id,
                            limit=parse_limit(p.get("limit")), cursor=p.get("cursor") or None)
         items, cursor = await issue_queries.list_issues(services(request).engine, query, now())
     except QueryError as exc:
@@ -38,7 +37,7 @@ async def list_issues(request: Request) -> Response:
 
 
 def _issue_id(raw: str) -> int | None:
-    return int(raw) if raw.isdigit() and len(raw) < 19 else None
+    return parse_id(raw)
 
 
 @get("/issues/{issue_id:str}")

@@ -27,6 +27,7 @@ from lookout import metrics
 from lookout.asgi import Handler, Reply, body_chunks, headers_of, query_of, refuse
 from lookout.db import now
 from lookout.errors import StorageUnavailable
+from lookout.ids import MAX_PROJECT_ID, parse_id
 
 if TYPE_CHECKING:
     from lookout.services import Services
@@ -67,7 +68,8 @@ _STORED_TYPES = ("event", "log", "trace_metric")
 
 async def _handle(svc: Services, project_id: str, scope: Scope, receive: Receive,
                   legacy_store: bool) -> Reply:
-    if not project_id.isdigit() or len(project_id) > 12:
+    number = parse_id(project_id, MAX_PROJECT_ID)
+    if number is None:
         return refuse(404, f"no project {project_id[:40]!r}; project ids are numbers")
     headers = headers_of(scope)
     key = auth.key_from_headers(headers, query_of(scope))
@@ -88,7 +90,7 @@ async def _handle(svc: Services, project_id: str, scope: Scope, receive: Receive
         owner = await svc.keys.project_for(key[:64])
         if owner is None:
             return refuse(401, "unknown or revoked project key")
-        if owner != int(project_id):
+        if owner != number:
             return refuse(401, f"this key is not valid for project {project_id}")
         stored = [(item, payload_json(item, i)) for i, item in enumerate(envelope.items)
                   if item.type in _STORED_TYPES]

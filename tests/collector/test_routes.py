@@ -153,3 +153,12 @@ async def test_nul_characters_are_stored_as_replacement_characters(client, proje
     assert log["attributes"] == {"k\ufffd": "v\ufffd"}
     error = next(i for i in items if i["kind"] == "error")
     assert error["exception"][0]["type"] == "E\ufffd"
+
+
+async def test_unicode_digit_project_ids_are_404(client, project):
+    # "¹".isdigit() is true and int("¹") raised ValueError: once a 500.
+    for path in ("/api/%C2%B9/ingest", "/api/%D9%A3/ingest", "/api/%C2%B9/envelope/",
+                 "/api/9999999999/store/"):
+        resp = await client.post(path, content=b"{}", headers=_headers(project))
+        assert resp.status_code == 404, (path, resp.text)
+        assert "project ids are numbers" in resp.json()["error"]

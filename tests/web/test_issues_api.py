@@ -71,6 +71,8 @@ async def test_bad_requests_are_named(client, auth_headers):
         ("GET", "/api/v1/issues?project=x", 400, "project"),
         # Past the 32-bit project id column: once a 500 on PostgreSQL.
         ("GET", "/api/v1/issues?project=431705408316", 400, "project"),
+        ("GET", "/api/v1/issues?project=%C2%B95", 400, "project"),  # "¹5": once a 500
+        ("GET", "/api/v1/issues/%C2%B9", 404, "no issue"),
         ("GET", "/api/v1/issues/12345", 404, "no issue"),
         ("GET", "/api/v1/issues/abc", 404, "no issue"),
         ("POST", "/api/v1/issues/1/close", 404, "unknown action"),
