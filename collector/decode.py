@@ -77,7 +77,9 @@ def _inflate(body: bytes, wbits: int, limit: int, name: str) -> bytes:
         while data:
             d = zlib.decompressobj(wbits)
             buf = data
-            while buf:
+            # Stop at the member's end: past it, zlib keeps the rest in unconsumed_tail
+            # *and* appends it to unused_data on every call (a loop without progress).
+            while buf and not d.eof:
                 out += d.decompress(buf, CHUNK)
                 if len(out) > limit:
                     raise BodyError(413, f"decompressed body is over the limit of {limit} bytes")

@@ -52,6 +52,8 @@ def decode_batch(body: bytes, project_id: int, now: float, limits: n.Limits,
         raise BatchError(400, f"invalid batch: {exc}") from None
     except msgspec.DecodeError as exc:
         raise BatchError(400, f"body is not valid JSON: {exc}") from None
+    except RecursionError:  # msgspec's nesting limit (about 1000 levels)
+        raise BatchError(400, "body is not usable JSON: nested too deeply") from None
     total = len(batch.logs) + len(batch.errors) + len(batch.metrics) + len(batch.requests)
     if total > max_records:
         raise BatchError(413, f"batch has {total} records; the limit is {max_records}")
@@ -65,7 +67,7 @@ def decode_batch(body: bytes, project_id: int, now: float, limits: n.Limits,
         for index, raw in enumerate(raws):
             try:
                 target.append(build(project_id, decoder.decode(raw), batch.resource, now, limits))
-            except (msgspec.ValidationError, ValueError, OverflowError) as exc:
+            except (msgspec.ValidationError, ValueError, OverflowError, RecursionError) as exc:
                 bad += 1
                 out.rejected.append({"kind": _SINGULAR[kind], "index": index, "error": str(exc)})
         out.accepted_by_kind[_SINGULAR[kind]] = len(raws) - bad

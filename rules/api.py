@@ -85,8 +85,8 @@ async def _actor(request: Request) -> str | Response:
         return "api"
     try:
         data = msgspec.json.decode(body)
-    except msgspec.DecodeError:
-        return error_response(400, "body must be JSON (or empty)")
+    except (msgspec.DecodeError, RecursionError):
+        return error_response(400, "body must be JSON (or empty), nested at most ~1000 levels")
     by = data.get("by") if isinstance(data, dict) else None
     if by is not None and (not isinstance(by, str) or not 0 < len(by) <= 100 or "\x00" in by):
         return error_response(400, "by: must be a name of 1-100 characters")
@@ -153,6 +153,8 @@ async def create_silence(request: Request) -> Response:
         data = msgspec.json.decode(await request.body(), type=SilenceIn)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         return error_response(400, f"invalid silence: {exc}")
+    except RecursionError:
+        return error_response(400, "invalid silence: nested too deeply")
     if not data.matchers or any(not k or len(k) > 200 or len(v) > 200
                                 for k, v in data.matchers.items()):
         return error_response(400, "matchers: give at least one label: value pair "

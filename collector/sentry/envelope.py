@@ -39,6 +39,8 @@ def _header(line: bytes, what: str) -> dict[str, Any]:
         value = _decode(line) if line.strip() else {}
     except msgspec.DecodeError as exc:
         raise EnvelopeError(f"{what} is not valid JSON: {exc}") from None
+    except RecursionError:  # msgspec's nesting limit (about 1000 levels)
+        raise EnvelopeError(f"{what} is nested too deeply") from None
     if not isinstance(value, dict):
         raise EnvelopeError(f"{what} must be a JSON object")
     return value
@@ -96,7 +98,9 @@ def payload_json(item: Item, index: int) -> dict[str, Any]:
     try:
         value = _decode(item.payload)
     except msgspec.DecodeError as exc:
-        raise EnvelopeError(f"item {index} ('{item.type}') is not valid JSON: {exc}") from None
+        raise EnvelopeError(f"item {index} ('{item.type[:40]}') is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise EnvelopeError(f"item {index} ('{item.type[:40]}') is nested too deeply") from None
     if not isinstance(value, dict):
-        raise EnvelopeError(f"item {index} ('{item.type}') must be a JSON object")
+        raise EnvelopeError(f"item {index} ('{item.type[:40]}') must be a JSON object")
     return value

@@ -84,3 +84,13 @@ async def test_read_limited_checks_declared_and_actual_size():
 def test_replace_nul_escapes_keeps_length_and_escaped_text(raw, expected):
     out = replace_nul_escapes(raw)
     assert out == expected and len(out) == len(raw)
+
+
+def test_gzip_members_larger_than_a_chunk():
+    # A member ending after more than CHUNK bytes of output left zlib's unconsumed_tail
+    # non-empty at its end: the loop never ended (and unused_data grew without bound).
+    member = gzip.compress(bytes(1024 * 1024))
+    assert decompress(member * 3, "gzip", 4 * 1024 * 1024) == bytes(3 * 1024 * 1024)
+    with pytest.raises(BodyError) as info:
+        decompress(member * 64, "gzip", 8 * 1024 * 1024)
+    assert info.value.status == 413
