@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from collector import search
 from collector import tables as t
 from collector.normalize import LEVEL_NAMES
+from lookout.ids import MAX_ROW_ID
 
 _decode = msgspec.json.decode
 
@@ -140,10 +142,14 @@ def encode_cursor(ts: float, row_id: int) -> str:
 def decode_cursor(cursor: str) -> tuple[float, int]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        ts, row_id = raw.split(":")
-        return float(ts), int(row_id)
+        ts_text, id_text = raw.split(":")
+        ts, row_id = float(ts_text), int(id_text)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise QueryError("cursor: not a cursor this server issued") from None
+    # Out of the columns' range, the drivers fail the query (a 500) instead of matching.
+    if not (math.isfinite(ts) and 0 <= row_id <= MAX_ROW_ID):
+        raise QueryError("cursor: not a cursor this server issued")
+    return ts, row_id
 
 
 async def search_logs(engine: AsyncEngine, q: LogQuery) -> tuple[list[dict[str, Any]], str | None]:

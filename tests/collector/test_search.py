@@ -6,6 +6,7 @@ both phases of SQLite's adaptive strategy, attribute filters and counts.
 
 from __future__ import annotations
 
+import base64
 import time
 
 import pytest
@@ -123,3 +124,10 @@ async def test_counts_agree_whichever_way_sqlite_scans(engine, monkeypatch):
     monkeypatch.setattr(search, "LIKE_SCAN_LIMIT", 5)  # the range now counts as big
     big = await queries.count_logs(engine, query, NOW - 100, NOW + 1, 4)
     assert small == big and sum(small) == 15
+
+
+@pytest.mark.parametrize("raw", [b"1:99999999999999999999999", b"inf:1", b"nan:1", b"1:-1"])
+def test_cursor_out_of_range_is_a_query_error(raw):
+    # A row id past 64 bits made the drivers fail the query: once a 500.
+    with pytest.raises(queries.QueryError, match="cursor"):
+        queries.decode_cursor(base64.urlsafe_b64encode(raw).decode())
