@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -30,6 +31,13 @@ from lookout.settings import Settings
 from tests.support.server import LookoutServer, start_server
 
 PG_ENV = "LOOKOUT_TEST_DATABASE_URL"
+
+# Property tests are derandomized by default, so CI runs the same cases every time;
+# HYPOTHESIS_PROFILE=explore searches new ones (and more of them) on a developer machine.
+hypothesis_settings.register_profile("ci", derandomize=True, database=None, deadline=None,
+                                     print_blob=True)
+hypothesis_settings.register_profile("explore", max_examples=2000, deadline=None)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def pg_base_url() -> str | None:
