@@ -83,6 +83,9 @@ async def login_submit(request: Request) -> Response | Template:
                            error="The form expired or came from another site. Please try again.")
     email = str(form.get("email") or "").strip().lower()[:320]
     password = str(form.get("password") or "")[:1000]
+    if "\x00" in email or "\x00" in password:  # PostgreSQL text cannot hold NUL (was a 500)
+        return _login_form(request, prelogin, status=400,
+                           error="Email and password cannot contain NUL characters.")
     ip = client_ip(request)
     current = now()
     wait = await throttle.retry_after(svc.engine, email, ip, current)

@@ -168,3 +168,11 @@ async def test_unsafe_api_calls_with_a_session_need_the_csrf_header(services, us
             assert ok.status_code == 200 and ok.json() == {"ok": True}
     finally:
         await services.stop()
+
+
+async def test_nul_in_email_or_password_is_a_400(client, user):
+    # The throttle lookup sent the NUL to PostgreSQL: once a 500.
+    for email, password in ((user + "\x00", "pw"), (user, "pw\x00")):
+        resp = await login(client, email=email, password=password)
+        assert resp.status_code == 400, resp.text
+        assert "NUL" in resp.text
