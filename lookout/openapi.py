@@ -117,11 +117,10 @@ def _sentry_operation(name: str, summary: str, body: dict[str, Any]) -> dict[str
 
 def _read(summary: str, operation_id: str, ok: dict[str, Any], *,
           parameters: list[dict[str, Any]] | None = None, not_found: bool = False,
-          bad_request: bool = True, body: dict[str, Any] | None = None,
-          status: str = "200") -> dict[str, Any]:
-    responses: dict[str, Any] = {status: _json(ok, "OK"), **_READ_ERRORS}
-    if bad_request:
-        responses["400"] = _error("a parameter is invalid; the message names it")
+          body: dict[str, Any] | None = None, status: str = "200") -> dict[str, Any]:
+    # Any parameter (even an undeclared one) holding NUL is a 400: lookout.http.
+    responses: dict[str, Any] = {status: _json(ok, "OK"), **_READ_ERRORS,
+                                 "400": _error("a parameter is invalid; the message names it")}
     if not_found:
         responses["404"] = _error("not found")
     op: dict[str, Any] = {"summary": summary, "operationId": operation_id, "tags": ["read"],
@@ -176,7 +175,7 @@ def _paths() -> dict[str, Any]:
             _LIMIT, _CURSOR])},
         "/api/v1/issues/{issue_id}": {"get": _read(
             "One issue with its latest event", "getIssue", _OBJECT, parameters=[issue_id],
-            not_found=True, bad_request=False)},
+            not_found=True)},
         "/api/v1/issues/{issue_id}/events": {"get": _read(
             "An issue's events, newest first", "issueEvents", _PAGE, not_found=True,
             parameters=[issue_id, _query("limit", {"type": "integer", "minimum": 1,
@@ -184,13 +183,13 @@ def _paths() -> dict[str, Any]:
                         _CURSOR])},
         "/api/v1/issues/{issue_id}/{action}": {"post": _read(
             "Resolve, ignore or reopen an issue", "changeIssue", _OBJECT, not_found=True,
-            bad_request=False, parameters=[issue_id, _path_param(
+            parameters=[issue_id, _path_param(
                 "action", {"type": "string", "enum": ["resolve", "ignore", "reopen"]})])},
         "/api/v1/rules": {"get": _read(
             "Rules with their current state", "listRules",
             {"type": "object", "required": ["rules"],
              "properties": {"source": {"type": ["string", "null"]},
-                            "rules": {"type": "array", "items": _OBJECT}}}, bad_request=False)},
+                            "rules": {"type": "array", "items": _OBJECT}}})},
         "/api/v1/alerts": {"get": _read("Alerts, newest first", "listAlerts", _ITEMS, parameters=[
             _query("state", {"type": "string", "enum": list(ALERT_STATES)}, "only this state"),
             _LIMIT])},
@@ -208,8 +207,7 @@ def _paths() -> dict[str, Any]:
                 "200": alert_action, **_READ_ERRORS, "400": _error("invalid body"),
                 "404": _error("no such alert")}}},
         "/api/v1/silences": {
-            "get": _read("Active silences (all with expired=true)", "listSilences", _ITEMS,
-                         bad_request=False, parameters=[
+            "get": _read("Active silences (all with expired=true)", "listSilences", _ITEMS, parameters=[
                              _query("expired", {"type": "string", "enum": ["1", "true", "yes"]},
                                     "include expired silences")]),
             "post": {**_read("Create a silence", "createSilence", _OBJECT, status="201",
