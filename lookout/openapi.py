@@ -207,9 +207,10 @@ def _paths() -> dict[str, Any]:
                 "200": alert_action, **_READ_ERRORS, "400": _error("invalid body"),
                 "404": _error("no such alert")}}},
         "/api/v1/silences": {
-            "get": _read("Active silences (all with expired=true)", "listSilences", _ITEMS, parameters=[
-                             _query("expired", {"type": "string", "enum": ["1", "true", "yes"]},
-                                    "include expired silences")]),
+            "get": _read("Active silences (all with expired=true)", "listSilences", _ITEMS,
+                         parameters=[_query("expired", {"type": "string",
+                                                        "enum": ["1", "true", "yes"]},
+                                            "include expired silences")]),
             "post": {**_read("Create a silence", "createSilence", _OBJECT, status="201",
                              body=_ref("SilenceIn")),
                      "requestBody": {"required": True, "content": {
