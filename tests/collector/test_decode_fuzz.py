@@ -71,10 +71,13 @@ async def test_read_limited(chunks, declared, limit):
     assert body == b"".join(chunks) and len(body) <= limit
 
 
+# Any character but lone surrogates (not encodable as UTF-8, so never in a body); NUL is
+# generated often enough by hypothesis on its own.
+chars = st.characters(exclude_categories=["Cs"])
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text(alphabet=st.characters(), max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner,
-                                                               max_size=4),
+    st.none() | st.booleans() | st.integers() | st.text(alphabet=chars, max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+        st.text(alphabet=chars, max_size=6), inner, max_size=4),
     max_leaves=20)
 
 

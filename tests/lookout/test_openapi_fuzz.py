@@ -29,7 +29,7 @@ from lookout.openapi import PATH
 
 pytestmark = pytest.mark.e2e
 
-EXAMPLES = int(os.environ.get("LOOKOUT_FUZZ_EXAMPLES", "40"))
+EXAMPLES = int(os.environ.get("LOOKOUT_FUZZ_EXAMPLES", "50"))  # per operation and mode
 REQUEST_TIMEOUT = 20.0  # seconds; generous for a loaded machine, still catches a hang
 # An envelope is bytes on the wire, sent as they are generated.
 schemathesis.serializer.alias("application/x-sentry-envelope", "application/octet-stream")
