@@ -53,6 +53,12 @@ REQUEST_COLUMNS = ("project_id", "ts", "received_at", "service", "environment", 
 MAX_MAGNITUDE = 1e100  # metric values, sums, durations: 1e200 records to overflow a double
 MAX_COUNT = 1_000_000_000  # observations per metric record (and per histogram bucket)
 MAX_DURATION_MS = 1e12  # about 31 years
+# Stored JSON (attributes, exception chains, extra) is decoded again when read and when
+# grouped, from deeper call stacks than ingest's: data nested near the decoder's ~1000
+# levels would be stored and then unreadable. Real data nests a few levels.
+MAX_DEPTH = 100
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKETS = re.compile(r"[\[\]{}]")
 
 _json_encode = msgspec.json.Encoder().encode
 
@@ -119,6 +125,25 @@ def is_measurement(value: Any) -> bool:
     return abs(value) <= MAX_MAGNITUDE  # False for NaN too; exact for any int
 
 
+def check_depth(json_text: str, what: str) -> str:
+    """``json_text`` (as msgspec encodes it) unless it nests deeper than MAX_DEPTH.
+
+    Counting brackets bounds the depth, so the exact scan (strings removed by a
+    regex, then the brackets walked) runs only for texts with many containers.
+    """
+    if json_text.count("[") + json_text.count("{") <= MAX_DEPTH:
+        return json_text
+    depth = 0
+    for bracket in _BRACKETS.findall(_JSON_STRING.sub("", json_text)):
+        if bracket in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise RecordError(f"{what}: nested deeper than {MAX_DEPTH} levels")
+        else:
+            depth -= 1
+    return json_text
+
+
 def clip(text: str | None, limits: Limits) -> str:
     if not text:
         return ""
@@ -154,7 +179,7 @@ def attributes_json(attrs: dict[str, Any], limits: Limits) -> str:
     if len(text) > limits.max_string_length:  # only then can a single value be too long
         text = _json_encode({key[:200]: clip(value, limits) if isinstance(value, str) else value
                              for key, value in attrs.items()})
-    return text.decode()
+    return check_depth(text.decode(), "attributes")
 
 
 def _common_row(project_id: int, rec: schema._Common, res: schema.Resource | None, now: float,
@@ -284,7 +309,7 @@ def error_row(project_id: int, rec: schema.ErrorIn, res: schema.Resource | None,
         level=level_number(rec.level),
         logger=rec.logger or "",
         message=clip(message, limits),
-        exception=_json_encode(exceptions).decode(),
+        exception=check_depth(_json_encode(exceptions).decode(), "exception"),
         platform=rec.platform or "python",
         source="lookout",
         handled=handled,

@@ -184,11 +184,11 @@ def event_row(project_id: int, event: dict[str, Any], now: float, limits: n.Limi
         "level": SENTRY_LEVELS.get(_str(event.get("level")).lower(), 40),
         "logger": _str(event.get("logger")),
         "message": n.clip(message or "<unlabeled event>", limits),
-        "exception": _encode(exceptions).decode(),
+        "exception": n.check_depth(_encode(exceptions).decode(), "exception"),
         "platform": _str(event.get("platform"), 50) or "other",
         "source": "sentry",
         "handled": handled,
-        "extra": _encode(extra).decode(),
+        "extra": n.check_depth(_encode(extra).decode(), "event"),
     }
 
 
@@ -219,6 +219,11 @@ def log_rows(project_id: int, payload: dict[str, Any], now: float,
             bad += 1
             continue
         attrs = _flat_attributes(item.get("attributes"))
+        try:
+            attributes = _capped(attrs, limits)
+        except n.RecordError:  # nested too deeply to store
+            bad += 1
+            continue
         trace_id = _str(item.get("trace_id"), 64) or None
         level = SENTRY_LEVELS.get(_str(item.get("level")).lower(), 20)
         rows.append((
@@ -227,7 +232,7 @@ def log_rows(project_id: int, payload: dict[str, Any], now: float,
             _str(attrs.get("sentry.environment")), _str(attrs.get("sentry.release")),
             _str(attrs.get("server.address")),
             _request_id(attrs.get("request_id")) or _request_id(trace_id), trace_id,
-            _capped(attrs, limits), level, _str(attrs.get("logger.name")),
+            attributes, level, _str(attrs.get("logger.name")),
             n.clip(body, limits),
         ))
     return rows, bad

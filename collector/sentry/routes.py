@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from litestar.types import Receive, Scope
 
 from collector.decode import BodyError, decompress, read_limited, replace_nul_escapes
-from collector.normalize import RowBatch
+from collector.normalize import RecordError, RowBatch
 from collector.ratelimit import limit_errors
 from collector.sentry import auth, events
 from collector.sentry.envelope import Envelope, EnvelopeError, Item, parse, payload_json
@@ -96,7 +96,10 @@ async def _handle(svc: Services, project_id: str, scope: Scope, receive: Receive
                   if item.type in _STORED_TYPES]
     except (BodyError, EnvelopeError) as exc:
         return refuse(exc.status if isinstance(exc, BodyError) else 400, str(exc))
-    converted = _convert(owner, stored, envelope.headers.get("event_id"), now(), svc)
+    try:
+        converted = _convert(owner, stored, envelope.headers.get("event_id"), now(), svc)
+    except (RecordError, RecursionError) as exc:  # Sentry SDKs nest a few levels at most
+        return refuse(400, f"event is not usable: {exc}")
     rows = converted.rows
     dropped, limit_headers = await limit_errors(svc.limiter, owner, rows.errors)
     if dropped:

@@ -137,3 +137,24 @@ def test_error_rows():
         n.error_row(1, schema.ErrorIn(), None, NOW, n.Limits())
     with pytest.raises(n.RecordError, match="event_id"):
         n.error_row(1, schema.ErrorIn(message="x", event_id="nothex"), None, NOW, n.Limits())
+
+
+def test_check_depth_counts_containers_not_brackets_in_strings():
+    ok = "[" * n.MAX_DEPTH + "]" * n.MAX_DEPTH
+    assert n.check_depth(ok, "x") == ok
+    with pytest.raises(n.RecordError, match="nested deeper than"):
+        n.check_depth("[" + ok + "]", "attributes")
+    in_strings = msgspec.json.encode(["[{" * 500, {"a": "\\\"[[[" * 300}]).decode()
+    assert n.check_depth(in_strings, "x") == in_strings
+
+
+def test_deep_attributes_and_frame_vars_reject_the_record():
+    deep: object = []
+    for _ in range(150):
+        deep = [deep]
+    with pytest.raises(n.RecordError, match="attributes: nested deeper"):
+        row(log(attributes={"a": deep}))
+    err = msgspec.convert({"exception": [{"type": "T", "frames": [{"vars": {"a": deep}}]}]},
+                          schema.ErrorIn)
+    with pytest.raises(n.RecordError, match="exception: nested deeper"):
+        n.error_row(1, err, None, NOW, n.Limits())
