@@ -179,7 +179,9 @@ def attributes_json(attrs: dict[str, Any], limits: Limits) -> str:
     if len(text) > limits.max_string_length:  # only then can a single value be too long
         text = _json_encode({key[:200]: clip(value, limits) if isinstance(value, str) else value
                              for key, value in attrs.items()})
-    return check_depth(text.decode(), "attributes")
+    out = text.decode()
+    # A text of N characters nests at most N/2 levels: typical attributes skip the call.
+    return out if len(out) <= 2 * MAX_DEPTH else check_depth(out, "attributes")
 
 
 def _common_row(project_id: int, rec: schema._Common, res: schema.Resource | None, now: float,
