@@ -40,7 +40,12 @@ def serve(settings: Settings, host: str, port: int) -> int:
     log.info("Create a login for the web UI with: lookout user create EMAIL")
     config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
                             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-                            lifespan="on", server_header=False)
+                            lifespan="on", server_header=False,
+                            # Client address and scheme from X-Forwarded-* only when
+                            # the peer is a trusted proxy; uvicorn's own default would
+                            # trust 127.0.0.1, letting any local process forge them.
+                            proxy_headers=bool(settings.trusted_proxy_list),
+                            forwarded_allow_ips=settings.trusted_proxy_list or None)
     server = uvicorn.Server(config)
     # uvicorn re-raises the signal it stopped on once it has shut down; a SIGTERM
     # that led to a clean drain is a normal exit for us (status 0), so the handler
