@@ -32,6 +32,7 @@ import argparse
 import asyncio
 import gzip
 import json
+import os
 import random
 import re
 import sys
@@ -45,7 +46,7 @@ from tempfile import TemporaryDirectory
 from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -220,7 +221,25 @@ def tick_stats(instance_url: str) -> tuple[int, float]:
     return n, (float(total.group(1)) / n if n and total else float("nan"))
 
 
-async def stored(db_url: str, project_id: int) -> tuple[int, int]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far, from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Stored:
+    logs: int
+    events: int
+    logs_bytes: int
+    errors_bytes: int
+
+
+async def stored(db_url: str, project_id: int) -> Stored:
+    """Rows stored for the project, and the on-disk size of their tables with indexes."""
     engine = create_engine(db_url)
     try:
         async with engine.connect() as conn:
@@ -228,9 +247,11 @@ async def stored(db_url: str, project_id: int) -> tuple[int, int]:
                                      .where(tables.logs.c.project_id == project_id))
             events = await conn.scalar(select(func.count()).select_from(tables.errors)
                                        .where(tables.errors.c.project_id == project_id))
+            sizes = (await conn.execute(text(
+                "SELECT pg_total_relation_size('logs'), pg_total_relation_size('errors')"))).one()
     finally:
         await engine.dispose()
-    return int(logs or 0), int(events or 0)
+    return Stored(int(logs or 0), int(events or 0), int(sizes[0]), int(sizes[1]))
 
 
 async def run(args: argparse.Namespace, workdir: Path, db_url: str) -> bool:
@@ -250,6 +271,8 @@ async def run(args: argparse.Namespace, workdir: Path, db_url: str) -> bool:
             soak = Soak(cluster, http, dsn.path.strip("/"), dsn.username or "", token, envelopes)
             rss: list[tuple[float, list[float]]] = []
             print(f"running {args.minutes:g} min...", flush=True)
+            cpu_before = [cpu_seconds(i.process.pid) if i.process else float("nan")
+                          for i in cluster.instances]
             started = time.monotonic()
             sampler = asyncio.create_task(sample_rss(cluster, rss))
             await asyncio.gather(
@@ -262,15 +285,17 @@ async def run(args: argparse.Namespace, workdir: Path, db_url: str) -> bool:
             rss.append((elapsed, [rss_mb(i.process.pid) if i.process else float("nan")
                                   for i in cluster.instances]))
         ticks = [tick_stats(i.url) for i in cluster.instances]
+        cpu = [(cpu_seconds(i.process.pid) if i.process else float("nan")) - before
+               for i, before in zip(cluster.instances, cpu_before, strict=True)]
         died = [i for i, inst in enumerate(cluster.instances)
                 if inst.process is None or inst.process.poll() is not None]
-    logs_stored, events_stored = await stored(db_url, int(soak.project_id))
-    return report(args, soak, elapsed, ticks, rss, died, logs_stored, events_stored)
+    return report(args, soak, elapsed, ticks, cpu, rss, died,
+                  await stored(db_url, int(soak.project_id)))
 
 
 def report(args: argparse.Namespace, soak: Soak, elapsed: float, ticks: list[tuple[int, float]],
-           rss: list[tuple[float, list[float]]], died: list[int], logs_stored: int,
-           events_stored: int) -> bool:
+           cpu: list[float], rss: list[tuple[float, list[float]]], died: list[int],
+           db: Stored) -> bool:
     print(f"\n{args.minutes:g} min through nginx -> {args.instances} instances on PostgreSQL; "
           f"target {args.logs_per_sec:g} log records/s, {args.events_per_sec:g} events/s, "
           f"{args.searches_per_sec:g} searches/s\n")
@@ -288,6 +313,13 @@ def report(args: argparse.Namespace, soak: Soak, elapsed: float, ticks: list[tup
                       + (f" (mean {mean * 1000:.0f} ms)" if count else "")
                       for idx, (count, mean) in enumerate(ticks)))
 
+    print("  server CPU (user+system during the load): "
+          + ", ".join(f"instance {i} {c:.1f} s ({c / elapsed:.0%} of a core)"
+                      for i, c in enumerate(cpu)))
+    if db.logs and db.events:
+        print(f"  on disk with indexes: {db.logs_bytes / db.logs:.0f} B per log record, "
+              f"{db.errors_bytes / db.events:.0f} B per error event")
+
     print("\n  RSS (MB) every ~10 s:")
     for t, values in rss:
         print(f"    t={t:5.0f}s  " + "  ".join(f"i{i}={v:6.1f}" for i, v in enumerate(values)))
@@ -299,9 +331,9 @@ def report(args: argparse.Namespace, soak: Soak, elapsed: float, ticks: list[tup
     n_errors = sum(sum(e.values()) for e in errors.values())
     print(f"  errors: {n_errors} {errors if n_errors else ''}".rstrip()
           + (f"; instances that died: {died}" if died else ""))
-    same = (logs_stored, events_stored) == (soak.logs.records_acked, soak.events.records_acked)
-    print(f"  stored vs sent: logs {logs_stored:,} / {soak.logs.records_acked:,}, "
-          f"events {events_stored:,} / {soak.events.records_acked:,} "
+    same = (db.logs, db.events) == (soak.logs.records_acked, soak.events.records_acked)
+    print(f"  stored vs sent: logs {db.logs:,} / {soak.logs.records_acked:,}, "
+          f"events {db.events:,} / {soak.events.records_acked:,} "
           f"({'equal' if same else 'DIFFERENT'})")
     ok = flat and n_errors == 0 and not died and same
     print(f"\n  verdict: {'PASS' if ok else 'FAIL'}")
