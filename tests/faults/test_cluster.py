@@ -179,3 +179,14 @@ def test_kill_9_of_one_instance_reads_retried_and_new_writes_go_elsewhere(cluste
         assert time.monotonic() < deadline, "the restarted instance never got traffic back"
         assert ingest(cluster, dsn, ["back"]) == 202
         time.sleep(0.05)
+
+
+def test_nginx_body_limit_matches_lookouts(cluster: Cluster):
+    dsn = urlsplit(cluster.create_project())
+    path = f"/api/{dsn.path.strip('/')}/ingest"
+    headers = {"X-Lookout-Key": dsn.username or "", "Content-Type": "application/json"}
+    limit = 5 * 1024 * 1024  # LOOKOUT_MAX_BODY_BYTES's default
+    status, body = request(cluster.url, "POST", path, b" " * limit, headers)
+    assert status == 400 and b"error" in body  # reached Lookout, which read it all
+    status, body = request(cluster.url, "POST", path, b" " * (limit + 1), headers)
+    assert status == 413 and b"<center>nginx" in body  # nginx's page, not Lookout's
