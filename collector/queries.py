@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from collector import search
 from collector import tables as t
 from collector.normalize import LEVEL_NAMES
+from lookout.db import read_connection
 
 _decode = msgspec.json.decode
 
@@ -101,7 +102,7 @@ async def request_timeline(engine: AsyncEngine, request_id: str,
     One UNION ALL statement (three index lookups, one round trip) rather than
     three queries: this is the lookup people wait for when they paste an ID.
     """
-    async with engine.connect() as conn:
+    async with read_connection(engine) as conn:
         rows = (await conn.execute(_TIMELINE, {"request_id": request_id, "limit": limit})).all()
     return [_TIMELINE_KINDS[row.kind_rank][2](row) for row in rows]
 
