@@ -165,13 +165,15 @@ async def search_logs(engine: AsyncEngine, q: LogQuery) -> tuple[list[dict[str, 
 
 
 async def count_logs(engine: AsyncEngine, q: LogQuery, since: float, until: float,
-                     buckets: int) -> list[int]:
+                     buckets: int, cap: int | None = None) -> search.MatchCounts:
     """How many logs match ``q`` in each of ``buckets`` equal slices of [since, until).
 
-    The sum is the result count; the list is the histogram. ``q.cursor`` and
-    ``q.limit`` are ignored. Needs a finite range (the UI always has one).
+    The total is the result count; the list is the histogram. With ``cap``,
+    counting stops after ``cap + 1`` matches, newest first (``capped`` says so).
+    ``q.cursor`` and ``q.limit`` are ignored. Needs a finite range (the UI
+    always has one).
     """
-    return await search.histogram(engine, q, since, until, buckets)
+    return await search.histogram(engine, q, since, until, buckets, cap)
 
 
 async def request_exists(engine: AsyncEngine, request_id: str) -> bool:
