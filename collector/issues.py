@@ -14,7 +14,9 @@ Steps, each one statement (or one ``executemany``) per batch:
    an event never bumps a counter twice;
 4. add the counts to the issues (additive ``UPDATE``: correct under any
    concurrency), reopening resolved issues as regressions;
-5. additive upserts of hourly counts and service/release/environment tags.
+5. additive upserts of hourly counts and service/release/environment/user
+   tags (the user as named by :mod:`collector.users`; the number of ``user``
+   tags of an issue is its "users affected").
 
 Every statement touches keys in sorted order, so two PostgreSQL instances
 writing overlapping issues take row locks in the same order and never
@@ -42,7 +44,7 @@ from collector import grouping, tables
 from lookout.db import now as wall_clock
 
 _encode = msgspec.json.Encoder(order="deterministic").encode
-TAG_KEYS = ("service", "release", "environment")
+TAG_KEYS = ("service", "release", "environment", "user")
 ERROR_COLUMNS = tuple(c.name for c in tables.errors.columns if c.name != "id")
 ROWS_PER_INSERT = 500  # 21 columns: far below SQLite's 32766 variables per statement
 

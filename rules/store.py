@@ -206,6 +206,28 @@ async def create_silence(conn: AsyncConnection, matchers: dict[str, str], starts
     return int(result.inserted_primary_key[0])
 
 
+async def expire_silence(conn: AsyncConnection, silence_id: int,
+                         now: float) -> tuple[str, dict[str, Any] | None]:
+    """End a silence at ``now``: (``expired`` | ``already_expired``, the silence or None)."""
+    c = t.silences.c
+    row = (await conn.execute(select(t.silences).where(c.id == silence_id))).first()
+    if row is None:
+        return "not_found", None
+    if row.ends_at <= now:
+        return "already_expired", _silence_dict(row, now)
+    await conn.execute(update(t.silences).where(c.id == silence_id).values(
+        ends_at=now, starts_at=min(row.starts_at, now)))
+    row = (await conn.execute(select(t.silences).where(c.id == silence_id))).one()
+    return "expired", _silence_dict(row, now)
+
+
+def _silence_dict(row: Any, now: float) -> dict[str, Any]:
+    data = dict(row._mapping)
+    data["matchers"] = _labels(data["matchers"])
+    data["active"] = data["starts_at"] <= now < data["ends_at"]
+    return data
+
+
 async def list_silences(engine: AsyncEngine, now: float,
                         include_expired: bool = False) -> list[dict[str, Any]]:
     c = t.silences.c
@@ -213,10 +235,4 @@ async def list_silences(engine: AsyncEngine, now: float,
     if not include_expired:
         query = query.where(c.ends_at > now)
     async with engine.connect() as conn:
-        out = []
-        for r in await conn.execute(query):
-            data = dict(r._mapping)
-            data["matchers"] = _labels(data["matchers"])
-            data["active"] = data["starts_at"] <= now < data["ends_at"]
-            out.append(data)
-        return out
+        return [_silence_dict(r, now) for r in await conn.execute(query)]
