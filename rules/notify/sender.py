@@ -22,6 +22,9 @@ with backoff. What happens next depends on the failure:
   would keep a run busy for minutes. The sender pauses for the same backoff.
 - anything else (``channel_not_found``, ``invalid_auth``, no channel set): Slack
   will not fix it by itself; the row is marked ``failed`` after ``MAX_ATTEMPTS``.
+
+No wait is ever longer than ``BACKOFF_CAP``: a retry time or pause further
+ahead than that means the clock went back, and it is treated as due.
 """
 
 from __future__ import annotations
@@ -98,12 +101,15 @@ class SlackSender:
         """Deliver every due outbox row this instance can lease; returns rows sent."""
         async with self.running:
             now = self.clock()
+            if self.paused_until - now > BACKOFF_CAP:
+                self.paused_until = 0.0  # the clock went back
             if now < self.paused_until:
                 return 0
             o = t.outbox.c
             async with self.store.engine.connect() as conn:
                 ids = [r[0] for r in await conn.execute(
-                    select(o.alert_id).where(o.status == "pending", o.next_attempt_at <= now)
+                    select(o.alert_id).where(o.status == "pending", or_(
+                        o.next_attempt_at <= now, o.next_attempt_at > now + BACKOFF_CAP))
                     .group_by(o.alert_id).order_by(o.alert_id).limit(BATCH_ALERTS))]
             sent = 0
             for alert_id in ids:
@@ -139,7 +145,8 @@ class SlackSender:
                 o.alert_id == alert_id, o.status == "pending").order_by(o.id))).all()
         sent = 0
         for row in rows:
-            if row.next_attempt_at > self.clock():
+            now = self.clock()
+            if now < row.next_attempt_at <= now + BACKOFF_CAP:
                 break  # keep this alert's notifications in order
             try:
                 await self._send(row)
@@ -213,6 +220,7 @@ class SlackSender:
                 retry_after = 0.0
         outage = is_outage(exc)
         cap = OUTAGE_BACKOFF_CAP if outage else BACKOFF_CAP
+        retry_after = min(retry_after, BACKOFF_CAP)
         delay = max(retry_after, min(cap, 5.0 * 2 ** (attempts - 1)))
         status = "failed" if attempts >= MAX_ATTEMPTS and not outage else "pending"
         message = f"{type(exc).__name__}: {exc}"[:500]
