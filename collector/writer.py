@@ -275,7 +275,9 @@ def _is_connection_error(exc: BaseException) -> bool:
     if isinstance(exc, sa_exc.DBAPIError):
         return bool(exc.connection_invalidated) or isinstance(
             exc, (sa_exc.OperationalError, sa_exc.InterfaceError))
-    return type(exc).__module__.startswith("asyncpg") and "Connection" in type(exc).__name__
+    name = type(exc).__name__  # InterfaceError: "connection is closed"
+    return type(exc).__module__.startswith("asyncpg") and (
+        "Connection" in name or name == "InterfaceError")
 
 
 def storage_problem(exc: BaseException) -> str:
