@@ -69,7 +69,7 @@ async def test_a_key_cannot_write_to_another_project(client: httpx.AsyncClient, 
         ("envelope ?sentry_key=", f"/api/{b.id}/envelope/", {}, {"sentry_key": ka}, envelope()),
         ("envelope dsn header", f"/api/{b.id}/envelope/", {}, None, envelope(dsn(a))),
         ("envelope dsn of A, key of B's path", f"/api/{b.id}/envelope/", {}, None,
-         envelope(dsn(a).replace(f"/{a.id}", f"/{b.id}"))),
+         envelope(f"http://{ka}@lookout.test/{b.id}")),
         # The header wins over a valid key elsewhere: no mixing and matching.
         ("header A, query B", f"/api/{b.id}/envelope/", {"X-Sentry-Auth": sentry_auth(ka)},
          {"sentry_key": b.public_key}, envelope(dsn(b))),
