@@ -10,6 +10,7 @@ acknowledged record is stored exactly once.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections import Counter
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -17,6 +18,11 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from collector.normalize import LOG_COLUMNS, RowBatch
+from collector.writer import BatchWriter
+from lookout.db import create_engine
+from lookout.errors import StorageUnavailable
+from lookout.migrate import upgrade
 from tests.support.disk_faults import FileSizeLimit, SmallDisk
 from tests.support.server import LookoutServer
 from tests.support.waiting import wait_until
@@ -97,3 +103,25 @@ def test_disk_full(server_factory, tmp_path: Path) -> None:
         run_fault(server, db, disk.fill, disk.free, "disk holding the database is full")
     finally:
         disk.unmount()
+
+
+async def test_read_only_database_file_is_named(tmp_path: Path) -> None:
+    """SQLite opened read-only (as with a read-only file or mount): the cause, not a 500."""
+    db = tmp_path / "lookout.db"
+    writable = create_engine(f"sqlite+aiosqlite:///{db}")
+    await upgrade(writable)
+    await writable.dispose()
+    engine = create_engine(f"sqlite+aiosqlite:///file:{db}?mode=ro&uri=true")
+    writer = BatchWriter(engine)
+    writer.start()
+    values = dict(project_id=1, ts=time.time(), received_at=time.time(), service="s",
+                  environment="", release="", host="", request_id=None, trace_id=None,
+                  attributes="{}", level=20, logger="", message="m")
+    try:
+        with pytest.raises(StorageUnavailable) as info:
+            await writer.submit(RowBatch(logs=[tuple(values[c] for c in LOG_COLUMNS)]))
+        assert "the database file or its directory is read-only" in str(info.value)
+        assert writer.failing(within=60) == str(info.value)  # what /readyz reports
+    finally:
+        await writer.stop()
+        await engine.dispose()
