@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -60,11 +61,28 @@ def database_unavailable(exc: BaseException) -> bool:
 UNAVAILABLE = "database unavailable; retry later"
 
 
+UNAVAILABLE_LOG_EVERY = 30.0  # seconds: an outage is a few lines, not one per request
+
+
+class _Unavailable:
+    """Requests failed for want of a database, logged at most every UNAVAILABLE_LOG_EVERY."""
+
+    quiet_until = 0.0
+    suppressed = 0
+
+
 def unavailable(path: str, exc: BaseException) -> None:
     """Log a request that failed for want of a database: one line, no traceback."""
+    current = time.monotonic()
+    if current < _Unavailable.quiet_until:
+        _Unavailable.suppressed += 1
+        return
     text = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
     log.warning("request failed: database unavailable",
-                extra={"path": path, "error": f"{type(exc).__name__}: {text}"})
+                extra={"path": path, "error": f"{type(exc).__name__}: {text}",
+                       "more_since_last_line": _Unavailable.suppressed})
+    _Unavailable.quiet_until = current + UNAVAILABLE_LOG_EVERY
+    _Unavailable.suppressed = 0
 
 
 def internal_error_handler(request: Request, exc: Exception) -> Response:

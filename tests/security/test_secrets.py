@@ -133,6 +133,7 @@ def test_secrets_stay_out_of_logs_and_answers(
     everything = "\n".join(bodies + outputs)
     assert "database writes are failing" in everything  # the failures did happen
     assert "slack delivery failed" in everything
+    assert "request failed: database unavailable" in everything
     assert "Traceback" not in everything
     for value in forbidden:
         assert value not in everything, "a secret was printed"
