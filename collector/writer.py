@@ -11,6 +11,11 @@ Back-pressure instead of buffering: when more than ``queue_records`` rows are
 waiting, or the database fails, ``submit`` raises
 :class:`~lookout.errors.StorageUnavailable` and the client is told to retry
 (503 + Retry-After). Nothing is kept in memory that was not acknowledged.
+
+While the database refuses writes (down, disk full, read-only file) the
+writer says so once in the log, with the likely cause, and once more when
+writes work again, not once per failed request; :attr:`BatchWriter.failure`
+lets ``/readyz`` report it.
 """
 
 from __future__ import annotations
@@ -32,6 +37,16 @@ from lookout.db import now as wall_clock
 from lookout.errors import Overloaded, StorageUnavailable
 
 log = logging.getLogger("lookout.writer")
+
+# What SQLite's terse messages usually mean for someone running Lookout.
+_SQLITE_CAUSES = {
+    "database or disk is full": "the disk holding the database is full",
+    "disk I/O error": "the database file cannot be written (disk full, a file size limit "
+                      "or a failing disk)",
+    "attempt to write a readonly database": "the database file or its directory is read-only",
+    "unable to open database file": "the database file cannot be opened (missing directory "
+                                    "or permissions)",
+}
 
 
 @dataclass(slots=True)
@@ -66,6 +81,16 @@ class BatchWriter:
         self._is_pg = engine.dialect.name == "postgresql"
         self._direct = error_hook is None and engine.dialect.driver in ("aiosqlite", "asyncpg")
         self._idle: list[AsyncConnection] = []
+        self.failure: str | None = None
+        """Why writes are failing now; None once a write succeeds again."""
+        self.failed_at = 0.0  # when the last write failed (``clock`` time)
+        self._failed_writes = 0
+
+    def failing(self, within: float) -> str | None:
+        """Why writes fail, if the last one failed less than ``within`` seconds ago."""
+        if self.failure is not None and self._clock() - self.failed_at < within:
+            return self.failure
+        return None
 
     @property
     def queued_records(self) -> int:
@@ -165,11 +190,22 @@ class BatchWriter:
                 for job in group:
                     await self._write_group([job], len(job.rows))
                 return
-            log.warning("write failed", extra={"error": _describe(exc), "records": size})
+            reason = storage_problem(exc)
             metrics.WRITE_FAILURES.inc()
-            failure = StorageUnavailable(f"database unavailable: {_describe(exc)}")
-            self._finish(group, size, failure)
+            if not _is_connection_error(exc):
+                log.warning("write failed", extra={"error": reason, "records": size})
+            elif reason != self.failure:  # once per outage, not once per request
+                log.error("database writes are failing; ingest answers 503 until they work",
+                          extra={"error": reason, "records": size})
+            if _is_connection_error(exc):
+                self.failure, self.failed_at = reason, self._clock()
+                self._failed_writes += 1
+            self._finish(group, size, StorageUnavailable(reason))
             return
+        if self.failure is not None:
+            log.warning("database writes work again",
+                        extra={"failed_writes": self._failed_writes, "was": self.failure})
+            self.failure, self._failed_writes = None, 0
         metrics.WRITE_LATENCY.observe(self._clock() - started)
         metrics.WRITE_BATCH_RECORDS.observe(size)
         self._finish(group, size, None)
@@ -239,7 +275,18 @@ def _is_connection_error(exc: BaseException) -> bool:
     if isinstance(exc, sa_exc.DBAPIError):
         return bool(exc.connection_invalidated) or isinstance(
             exc, (sa_exc.OperationalError, sa_exc.InterfaceError))
-    return type(exc).__module__.startswith("asyncpg") and "Connection" in type(exc).__name__
+    name = type(exc).__name__  # InterfaceError: "connection is closed"
+    return type(exc).__module__.startswith("asyncpg") and (
+        "Connection" in name or name == "InterfaceError")
+
+
+def storage_problem(exc: BaseException) -> str:
+    """One line for the client and the log: what failed and, when known, why."""
+    text = _describe(exc)
+    for message, cause in _SQLITE_CAUSES.items():
+        if message in text:
+            return f"{text}: {cause}"
+    return f"database unavailable: {text}"
 
 
 def _describe(exc: BaseException) -> str:

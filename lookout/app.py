@@ -1,6 +1,9 @@
 """The application factory: one Litestar app with every module's routes.
 
 The ingest endpoints are raw ASGI handlers in front of it (:mod:`lookout.asgi`).
+The OpenAPI schema is served as JSON and YAML only (``/schema/openapi.json``):
+Litestar's HTML viewers load scripts from a CDN, which must not run on
+Lookout's origin next to a logged-in session.
 """
 
 from __future__ import annotations
@@ -8,12 +11,14 @@ from __future__ import annotations
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
 from collector import routes as ingest_routes
 from collector.sentry import routes as sentry_routes
-from lookout import ops
+from lookout import __version__, ops
 from lookout.asgi import FastPaths
 from lookout.http import http_exception_handler, internal_error_handler
 from lookout.services import Services
@@ -46,6 +51,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         state=State({"services": svc}),
         exception_handlers={HTTPException: http_exception_handler,
                             Exception: internal_error_handler},
+        openapi_config=OpenAPIConfig(title="Lookout", version=__version__,
+                                     render_plugins=[JsonRenderPlugin(), YamlRenderPlugin()]),
         request_max_body_size=settings.max_body_bytes,
         debug=False,
         logging_config=None,  # Lookout configures logging itself (lookout.logs)

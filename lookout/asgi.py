@@ -31,6 +31,7 @@ import msgspec
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from lookout import metrics
+from lookout.http import UNAVAILABLE, database_unavailable, unavailable
 
 if TYPE_CHECKING:
     from lookout.services import Services
@@ -132,9 +133,13 @@ class FastPaths:
                    send: Send) -> None:
         try:
             reply = await handler(self.services, project_id, scope, receive)
-        except Exception as exc:  # like Litestar's handler: a JSON 500, logged
-            log.error("unhandled error", exc_info=exc, extra={"path": scope["path"]})
-            reply = Reply(500, {"error": "internal error; see the server log"})
+        except Exception as exc:  # like Litestar's handler: a JSON 503 or 500, logged
+            if database_unavailable(exc):
+                unavailable(scope["path"], exc)
+                reply = Reply(503, {"error": UNAVAILABLE}, {"Retry-After": "5"})
+            else:
+                log.error("unhandled error", exc_info=exc, extra={"path": scope["path"]})
+                reply = Reply(500, {"error": "internal error; see the server log"})
         await send_reply(send, reply)
 
 

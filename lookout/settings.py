@@ -18,6 +18,8 @@ from typing import Any
 from lookout.errors import ConfigError
 
 PREFIX = "LOOKOUT_"
+SECRET_FIELDS = frozenset({"secret_key", "slack_bot_token", "slack_signing_secret",
+                           "slack_app_token"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,8 +151,28 @@ class Settings:
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
+    def __repr__(self) -> str:
+        """Every setting, with secrets and the database password masked (tracebacks, logs)."""
+        shown = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name in SECRET_FIELDS and value:
+                value = "***"
+            elif f.name == "database_url":
+                value = _hide_password(value)
+            shown.append(f"{f.name}={value!r}")
+        return f"Settings({', '.join(shown)})"
+
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
+
+
+def _hide_password(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in userinfo:
+        return url
+    return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{host}"
 
 
 def _coerce(f: dataclasses.Field[Any], raw: str) -> Any:

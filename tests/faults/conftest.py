@@ -1,4 +1,5 @@
-"""Fixtures for fault tests: several Lookout instances behind a real nginx.
+"""Fixtures for fault tests: several Lookout instances behind a real nginx, and the
+rule-engine fixtures (fake clock, Slack mimic, settings, Alerting) reused from tests/rules.
 
 nginx is required in CI (``CI=true``): a missing binary fails the tests there
 instead of skipping them, so the suite cannot pass without having run.
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PG_ENV, PgDatabases
+from tests.rules.conftest import alerting, clock, services, settings, slack  # noqa: F401
 from tests.support.cluster import NGINX, Cluster, nginx_available
 
 
