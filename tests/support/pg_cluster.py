@@ -58,8 +58,16 @@ class PgCluster:
         os.chmod(self.root, 0o700)
         self._run(str(self.bindir / "initdb"), "-D", str(self.datadir), "-U", "postgres",
                   "--auth=trust", "--no-sync", "-E", "UTF8")
-        self._pg_ctl("start")
+        self.resume()
         return self
+
+    def resume(self) -> None:
+        """Start the server (again), waiting until it accepts connections."""
+        self._pg_ctl("start")
+
+    def stop(self) -> None:
+        """``pg_ctl stop -m fast``: connections are cut and new ones refused until resume()."""
+        self._pg_ctl("stop", "-m", "fast")
 
     def _pg_ctl(self, action: str, *extra: str) -> None:
         options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1"
