@@ -187,26 +187,10 @@ class BatchWriter:
         metrics.WRITE_BATCH_RECORDS.observe(size)
         self._finish(group, size, None, taken)
 
-    def _plan(self, group: list[_Job], taken: dict[Key, Answer]
-              ) -> Generator[issues.Step, Any, list[dict[str, Any]]]:
-        """Claim the group's batch ids, then write the rows of the batches that are new.
-
-        ``taken`` receives the stored answers of batches that were already there
-        (their rows are skipped). A batch sent twice within the group is written once.
-        """
-        taken.clear()
-        answers = {job.key: job.answer for job in group if job.key is not None}
-        if answers:
-            taken.update((yield from batch_ids.claim(answers, wall_clock())))  # type: ignore[arg-type]
-        merged, owners = RowBatch(), set()
-        for job in group:
-            if job.key is not None:
-                if job.key in taken or job.key in owners:
-                    continue
-                owners.add(job.key)
-            merged.extend(job.rows)
-        return (yield from store.plan(merged, self._is_pg,
-                                      issues.id_cache(self.engine.sync_engine), wall_clock()))
+    def _plan(self, group: list[_Job], taken: dict[Key, Answer]) -> store.Plan:
+        # The plan may run on another thread (SQLite): look up shared state here.
+        return _group_plan(group, taken, self._is_pg, issues.id_cache(self.engine.sync_engine),
+                           wall_clock())
 
     async def _commit(self, group: list[_Job], taken: dict[Key, Answer]) -> None:
         if not self._direct:
@@ -261,7 +245,30 @@ class BatchWriter:
                 job.done.set_result(result)
 
 
-def _expire(done: asyncio.Future[None]) -> None:
+def _group_plan(group: list[_Job], taken: dict[Key, Answer], is_pg: bool,
+                id_cache: dict[tuple[int, str], int], now: float
+                ) -> Generator[issues.Step, Any, list[dict[str, Any]]]:
+    """Claim the group's batch ids, then write the rows of the batches that are new.
+
+    ``taken`` receives the stored answers of batches that were already there
+    (their rows are skipped). A batch sent twice within the group is written once.
+    """
+    taken.clear()
+    answers = {job.key: job.answer for job in group
+               if job.key is not None and job.answer is not None}
+    if answers:
+        taken.update((yield from batch_ids.claim(answers, now)))
+    merged, owners = RowBatch(), set()
+    for job in group:
+        if job.key is not None:
+            if job.key in taken or job.key in owners:
+                continue
+            owners.add(job.key)
+        merged.extend(job.rows)
+    return (yield from store.plan(merged, is_pg, id_cache, now))
+
+
+def _expire(done: asyncio.Future[Answer | None]) -> None:
     if not done.done():
         done.set_exception(StorageUnavailable("database did not commit in time", retry_after=5))
 
