@@ -170,3 +170,39 @@ async def test_retention_removes_batch_ids_older_than_a_day(engine):
     async with engine.connect() as conn:
         left = list((await conn.execute(select(tables.ingest_batches.c.batch_id))).scalars())
     assert left == ["new"]
+
+
+@pytest.mark.parametrize("other_commits", [True, False])
+async def test_a_claim_waits_for_a_concurrent_transaction_with_the_same_id(engine,
+                                                                           other_commits):
+    """Another instance holds the id in an open transaction: commit → duplicate, rollback → ours."""
+    project = await create_project(engine, "p")
+    writer = BatchWriter(engine)
+    writer.start()
+    other = create_engine(str(engine.url.render_as_string(hide_password=False)))
+    try:
+        async with other.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                await conn.exec_driver_sql("BEGIN IMMEDIATE")  # hold the write lock, as a writer
+            await conn.execute(insert(tables.ingest_batches).values(
+                project_id=project.id, batch_id="contested", received_at=time.time(),
+                accepted=7, rejected='[{"kind": "log", "index": 0, "error": "first"}]'))
+            ours = asyncio.create_task(writer.submit(
+                RowBatch(logs=[_log_row(project.id, "ours")]), (project.id, "contested"),
+                Answer(1)))
+            neighbour = asyncio.create_task(writer.submit(
+                RowBatch(logs=[_log_row(project.id, "neighbour")])))
+            await asyncio.sleep(0.5)  # either order gives the same result; this makes it wait
+            assert not ours.done()
+            await (conn.commit() if other_commits else conn.rollback())
+        result = await asyncio.wait_for(ours, 30)
+        await asyncio.wait_for(neighbour, 30)
+    finally:
+        await writer.stop()
+        await other.dispose()
+    if other_commits:
+        assert result == Answer(7, [{"kind": "log", "index": 0, "error": "first"}])
+        assert await _messages(engine) == ["neighbour"]
+    else:
+        assert result is None
+        assert sorted(await _messages(engine)) == ["neighbour", "ours"]
