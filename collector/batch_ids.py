@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from collector.issues import Step
 from collector.tables import ingest_batches
@@ -65,6 +67,19 @@ def parse(value: str | None) -> str | None:
         raise ValueError("X-Lookout-Batch-Id must be 1-64 characters of letters, digits, "
                          "'-' and '_' (the SDK sends a uuid4 in hex)")
     return value
+
+
+async def stored_answer(engine: AsyncEngine, key: Key) -> Answer | None:
+    """The answer stored for ``key`` if that batch is already stored (a quick look-up).
+
+    Only a shortcut: the claim in the write transaction is what decides.
+    """
+    async with engine.connect() as conn:
+        row = (await conn.execute(
+            select(ingest_batches.c.accepted, ingest_batches.c.rejected).where(
+                ingest_batches.c.project_id == key[0], ingest_batches.c.batch_id == key[1])
+        )).first()
+    return None if row is None else Answer(int(row[0]), msgspec.json.decode(row[1]))
 
 
 def claim(answers: dict[Key, Answer], now: float) -> Generator[Step, Any, dict[Key, Answer]]:

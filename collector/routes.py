@@ -62,6 +62,17 @@ async def ingest(svc: Services, project_id: str, scope: Scope, receive: Receive)
         decoded = decode_batch(body, auth, now(), svc.limits, settings.max_batch_records)
     except (BodyError, BatchError) as exc:
         return refuse(exc.status, str(exc))
+    key = None if batch_id is None else (auth, batch_id)
+    if key is not None and decoded.rows.errors and svc.limiter is not None \
+            and svc.limiter.enabled:
+        # A retry must not spend the error budget again, nor be cut by it: answer it here.
+        try:
+            stored = await batch_ids.stored_answer(svc.engine, key)
+        except Exception:  # noqa: BLE001 - the database is down: the writer will say so
+            stored = None
+        if stored is not None:
+            metrics.INGEST_DUPLICATE_BATCHES.inc()
+            return Reply(202, stored.body())
     dropped, limit_headers = await limit_errors(svc.limiter, auth, decoded.rows.errors)
     if dropped:
         if len(decoded.rows) == 0:
@@ -74,8 +85,7 @@ async def ingest(svc: Services, project_id: str, scope: Scope, receive: Receive)
                                  "over the project's rate limit were dropped"})
     answer = Answer(len(decoded.rows), decoded.rejected)
     try:
-        stored = await svc.writer.submit(decoded.rows, None if batch_id is None
-                                         else (auth, batch_id), answer)
+        stored = await svc.writer.submit(decoded.rows, key, answer)
     except StorageUnavailable as exc:
         return refuse(503, f"cannot store data now ({exc}); retry later",
                       {"Retry-After": str(exc.retry_after)})

@@ -6,6 +6,7 @@ import asyncio
 import time
 import uuid
 
+import httpx
 import msgspec
 import pytest
 from sqlalchemy import func, insert, select
@@ -15,8 +16,10 @@ from collector.batch_ids import Answer
 from collector.normalize import RowBatch
 from collector.retention import purge_older_than
 from collector.writer import BatchWriter
+from lookout.app import create_app
 from lookout.db import create_engine
 from lookout.projects import create_project
+from lookout.services import Services
 from tests.collector.test_writer import _log_row, _messages
 
 
@@ -206,3 +209,26 @@ async def test_a_claim_waits_for_a_concurrent_transaction_with_the_same_id(engin
     else:
         assert result is None
         assert sorted(await _messages(engine)) == ["neighbour", "ours"]
+
+
+async def test_a_retry_is_not_cut_by_the_error_rate_limit(settings):
+    """The first send used the whole budget; its retry gets the same 202, not a 429."""
+    svc = Services.build(settings.replace(rate_limit_per_minute=3))
+    project = await create_project(svc.engine, "limited")
+    await svc.start(background_jobs=False)
+    try:
+        transport = httpx.ASGITransport(app=create_app(services=svc, background_jobs=False))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            body = msgspec.json.encode({"errors": [{"message": f"e{i}"} for i in range(3)]})
+            answers = [await client.post(f"/api/{project.id}/ingest", content=body,
+                                         headers=_headers(project, "spent")) for _ in range(2)]
+            over = await client.post(f"/api/{project.id}/ingest", content=body,
+                                     headers=_headers(project, "another"))
+        assert [a.status_code for a in answers] == [202, 202]
+        assert answers[1].json() == answers[0].json() == {"accepted": 3, "rejected": []}
+        assert over.status_code == 429  # a new batch is limited as before
+        async with svc.engine.connect() as conn:
+            stored = (await conn.execute(select(func.count()).select_from(tables.errors)))
+            assert stored.scalar_one() == 3
+    finally:
+        await svc.stop()
