@@ -13,8 +13,9 @@ is waiting or someone calls :meth:`Worker.flush`. It takes up to
 connection error is kept and retried after ``Retry-After`` or an
 exponential backoff with jitter; nothing it has taken is dropped for those
 reasons. A batch keeps its id (``X-Lookout-Batch-Id``) across retries, so a
-retry of a batch the collector did store is not stored again. Other 4xx answers drop the batch (retrying cannot help), except
-413, which splits the batch in halves first.
+retry of a batch the collector did store is not stored again. Other 4xx
+answers drop the batch (retrying cannot help), except 413, which splits the
+batch in halves first.
 """
 
 from __future__ import annotations

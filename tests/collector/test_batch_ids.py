@@ -20,7 +20,7 @@ from lookout.app import create_app
 from lookout.db import create_engine
 from lookout.projects import create_project
 from lookout.services import Services
-from tests.collector.test_writer import _log_row, _messages
+from tests.collector.test_writer import _error_row, _log_row, _messages
 
 
 def _body(tag: str, n: int = 5) -> bytes:
@@ -232,3 +232,22 @@ async def test_a_retry_is_not_cut_by_the_error_rate_limit(settings):
             assert stored.scalar_one() == 3
     finally:
         await svc.stop()
+
+
+async def test_batch_ids_work_on_the_error_hook_path_too(engine):
+    """With an error hook the write goes through SQLAlchemy; a retried batch still writes nothing."""
+    project = await create_project(engine, "p")
+    seen: list[dict] = []
+
+    async def hook(conn, rows) -> None:
+        seen.extend(rows)
+
+    writer = BatchWriter(engine, error_hook=hook)
+    writer.start()
+    key = (project.id, "hooked")
+    results = [await writer.submit(RowBatch(errors=[_error_row(project.id)],
+                                            logs=[_log_row(project.id, "hooked")]), key,
+                                   Answer(2)) for _ in range(2)]
+    await writer.stop()
+    assert results == [None, Answer(2)]
+    assert len(seen) == 1 and await _messages(engine) == ["hooked"]
