@@ -89,9 +89,15 @@ def _upsert(table: str, rows: list[dict[str, Any]], key: tuple[str, ...],
 async def write_rows(conn: AsyncConnection, batch: n.RowBatch,
                      error_hook: ErrorHook | None = None, now: float | None = None) -> None:
     """Insert ``batch`` and upsert its rollups on ``conn`` (caller owns the transaction)."""
-    is_pg = conn.dialect.name == "postgresql"
-    steps = plan(batch, is_pg, issues.id_cache(conn.engine.sync_engine), issues.clock(now))
-    if is_pg:
+    steps = plan(batch, conn.dialect.name == "postgresql",
+                 issues.id_cache(conn.engine.sync_engine), issues.clock(now))
+    await run_plan(conn, steps, error_hook)
+
+
+async def run_plan(conn: AsyncConnection, steps: Plan, error_hook: ErrorHook | None = None
+                   ) -> None:
+    """Run a write plan on ``conn`` (caller owns the transaction), then the error hook."""
+    if conn.dialect.name == "postgresql":
         new_errors = await issues.drive_async(conn, steps)
     else:
         raw = (await conn.get_raw_connection()).driver_connection
