@@ -23,7 +23,7 @@ async def _connected() -> tuple[CoalescingTransport, socket.socket, asyncio.Tran
     return CoalescingTransport(transport, loop), peer, transport
 
 
-def _read(peer: socket.socket, until: bytes | None, timeout: float = 10.0) -> bytes:
+async def _read(peer: socket.socket, until: bytes | None, timeout: float = 10.0) -> bytes:
     """What arrives until ``until`` ends it, or (``until=None``) until the connection ends."""
     got = b""
     deadline = time.monotonic() + timeout
@@ -32,7 +32,7 @@ def _read(peer: socket.socket, until: bytes | None, timeout: float = 10.0) -> by
         try:
             chunk = peer.recv(65536)
         except BlockingIOError:
-            time.sleep(0.005)
+            await asyncio.sleep(0.005)  # the loop must run for the transport to act
             continue
         except ConnectionResetError:
             break
@@ -53,7 +53,7 @@ async def test_writes_of_one_turn_are_sent_together_at_its_end():
             early = b""
         assert early == b"", "nothing may reach the socket before the turn ends"
         await asyncio.sleep(0)
-        assert _read(peer, b"ok") == b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
+        assert await _read(peer, b"ok") == b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
         assert wrapped.get_extra_info("peername") == raw.get_extra_info("peername")
     finally:
         raw.close()
@@ -65,14 +65,14 @@ async def test_close_sends_what_is_pending_first_and_abort_drops_it():
     wrapped.write(b"last ")
     wrapped.write(b"words")
     wrapped.close()
-    assert _read(peer, None) == b"last words"  # then the end of the stream
+    assert await _read(peer, None) == b"last words"  # then the end of the stream
     peer.close()
 
     wrapped, peer, _raw = await _connected()
     wrapped.write(b"never sent")
     wrapped.abort()
     await asyncio.sleep(0)
-    assert _read(peer, None) == b""
+    assert await _read(peer, None) == b""
     peer.close()
 
 
