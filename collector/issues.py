@@ -246,7 +246,7 @@ _INSERT_ERRORS = (
     "ON CONFLICT (project_id, event_id) DO NOTHING RETURNING project_id, event_id")
 # A new event on a resolved issue reopens it (a regression) when it happened after
 # the resolve; late retries of older events are only counted. SQLite: one execution
-# per issue, in id order; PostgreSQL: the same in one statement (_PG_BOOKKEEPING).
+# per issue, in id order; PostgreSQL: the same in _PG_INSERT_AND_COUNT.
 _REGRESSES = "(status = 'resolved' AND ? >= COALESCE(resolved_at, 0))"
 _UPDATE_ISSUES = (
     "UPDATE issues SET event_count = event_count + ?, first_seen = MIN(first_seen, ?), "

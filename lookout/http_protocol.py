@@ -38,7 +38,7 @@ class CoalescingTransport:
 
     def flush(self) -> None:
         pending, self._pending = self._pending, None
-        if pending:
+        if pending and not self._transport.is_closing():
             self._transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
 
     def close(self) -> None:
