@@ -40,7 +40,7 @@ def serve(settings: Settings, host: str, port: int) -> int:
     log.info("Create a project and get its DSN with: lookout project create NAME")
     log.info("Create a login for the web UI with: lookout user create EMAIL")
     config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
-                            http=CoalescingHttpToolsProtocol, loop="uvloop",
+                            http=CoalescingHttpToolsProtocol,
                             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
                             lifespan="on", server_header=False)
     server = uvicorn.Server(config)
