@@ -165,14 +165,18 @@ class BatchWriter:
             # this transaction: bigger groups, fewer commits, no added wait.
             await asyncio.sleep(0)
             group, size = [first], len(first.rows)
-            while size < self.batch_records and not self._queue.empty():
-                nxt = self._queue.get_nowait()
-                if nxt is None:
-                    stopping = True
-                    break
-                group.append(nxt)
-                size += len(nxt.rows)
-            task = asyncio.create_task(self._write_slot(group, size, slots))
+            stopping = self._take(group, size)
+            held = 1
+            if self.concurrency > 1 and not stopping and any(j.rows.errors for j in group):
+                # Error events lock their issues' rows until commit, so transactions
+                # with errors queue behind each other anyway: run this one alone, and
+                # let it carry everything that arrives while the others finish.
+                for _ in range(self.concurrency - 1):
+                    await slots.acquire()
+                held = self.concurrency
+                stopping = self._take(group, sum(len(j.rows) for j in group))
+            size = sum(len(j.rows) for j in group)
+            task = asyncio.create_task(self._write_slot(group, size, slots, held))
             running.add(task)
             task.add_done_callback(running.discard)
         if running:
@@ -186,11 +190,23 @@ class BatchWriter:
         if rest:
             await self._write_group(rest, sum(len(j.rows) for j in rest))
 
-    async def _write_slot(self, group: list[_Job], size: int, slots: asyncio.Semaphore) -> None:
+    def _take(self, group: list[_Job], size: int) -> bool:
+        """Add queued jobs to ``group`` up to ``batch_records``; True when stop() was queued."""
+        while size < self.batch_records and not self._queue.empty():
+            nxt = self._queue.get_nowait()
+            if nxt is None:
+                return True
+            group.append(nxt)
+            size += len(nxt.rows)
+        return False
+
+    async def _write_slot(self, group: list[_Job], size: int, slots: asyncio.Semaphore,
+                          held: int) -> None:
         try:
             await self._write_group(group, size)
         finally:
-            slots.release()
+            for _ in range(held):
+                slots.release()
 
     async def _write_group(self, group: list[_Job], size: int) -> None:
         started = self._clock()

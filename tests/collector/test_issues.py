@@ -68,6 +68,26 @@ async def test_same_bug_counts_duplicates_do_not(client, project, services, auth
                                                          "ValueError: refund failed": 1}
 
 
+async def test_events_without_tags_are_counted_and_tags_keep_first_and_last_seen(
+        client, project, services):
+    bare = _error("pay")
+    for key in ("service", "release", "environment"):
+        del bare[key]
+    await _send(client, project, [bare])
+    now = time.time()
+    await _send(client, project, [_error("pay", ts=now - 50), _error("pay", ts=now - 100)])
+    await _send(client, project, [_error("pay", ts=now - 10, service="other")])
+    async with services.engine.connect() as conn:
+        assert (await conn.execute(select(issues.c.event_count))).scalar_one() == 4
+        tags = {(r.key, r.value): (r.count, r.first_seen, r.last_seen) for r in
+                (await conn.execute(select(issue_tags))).all()}
+        hourly = (await conn.execute(select(func.sum(issue_hourly.c.count)))).scalar()
+    assert int(hourly) == 4
+    assert tags[("service", "shop")] == (2, now - 100, now - 50)
+    assert tags[("service", "other")] == (1, now - 10, now - 10)
+    assert tags[("release", "1.0")][0] == tags[("environment", "prod")][0] == 3
+
+
 async def test_regression_reopens_only_for_newer_events(client, project, services,
                                                         auth_headers):
     await _send(client, project, [_error("pay")])
