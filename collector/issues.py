@@ -173,13 +173,17 @@ def plan(rows: list[dict[str, Any]], now: float, is_pg: bool,
         row["issue_id"] = ids[(row["project_id"], row["fingerprint"])]
 
     ordered = sorted(rows, key=lambda r: (r["project_id"], r["event_id"]))
+    # The user is not a column, so the PostgreSQL statement cannot count it; its tags
+    # follow in the same transaction (the statement holds the issue rows' locks).
+    has_users = is_pg and any(r.get("user") for r in rows)
     new: set[tuple[int, str]] = set()
     for start in range(0, len(ordered), ROWS_PER_INSERT):
         chunk = ordered[start:start + ROWS_PER_INSERT]
         values = ", ".join([_ERROR_VALUES] * len(chunk))
         params = [r.get(c) for r in chunk for c in ERROR_COLUMNS]
         if is_pg:
-            mode = "last" if last and len(ordered) <= ROWS_PER_INSERT else "rows"
+            alone = last and len(ordered) <= ROWS_PER_INSERT and not has_users
+            mode = "last" if alone else "rows"
             result = yield (_PG_INSERT_AND_COUNT.format(values=values), [*params, now], mode)
         else:
             result = yield (_INSERT_ERRORS.format(values=values), params, "rows")
@@ -191,8 +195,16 @@ def plan(rows: list[dict[str, Any]], now: float, is_pg: bool,
             new.discard(key)  # the same event twice in one batch counts once
             inserted.append(row)
 
-    if is_pg:
-        return inserted  # counted by the insert statement itself
+    if is_pg:  # counted by the insert statement itself, but for the users
+        users: dict[tuple[int, str], list[float]] = {}
+        for row in inserted:
+            if row.get("user"):
+                slot = users.setdefault((row["issue_id"], row["user"]), [0, row["ts"], row["ts"]])
+                slot[0] += 1
+                slot[1], slot[2] = min(slot[1], row["ts"]), max(slot[2], row["ts"])
+        yield from _chunked(_PG_UPSERT_TAGS, [(i, "user", u, int(s[0]), s[1], s[2])
+                                           for (i, u), s in sorted(users.items())])
+        return inserted
     deltas: dict[int, _IssueDelta] = {}
     for row in inserted:
         deltas.setdefault(row["issue_id"], _IssueDelta()).add(row)
@@ -307,3 +319,4 @@ _UPSERT_TAGS = (
     "count = issue_tags.count + excluded.count, "
     "first_seen = MIN(issue_tags.first_seen, excluded.first_seen), "
     "last_seen = MAX(issue_tags.last_seen, excluded.last_seen)")
+_PG_UPSERT_TAGS = _UPSERT_TAGS.replace("MIN(", "LEAST(").replace("MAX(", "GREATEST(")
