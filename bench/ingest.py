@@ -16,6 +16,8 @@ and the ratio to the ceiling (target: >= 0.5, RSS <= 200 MB).
 
     .venv/bin/python bench/ingest.py                 # SQLite, and PostgreSQL if reachable
     .venv/bin/python bench/ingest.py --db sqlite --seconds 30 --clients 24
+    .venv/bin/python bench/ingest.py --batch-ids    # a fresh X-Lookout-Batch-Id per request,
+                                                    # as lookout_sdk sends
 """
 
 from __future__ import annotations
@@ -129,7 +131,7 @@ async def raw_postgres(dsn: str, rows: list[tuple], per_tx: int) -> float:
 # ---------------------------------------------------------------- load process
 
 def load_worker(port: int, project_id: int, key: str, bodies: list[bytes], seconds: float,
-                clients: int, batch: int, results: mp.Queue) -> None:
+                clients: int, batch: int, results: mp.Queue, batch_ids: bool = False) -> None:
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     lock = threading.Lock()
@@ -145,6 +147,8 @@ def load_worker(port: int, project_id: int, key: str, bodies: list[bytes], secon
         while time.perf_counter() < deadline:
             body = bodies[i % len(bodies)]
             i += clients
+            if batch_ids:
+                headers["X-Lookout-Batch-Id"] = uuid.uuid4().hex
             t0 = time.perf_counter()
             conn.request("POST", f"/api/{project_id}/ingest", body, headers)
             resp = conn.getresponse()
@@ -176,7 +180,7 @@ def peak_rss_mb(pid: int) -> float:
 
 
 def run_lookout(url: str, workdir: Path, bodies: list[bytes], seconds: float, clients: int,
-                batch: int) -> dict:
+                batch: int, batch_ids: bool = False) -> dict:
     port = 18000 + random.randint(0, 999)
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOOKOUT_")}
     env.update(LOOKOUT_DATABASE_URL=url, LOOKOUT_LOG_LEVEL="warning")
@@ -197,7 +201,7 @@ def run_lookout(url: str, workdir: Path, bodies: list[bytes], seconds: float, cl
                 time.sleep(0.1)
         results: mp.Queue = mp.Queue()
         worker = mp.Process(target=load_worker, args=(port, project_id, key, bodies, seconds,
-                                                      clients, batch, results))
+                                                      clients, batch, results, batch_ids))
         worker.start()
         data = results.get(timeout=seconds + 120)
         worker.join()
@@ -285,7 +289,8 @@ def bench_db(kind: str, args: argparse.Namespace, bodies: list[bytes],
             asyncio.run(pg_create(name))
             url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
             url = f"{url}/{name}"
-        result = run_lookout(url, workdir, bodies, args.seconds, args.clients, args.batch)
+        result = run_lookout(url, workdir, bodies, args.seconds, args.clients, args.batch,
+                             args.batch_ids)
         result["stored"] = stored_count(url)
         if kind != "sqlite":
             asyncio.run(pg_drop(name))
@@ -307,6 +312,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--raw-rows", type=int, default=200_000)
+    parser.add_argument("--batch-ids", action="store_true",
+                        help="send a fresh X-Lookout-Batch-Id with every request, like the SDK")
     args = parser.parse_args()
 
     bodies = make_bodies(64, args.batch)
@@ -316,7 +323,8 @@ def main() -> None:
         print(f"PostgreSQL not reachable at {PG_ADMIN}; skipping it")
         kinds.remove("postgres")
     print(f"batches of {args.batch} gzip'd log records, {args.clients} keep-alive clients, "
-          f"{args.seconds:.0f}s per database, {os.cpu_count()} cores")
+          f"{args.seconds:.0f}s per database, {os.cpu_count()} cores"
+          + (", a batch id per request" if args.batch_ids else ""))
     for kind in kinds:
         r = bench_db(kind, args, bodies, raw_rows)
         print(f"\n[{r['db']}]")

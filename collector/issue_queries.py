@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from collector import tables
@@ -39,9 +39,12 @@ class IssueQuery:
     cursor: str | None = None
 
 
+USER_TAG = "user"
+
+
 def issue_item(row: Any, tags: dict[str, list[dict[str, Any]]] | None = None,
-               hourly: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """The public JSON shape of an issue."""
+               hourly: list[dict[str, Any]] | None = None, users: int = 0) -> dict[str, Any]:
+    """The public JSON shape of an issue; ``users`` is how many distinct users it hit."""
     tags = tags or {}
     return {
         "id": row.id,
@@ -52,6 +55,7 @@ def issue_item(row: Any, tags: dict[str, list[dict[str, Any]]] | None = None,
         "status": row.status,
         "regression": bool(row.regressed) and row.status == "unresolved",
         "count": row.event_count,
+        "users": users,
         "first_seen": row.first_seen,
         "last_seen": row.last_seen,
         "created_at": row.created_at,
@@ -98,8 +102,9 @@ async def list_issues(engine: AsyncEngine, q: IssueQuery,
         page = rows[: q.limit]
         ids = [r.id for r in page]
         tags = await _tags(conn, ids)
+        users = await _user_counts(conn, ids)
         hourly = await _hourly(conn, ids, now - SPARKLINE_HOURS * 3600)
-    items = [issue_item(r, tags.get(r.id), hourly.get(r.id)) for r in page]
+    items = [issue_item(r, tags.get(r.id), hourly.get(r.id), users.get(r.id, 0)) for r in page]
     cursor = encode_cursor(page[-1].last_seen, page[-1].id) if len(rows) > q.limit else None
     return items, cursor
 
@@ -111,11 +116,12 @@ async def get_issue(engine: AsyncEngine, issue_id: int, now: float) -> dict[str,
         if row is None:
             return None
         tags = await _tags(conn, [issue_id])
+        users = await _user_counts(conn, [issue_id])
         hourly = await _hourly(conn, [issue_id], now - 14 * 86400)
         event = (await conn.execute(
             select(tables.errors).where(tables.errors.c.issue_id == issue_id)
             .order_by(tables.errors.c.ts.desc(), tables.errors.c.id.desc()).limit(1))).first()
-    item = issue_item(row, tags.get(issue_id), hourly.get(issue_id))
+    item = issue_item(row, tags.get(issue_id), hourly.get(issue_id), users.get(issue_id, 0))
     item["latest_event"] = error_item(event) if event is not None else None
     return item
 
@@ -166,9 +172,10 @@ async def new_or_regressed_since(engine: AsyncEngine, since: float,
     async with engine.connect() as conn:
         rows = (await conn.execute(select(issues).where(*conds).order_by(c.id))).all()
         tags = await _tags(conn, [r.id for r in rows])
+        users = await _user_counts(conn, [r.id for r in rows])
     out = []
     for row in rows:
-        item = issue_item(row, tags.get(row.id))
+        item = issue_item(row, tags.get(row.id), users=users.get(row.id, 0))
         regressed = bool(row.regressed) and (row.regressed_at or 0) >= since
         item["reason"] = "regressed" if regressed and row.created_at < since else "new"
         out.append(item)
@@ -190,17 +197,28 @@ async def set_status(engine: AsyncEngine, issue_id: int, status: str,
 
 
 async def _tags(conn: Any, ids: list[int]) -> dict[int, dict[str, list[dict[str, Any]]]]:
+    """Service, release and environment tags; users are only counted (there can be many)."""
     out: dict[int, dict[str, list[dict[str, Any]]]] = {}
     if not ids:
         return out
     t = issue_tags.c
-    rows = await conn.execute(select(issue_tags).where(t.issue_id.in_(ids))
+    rows = await conn.execute(select(issue_tags).where(t.issue_id.in_(ids), t.key != USER_TAG)
                               .order_by(t.issue_id, t.key, t.count.desc(), t.value))
     for r in rows:
         out.setdefault(r.issue_id, {}).setdefault(r.key, []).append(
             {"value": r.value, "count": r.count, "first_seen": r.first_seen,
              "last_seen": r.last_seen})
     return out
+
+
+async def _user_counts(conn: Any, ids: list[int]) -> dict[int, int]:
+    """Distinct users per issue: its ``user`` tag rows, counted on the unique index."""
+    if not ids:
+        return {}
+    t = issue_tags.c
+    rows = await conn.execute(select(t.issue_id, func.count()).where(
+        t.issue_id.in_(ids), t.key == USER_TAG).group_by(t.issue_id))
+    return {issue_id: count for issue_id, count in rows}
 
 
 async def _hourly(conn: Any, ids: list[int], since: float) -> dict[int, list[dict[str, Any]]]:

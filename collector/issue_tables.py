@@ -2,8 +2,9 @@
 
 ``issues`` has one row per project and fingerprint. ``issue_hourly`` keeps
 event counts per hour (sparklines, "events in the last 24 h") and
-``issue_tags`` the services, releases and environments an issue was seen in,
-with counts. All counters are written by additive upserts in the same
+``issue_tags`` the services, releases, environments and users an issue was
+seen in, with counts (so "users affected" is a count of its ``user`` rows, an
+index range scan). All counters are written by additive upserts in the same
 transaction as the error rows, so they never drift from the events table.
 
 ``rate_counters`` holds the per-project, per-minute event counts behind the
@@ -75,7 +76,7 @@ issue_tags = Table(
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
     Column("issue_id", BigInteger, nullable=False),
-    Column("key", String(32), nullable=False),  # service | release | environment
+    Column("key", String(32), nullable=False),  # service | release | environment | user
     Column("value", String(200), nullable=False),
     Column("count", BigInteger, nullable=False),
     Column("first_seen", Double, nullable=False),

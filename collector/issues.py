@@ -14,7 +14,13 @@ Steps, each one statement (or one ``executemany``) per batch:
    an event never bumps a counter twice;
 4. add the counts to the issues (additive ``UPDATE``: correct under any
    concurrency), reopening resolved issues as regressions;
-5. additive upserts of hourly counts and service/release/environment tags.
+5. additive upserts of hourly counts and service/release/environment/user
+   tags (the user as named by :mod:`collector.users`; the number of ``user``
+   tags of an issue is its "users affected").
+
+On PostgreSQL steps 3-5 are one statement (:data:`_PG_INSERT_AND_COUNT`):
+the hot issue rows stay locked for one round trip instead of three, and a
+batch of only errors can run as that statement alone, its own transaction.
 
 Every statement touches keys in sorted order, so two PostgreSQL instances
 writing overlapping issues take row locks in the same order and never
@@ -42,7 +48,7 @@ from collector import grouping, tables
 from lookout.db import now as wall_clock
 
 _encode = msgspec.json.Encoder(order="deterministic").encode
-TAG_KEYS = ("service", "release", "environment")
+TAG_KEYS = ("service", "release", "environment", "user")
 ERROR_COLUMNS = tuple(c.name for c in tables.errors.columns if c.name != "id")
 ROWS_PER_INSERT = 500  # 21 columns: far below SQLite's 32766 variables per statement
 
@@ -54,7 +60,9 @@ _ID_CACHES: weakref.WeakKeyDictionary[Any, dict[tuple[int, str], int]] = (
     weakref.WeakKeyDictionary())
 
 # A step of a plan: (sql with ? placeholders, parameters, "rows" | "many"), or on
-# PostgreSQL (table, (columns, records), "copy").
+# PostgreSQL (table, (columns, records), "copy") and "last": like "rows", and the
+# plan's last step, which may run as a transaction of its own when no step before it
+# has begun one (collector.store.asyncpg_transaction).
 Step = tuple[str, Any, str]
 
 
@@ -137,8 +145,13 @@ async def drive_async(conn: AsyncConnection, steps: Generator[Step, Any, Any]) -
 
 
 def plan(rows: list[dict[str, Any]], now: float, is_pg: bool,
-          cache: dict[tuple[int, str], int]) -> Generator[Step, Any, list[dict[str, Any]]]:
-    """Steps 1-5 of the module docstring; returns the newly inserted rows."""
+         cache: dict[tuple[int, str], int],
+         last: bool = False) -> Generator[Step, Any, list[dict[str, Any]]]:
+    """Steps 1-5 of the module docstring; returns the newly inserted rows.
+
+    ``last``: nothing follows in the caller's plan, so on PostgreSQL a batch that
+    fits one insert statement ends with a ``"last"`` step.
+    """
     groups: dict[tuple[int, str], tuple[grouping.Grouping, dict[str, Any]]] = {}
     for row in rows:
         g = grouping.group_row(row)
@@ -160,12 +173,20 @@ def plan(rows: list[dict[str, Any]], now: float, is_pg: bool,
         row["issue_id"] = ids[(row["project_id"], row["fingerprint"])]
 
     ordered = sorted(rows, key=lambda r: (r["project_id"], r["event_id"]))
+    # The user is not a column, so the PostgreSQL statement cannot count it; its tags
+    # follow in the same transaction (the statement holds the issue rows' locks).
+    has_users = is_pg and any(r.get("user") for r in rows)
     new: set[tuple[int, str]] = set()
     for start in range(0, len(ordered), ROWS_PER_INSERT):
         chunk = ordered[start:start + ROWS_PER_INSERT]
         values = ", ".join([_ERROR_VALUES] * len(chunk))
         params = [r.get(c) for r in chunk for c in ERROR_COLUMNS]
-        result = yield (_INSERT_ERRORS.format(values=values), params, "rows")
+        if is_pg:
+            alone = last and len(ordered) <= ROWS_PER_INSERT and not has_users
+            mode = "last" if alone else "rows"
+            result = yield (_PG_INSERT_AND_COUNT.format(values=values), [*params, now], mode)
+        else:
+            result = yield (_INSERT_ERRORS.format(values=values), params, "rows")
         new.update((r[0], r[1]) for r in result)
     inserted = []
     for row in ordered:
@@ -174,20 +195,28 @@ def plan(rows: list[dict[str, Any]], now: float, is_pg: bool,
             new.discard(key)  # the same event twice in one batch counts once
             inserted.append(row)
 
+    if is_pg:  # counted by the insert statement itself, but for the users
+        users: dict[tuple[int, str], list[float]] = {}
+        for row in inserted:
+            if row.get("user"):
+                slot = users.setdefault((row["issue_id"], row["user"]), [0, row["ts"], row["ts"]])
+                slot[0] += 1
+                slot[1], slot[2] = min(slot[1], row["ts"]), max(slot[2], row["ts"])
+        yield from _chunked(_PG_UPSERT_TAGS, [(i, "user", u, int(s[0]), s[1], s[2])
+                                           for (i, u), s in sorted(users.items())])
+        return inserted
     deltas: dict[int, _IssueDelta] = {}
     for row in inserted:
         deltas.setdefault(row["issue_id"], _IssueDelta()).add(row)
     if deltas:
         items = sorted(deltas.items())
-        least, greatest = ("LEAST", "GREATEST") if is_pg else ("MIN", "MAX")
-        yield (_UPDATE_ISSUES.format(least=least, greatest=greatest),
+        yield (_UPDATE_ISSUES,
                [(d.count, d.first, d.last, d.last, d.level, d.last, d.last, d.last, now,
                  d.last, now, issue_id) for issue_id, d in items], "many")
         yield from _chunked(_UPSERT_HOURLY, [(i, h, n) for i, d in items
                                              for h, n in sorted(d.hours.items())])
-        yield from _chunked(_UPSERT_TAGS.format(least=least, greatest=greatest),
-                            [(i, k, v, int(s[0]), s[1], s[2]) for i, d in items
-                             for (k, v), s in sorted(d.tags.items())])
+        yield from _chunked(_UPSERT_TAGS, [(i, k, v, int(s[0]), s[1], s[2]) for i, d in items
+                                           for (k, v), s in sorted(d.tags.items())])
     return inserted
 
 
@@ -230,24 +259,64 @@ _INSERT_ERRORS = (
     f"INSERT INTO errors ({', '.join(ERROR_COLUMNS)}) VALUES {{values}} "
     "ON CONFLICT (project_id, event_id) DO NOTHING RETURNING project_id, event_id")
 # A new event on a resolved issue reopens it (a regression) when it happened after
-# the resolve; late retries of older events are only counted. One execution per
-# issue, in id order (asyncpg pipelines them in one round trip).
+# the resolve; late retries of older events are only counted. SQLite: one execution
+# per issue, in id order; PostgreSQL: the same in _PG_INSERT_AND_COUNT.
 _REGRESSES = "(status = 'resolved' AND ? >= COALESCE(resolved_at, 0))"
 _UPDATE_ISSUES = (
-    "UPDATE issues SET event_count = event_count + ?, first_seen = {least}(first_seen, ?), "
-    "last_seen = {greatest}(last_seen, ?), "
+    "UPDATE issues SET event_count = event_count + ?, first_seen = MIN(first_seen, ?), "
+    "last_seen = MAX(last_seen, ?), "
     "level = CASE WHEN ? >= last_seen THEN ? ELSE level END, "
     f"status = CASE WHEN {_REGRESSES} THEN 'unresolved' ELSE status END, "
     f"regressed = CASE WHEN {_REGRESSES} THEN true ELSE regressed END, "
     f"regressed_at = CASE WHEN {_REGRESSES} THEN ? ELSE regressed_at END, "
     f"status_changed_at = CASE WHEN {_REGRESSES} THEN ? ELSE status_changed_at END "
     "WHERE id = ?")
+# Steps 3-5 in one PostgreSQL statement: the insert, and the counters of the events
+# it really inserted (RETURNING), so the hot issue rows stay locked for one round
+# trip and, run on its own, the statement is a whole transaction (no BEGIN/COMMIT
+# round trips). ``locked`` takes the issue rows' locks in id order before anything
+# is counted (the ``count(*)`` sub-queries make each part run to completion before
+# the next starts), so concurrent writers never deadlock; hourly and tag rows are
+# only written by a transaction holding their issue's lock. The level of the
+# latest event wins, ties going to the larger event id, as in _IssueDelta.
+_PG_REGRESSES = "(i.status = 'resolved' AND d.last >= COALESCE(i.resolved_at, 0))"
+_PG_INSERT_AND_COUNT = (
+    f"WITH ins AS (INSERT INTO errors ({', '.join(ERROR_COLUMNS)}) VALUES {{values}} "
+    "ON CONFLICT (project_id, event_id) DO NOTHING "
+    "RETURNING project_id, event_id, issue_id, ts, level, service, release, environment), "
+    "now AS (SELECT ?::float8 AS at), "
+    "d AS (SELECT issue_id AS id, count(*) AS n, min(ts) AS first, max(ts) AS last, "
+    "(array_agg(level ORDER BY ts DESC, event_id DESC))[1] AS level "
+    "FROM ins GROUP BY issue_id), "
+    "locked AS (SELECT id FROM issues WHERE id IN (SELECT id FROM d) ORDER BY id FOR UPDATE), "
+    "counted AS (UPDATE issues AS i SET event_count = i.event_count + d.n, "
+    "first_seen = LEAST(i.first_seen, d.first), last_seen = GREATEST(i.last_seen, d.last), "
+    "level = CASE WHEN d.last >= i.last_seen THEN d.level ELSE i.level END, "
+    f"status = CASE WHEN {_PG_REGRESSES} THEN 'unresolved' ELSE i.status END, "
+    f"regressed = CASE WHEN {_PG_REGRESSES} THEN true ELSE i.regressed END, "
+    f"regressed_at = CASE WHEN {_PG_REGRESSES} THEN now.at ELSE i.regressed_at END, "
+    f"status_changed_at = CASE WHEN {_PG_REGRESSES} THEN now.at ELSE i.status_changed_at END "
+    "FROM d, now WHERE i.id = d.id AND (SELECT count(*) FROM locked) >= 0 RETURNING i.id), "
+    "hourly AS (INSERT INTO issue_hourly (issue_id, hour, count) "
+    "SELECT issue_id, (floor(ts / 3600) * 3600)::bigint, count(*) FROM ins "
+    "WHERE (SELECT count(*) FROM counted) >= 0 GROUP BY 1, 2 "
+    "ON CONFLICT (issue_id, hour) DO UPDATE SET count = issue_hourly.count + excluded.count), "
+    "tagged AS (INSERT INTO issue_tags (issue_id, key, value, count, first_seen, last_seen) "
+    "SELECT issue_id, t.key, t.value, count(*), min(ts), max(ts) FROM ins, LATERAL (VALUES "
+    "('service', ins.service), ('release', ins.release), ('environment', ins.environment)) "
+    "AS t(key, value) WHERE t.value <> '' AND (SELECT count(*) FROM counted) >= 0 "
+    "GROUP BY 1, 2, 3 ON CONFLICT (issue_id, key, value) DO UPDATE SET "
+    "count = issue_tags.count + excluded.count, "
+    "first_seen = LEAST(issue_tags.first_seen, excluded.first_seen), "
+    "last_seen = GREATEST(issue_tags.last_seen, excluded.last_seen)) "
+    "SELECT project_id, event_id FROM ins")
 _UPSERT_HOURLY = (
     "INSERT INTO issue_hourly (issue_id, hour, count) VALUES {values} "
     "ON CONFLICT (issue_id, hour) DO UPDATE SET count = issue_hourly.count + excluded.count")
 _UPSERT_TAGS = (
     "INSERT INTO issue_tags (issue_id, key, value, count, first_seen, last_seen) "
-    "VALUES {{values}} ON CONFLICT (issue_id, key, value) DO UPDATE SET "
+    "VALUES {values} ON CONFLICT (issue_id, key, value) DO UPDATE SET "
     "count = issue_tags.count + excluded.count, "
-    "first_seen = {least}(issue_tags.first_seen, excluded.first_seen), "
-    "last_seen = {greatest}(issue_tags.last_seen, excluded.last_seen)")
+    "first_seen = MIN(issue_tags.first_seen, excluded.first_seen), "
+    "last_seen = MAX(issue_tags.last_seen, excluded.last_seen)")
+_PG_UPSERT_TAGS = _UPSERT_TAGS.replace("MIN(", "LEAST(").replace("MAX(", "GREATEST(")

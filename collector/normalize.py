@@ -27,7 +27,7 @@ from typing import Any
 
 import msgspec
 
-from collector import schema
+from collector import schema, users
 from collector.buckets import BOUNDS, bucket_index
 
 LEVELS: dict[str, int] = {
@@ -316,6 +316,8 @@ def error_row(project_id: int, rec: schema.ErrorIn, res: schema.Resource | None,
         source="lookout",
         handled=handled,
         extra=_json_encode(extra).decode(),
+        # Not a column: counted per issue as the "user" tag (collector.issues).
+        user=users.attributes_user(rec.attributes),
     )
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from collector import search
 from collector import tables as t
 from collector.normalize import LEVEL_NAMES
+from lookout.db import read_connection
 from lookout.ids import MAX_ROW_ID
 
 _decode = msgspec.json.decode
@@ -103,7 +104,7 @@ async def request_timeline(engine: AsyncEngine, request_id: str,
     One UNION ALL statement (three index lookups, one round trip) rather than
     three queries: this is the lookup people wait for when they paste an ID.
     """
-    async with engine.connect() as conn:
+    async with read_connection(engine) as conn:
         rows = (await conn.execute(_TIMELINE, {"request_id": request_id, "limit": limit})).all()
     return [_TIMELINE_KINDS[row.kind_rank][2](row) for row in rows]
 
@@ -170,13 +171,15 @@ async def search_logs(engine: AsyncEngine, q: LogQuery) -> tuple[list[dict[str, 
 
 
 async def count_logs(engine: AsyncEngine, q: LogQuery, since: float, until: float,
-                     buckets: int) -> list[int]:
+                     buckets: int, cap: int | None = None) -> search.MatchCounts:
     """How many logs match ``q`` in each of ``buckets`` equal slices of [since, until).
 
-    The sum is the result count; the list is the histogram. ``q.cursor`` and
-    ``q.limit`` are ignored. Needs a finite range (the UI always has one).
+    The total is the result count; the list is the histogram. With ``cap``,
+    counting stops after ``cap + 1`` matches, newest first (``capped`` says so).
+    ``q.cursor`` and ``q.limit`` are ignored. Needs a finite range (the UI
+    always has one).
     """
-    return await search.histogram(engine, q, since, until, buckets)
+    return await search.histogram(engine, q, since, until, buckets, cap)
 
 
 async def request_exists(engine: AsyncEngine, request_id: str) -> bool:

@@ -2,7 +2,8 @@
 
 Each DELETE removes at most ``batch_rows`` rows in its own short transaction,
 so retention never holds the SQLite write lock (or PostgreSQL row locks) long
-enough to stall ingest.
+enough to stall ingest. Ids of stored SDK batches are kept only a day
+(:data:`collector.batch_ids.KEEP_SECONDS`), whatever the retention period.
 """
 
 from __future__ import annotations
@@ -10,15 +11,25 @@ from __future__ import annotations
 from sqlalchemy import Table, delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from collector import tables
+from collector import batch_ids, tables
 from collector.issue_tables import issue_hourly
 from lookout import metrics
+from lookout.db import now
 
 
 async def purge_older_than(engine: AsyncEngine, cutoff: float, batch_rows: int = 5000,
-                           max_batches: int = 10_000) -> dict[str, int]:
-    """Delete rows with ``ts`` (or ``minute``) before ``cutoff``; return counts per table."""
+                           max_batches: int = 10_000, batch_ids_before: float | None = None
+                           ) -> dict[str, int]:
+    """Delete rows with ``ts`` (or ``minute``) before ``cutoff``; return counts per table.
+
+    Batch ids go when older than ``batch_ids_before`` (default: a day ago).
+    """
     deleted: dict[str, int] = {}
+    if batch_ids_before is None:
+        batch_ids_before = now() - batch_ids.KEEP_SECONDS
+    batches = tables.ingest_batches
+    deleted[batches.name] = await _purge(engine, batches, batches.c.received_at,
+                                         batch_ids_before, batch_rows, max_batches)
     for table in tables.RAW_TABLES:
         deleted[table.name] = await _purge(engine, table, table.c.ts, cutoff, batch_rows,
                                            max_batches)

@@ -1,6 +1,8 @@
 """HTTP layer of the Lookout SDK ingest endpoint: ``POST /api/{project_id}/ingest``.
 
 A raw ASGI handler served by :class:`lookout.asgi.FastPaths` (see there for why).
+An optional ``X-Lookout-Batch-Id`` makes a retried batch store nothing twice
+and get the first answer again (:mod:`collector.batch_ids`).
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from typing import TYPE_CHECKING
 
 from litestar.types import Receive, Scope
 
+from collector import batch_ids
+from collector.batch_ids import Answer
 from collector.decode import BodyError, decompress, read_limited, replace_nul_escapes
 from collector.ingest import BatchError, decode_batch
 from collector.ratelimit import limit_errors
@@ -43,6 +47,10 @@ async def ingest(svc: Services, project_id: str, scope: Scope, receive: Receive)
     auth = await authenticate(svc, project_id, headers.get("x-lookout-key"))
     if isinstance(auth, Reply):
         return auth
+    try:
+        batch_id = batch_ids.parse(headers.get(batch_ids.HEADER))
+    except ValueError as exc:
+        return refuse(400, str(exc))
     content_type = headers.get("content-type", "application/json").split(";")[0].strip()
     if content_type not in ("application/json", ""):
         return refuse(415, f"unsupported Content-Type {content_type[:60]!r}; "
@@ -56,6 +64,17 @@ async def ingest(svc: Services, project_id: str, scope: Scope, receive: Receive)
         decoded = decode_batch(body, auth, now(), svc.limits, settings.max_batch_records)
     except (BodyError, BatchError) as exc:
         return refuse(exc.status, str(exc))
+    key = None if batch_id is None else (auth, batch_id)
+    if key is not None and decoded.rows.errors and svc.limiter is not None \
+            and svc.limiter.enabled:
+        # A retry must not spend the error budget again, nor be cut by it: answer it here.
+        try:
+            stored = await batch_ids.stored_answer(svc.engine, key)
+        except Exception:  # noqa: BLE001 - the database is down: the writer will say so
+            stored = None
+        if stored is not None:
+            metrics.INGEST_DUPLICATE_BATCHES.inc()
+            return Reply(202, stored.body())
     dropped, limit_headers = await limit_errors(svc.limiter, auth, decoded.rows.errors)
     if dropped:
         if len(decoded.rows) == 0:
@@ -66,19 +85,22 @@ async def ingest(svc: Services, project_id: str, scope: Scope, receive: Receive)
         decoded.rejected_by_kind["error"] = decoded.rejected_by_kind.get("error", 0) + dropped
         decoded.rejected.append({"kind": "error", "index": None, "error": f"{dropped} errors "
                                  "over the project's rate limit were dropped"})
+    answer = Answer(len(decoded.rows), decoded.rejected)
     try:
-        await svc.writer.submit(decoded.rows)
+        stored = await svc.writer.submit(decoded.rows, key, answer)
     except StorageUnavailable as exc:
         return refuse(503, f"cannot store data now ({exc}); retry later",
                       {"Retry-After": str(exc.retry_after)})
+    if stored is not None:  # a retry of a batch stored before: same answer, nothing counted
+        metrics.INGEST_DUPLICATE_BATCHES.inc()
+        return Reply(202, stored.body(), limit_headers or None)
     for kind, count in decoded.accepted_by_kind.items():
         metrics.RECORDS_ACCEPTED.labels(kind, "lookout").inc(count)
     for kind, count in decoded.rejected_by_kind.items():
         metrics.RECORDS_REJECTED.labels(kind, "lookout").inc(count)
     for kind, count in decoded.dropped.items():
         metrics.SDK_DROPPED.labels(kind).inc(count)
-    return Reply(202, {"accepted": len(decoded.rows), "rejected": decoded.rejected},
-                 limit_headers or None)
+    return Reply(202, answer.body(), limit_headers or None)
 
 
 # Served by lookout.asgi.FastPaths (POST; other methods get 405).

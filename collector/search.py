@@ -140,22 +140,46 @@ async def _range_is_small(conn: AsyncConnection, q: LogQuery, since: float,
     return count < LIKE_SCAN_LIMIT
 
 
-async def histogram(engine: AsyncEngine, q: LogQuery, since: float, until: float,
-                    buckets: int) -> list[int]:
-    """Match counts in ``buckets`` equal slices of [since, until).
+@dataclasses.dataclass(frozen=True, slots=True)
+class MatchCounts:
+    """Matches per slice of [since, until), and whether counting stopped at the cap.
 
-    Counting needs every match. On SQLite, scanning the range with LIKE is
-    cheaper than the FTS index when the range holds few rows (an FTS lookup of
-    a common word visits all its matches in the whole table); for big ranges
-    the index wins. Measured on 5M rows: common word, last hour, one service:
-    LIKE 39 ms vs FTS 2.2 s; rare word over 7 days: LIKE 2.4 s vs FTS 11 ms.
+    When ``capped``, only the newest matches were counted (more than the cap
+    exist): slices older than ``counted_from`` (the oldest counted match) were
+    not counted at all and the slice holding it only partly.
+    """
+
+    counts: list[int]
+    capped: bool = False
+    counted_from: float | None = None
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts)
+
+
+async def histogram(engine: AsyncEngine, q: LogQuery, since: float, until: float,
+                    buckets: int, cap: int | None = None) -> MatchCounts:
+    """Match counts in ``buckets`` equal slices of [since, until), at most ``cap + 1`` of them.
+
+    An exact count needs every match: a common word over 7 days is a few
+    hundred thousand rows (2.7 s on SQLite, 3.5 s on PostgreSQL at 5M rows).
+    With ``cap``, counting stops after ``cap + 1`` matches, newest first, the
+    way big search UIs say "10,000+": 9 ms on SQLite (the FTS index walked
+    newest row first) and 0.27 s on PostgreSQL (the ``ts`` index walked
+    backwards) for that word. Rare terms cost what they did.
+
+    Exact counts on SQLite: scanning the range with LIKE is cheaper than the
+    FTS index when the range holds few rows (an FTS lookup of a common word
+    visits all its matches in the whole table); for big ranges the index wins.
+    Measured on 5M rows: common word, last hour, one service: LIKE 39 ms vs
+    FTS 2.2 s; rare word over 7 days: LIKE 2.4 s vs FTS 11 ms.
     """
     if until <= since or buckets < 1:
-        return [0] * max(buckets, 0)
+        return MatchCounts([0] * max(buckets, 0))
     dialect = engine.dialect.name
     ranged = dataclasses.replace(q, since=since, until=until, cursor=None)
     width = (until - since) / buckets
-    bucket = cast(func.floor((t.logs.c.ts - since) / width), Integer).label("b")
     counts = [0] * buckets
     async with engine.connect() as conn:
         await prefer_custom_plans(conn)
@@ -163,10 +187,42 @@ async def histogram(engine: AsyncEngine, q: LogQuery, since: float, until: float
         if dialect != "postgresql" and q.all_terms and await _range_is_small(conn, q, since,
                                                                                until):
             mode = "like"
-        conds = filter_conditions(dialect, ranged) + text_conditions(dialect, q.all_terms, mode)
-        query = select(bucket, func.count().label("n")).where(*conds).group_by(
+        filters = filter_conditions(dialect, ranged)
+        if cap is None:
+            matches = select(t.logs.c.ts).where(
+                *filters, *text_conditions(dialect, q.all_terms, mode)).subquery()
+        else:
+            matches = _newest_matches(dialect, q.all_terms, filters, mode, cap + 1)
+        bucket = cast(func.floor((matches.c.ts - since) / width), Integer).label("b")
+        query = select(bucket, func.count().label("n"), func.min(matches.c.ts)).group_by(
             literal_column("b"))
-        for b, n in await conn.execute(query):
+        oldest = until
+        for b, n, first in await conn.execute(query):
             if b is not None and 0 <= int(b) < buckets:
                 counts[int(b)] += n
-    return counts
+                oldest = min(oldest, first)
+    if cap is not None and sum(counts) > cap:
+        return MatchCounts(counts, capped=True, counted_from=oldest)
+    return MatchCounts(counts)
+
+
+def _newest_matches(dialect: str, terms: tuple[str, ...], filters: list[Any], mode: str,
+                    n: int) -> Any:
+    """The ``ts`` of the newest ``n`` matches, as a subquery.
+
+    On SQLite with the FTS index, "newest" is the highest row id (the order of
+    arrival, which is the order of ``ts`` up to clock skew and late batches):
+    FTS5 hands out matches in descending rowid order without a sort, so
+    counting stops after ``n`` lookups instead of one per match in the table.
+    """
+    c = t.logs.c
+    if dialect == "postgresql" or mode == "like" or not any(
+            len(x) >= MIN_FTS_TERM for x in terms):
+        conds = filters + text_conditions(dialect, terms, "like")
+        return select(c.ts).where(*conds).order_by(c.ts.desc(), c.id.desc()).limit(n).subquery()
+    long_terms = tuple(x for x in terms if len(x) >= MIN_FTS_TERM)
+    short = [_like(dialect, x) for x in terms if len(x) < MIN_FTS_TERM]
+    found = text("SELECT rowid AS id FROM logs_fts WHERE logs_fts MATCH :fts").bindparams(
+        fts=fts_expression(long_terms)).columns(id=Integer).subquery("fts_match")
+    return (select(c.ts).select_from(found.join(t.logs, c.id == found.c.id))
+            .where(*filters, *short).order_by(found.c.id.desc()).limit(n).subquery())

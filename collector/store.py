@@ -18,6 +18,7 @@ which cost more than the statements themselves; the batch writer even runs
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any
 
@@ -56,7 +57,8 @@ def plan(batch: n.RowBatch, is_pg: bool, id_cache: dict[tuple[int, str], int],
     new_errors: list[dict[str, Any]] = []
     if batch.errors:
         # Grouping and issue counters commit with the events (collector.issues).
-        new_errors = yield from issues.plan(batch.errors, now, is_pg, id_cache)
+        only_errors = not (batch.logs or batch.metrics or batch.requests)
+        new_errors = yield from issues.plan(batch.errors, now, is_pg, id_cache, last=only_errors)
     yield from _upsert(tables.log_rollups.name, rollups.log_deltas(batch.logs),
                        ("project_id", "minute", "service", "environment", "level"), ("count",),
                        is_pg)
@@ -89,9 +91,15 @@ def _upsert(table: str, rows: list[dict[str, Any]], key: tuple[str, ...],
 async def write_rows(conn: AsyncConnection, batch: n.RowBatch,
                      error_hook: ErrorHook | None = None, now: float | None = None) -> None:
     """Insert ``batch`` and upsert its rollups on ``conn`` (caller owns the transaction)."""
-    is_pg = conn.dialect.name == "postgresql"
-    steps = plan(batch, is_pg, issues.id_cache(conn.engine.sync_engine), issues.clock(now))
-    if is_pg:
+    steps = plan(batch, conn.dialect.name == "postgresql",
+                 issues.id_cache(conn.engine.sync_engine), issues.clock(now))
+    await run_plan(conn, steps, error_hook)
+
+
+async def run_plan(conn: AsyncConnection, steps: Plan, error_hook: ErrorHook | None = None
+                   ) -> None:
+    """Run a write plan on ``conn`` (caller owns the transaction), then the error hook."""
+    if conn.dialect.name == "postgresql":
         new_errors = await issues.drive_async(conn, steps)
     else:
         raw = (await conn.get_raw_connection()).driver_connection
@@ -120,23 +128,37 @@ async def asyncpg_transaction(connection: Any, steps: Plan) -> list[dict[str, An
 
     Skips SQLAlchemy's adapter (a greenlet switch and several Python layers per
     statement); the statements are the same as through :func:`write_rows`.
+    The transaction begins before the first step, unless that step is the
+    plan's ``"last"`` one: a single statement is atomic by itself, and run
+    alone it commits without the BEGIN and COMMIT round trips (the usual case
+    for Sentry events, whose issue ids are cached).
     """
-    async with connection.transaction():
-        result: Any = None
-        try:
-            while True:
-                sql, params, mode = steps.send(result)
-                if mode == "copy":
-                    columns, records = params
-                    await connection.copy_records_to_table(sql, records=records, columns=columns)
-                    result = None
-                elif mode == "many":
-                    await connection.executemany(issues.dollar(sql), params)
-                    result = None
-                else:
-                    result = await connection.fetch(issues.dollar(sql), *params)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+    transaction = None
+    result: Any = None
+    try:
+        while True:
+            sql, params, mode = steps.send(result)
+            if transaction is None and mode != "last":
+                transaction = connection.transaction()
+                await transaction.start()
+            if mode == "copy":
+                columns, records = params
+                await connection.copy_records_to_table(sql, records=records, columns=columns)
+                result = None
+            elif mode == "many":
+                await connection.executemany(issues.dollar(sql), params)
+                result = None
+            else:
+                result = await connection.fetch(issues.dollar(sql), *params)
+    except StopIteration as done:
+        if transaction is not None:
+            await transaction.commit()
+        return done.value  # type: ignore[no-any-return]
+    except BaseException:
+        if transaction is not None and not connection.is_closed():
+            with contextlib.suppress(Exception):  # the writer throws the connection away
+                await transaction.rollback()
+        raise
 
 
 def sqlite_transaction(sqlite_conn: Any, steps: Plan) -> list[dict[str, Any]]:

@@ -182,5 +182,21 @@ log_rollups = Table(
     Index("ix_log_rollups_minute", "minute"),
 )
 
+# Ids of SDK batches already stored, with the answer they got: a retried batch
+# (X-Lookout-Batch-Id) is recognised, writes nothing and gets the same answer.
+# Claimed in the transaction that writes the batch's rows (collector.batch_ids).
+ingest_batches = Table(
+    "ingest_batches",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("project_id", Integer, nullable=False),
+    Column("batch_id", String(64), nullable=False),
+    Column("received_at", Double, nullable=False),
+    Column("accepted", Integer, nullable=False),
+    Column("rejected", Text, nullable=False, default="[]"),  # JSON list, as answered
+    UniqueConstraint("project_id", "batch_id"),
+    Index("ix_ingest_batches_received_at", "received_at"),
+)
+
 RAW_TABLES = (logs, errors, metric_points, request_records)
 ROLLUP_TABLES = (request_rollups, metric_rollups, log_rollups)

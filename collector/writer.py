@@ -7,10 +7,20 @@ Under load that turns many small requests into few large transactions (one
 fsync on SQLite, one COPY per table on PostgreSQL) while each request still
 gets its 202 only after its own rows are committed.
 
+A request may carry a batch id (``key``): the transaction claims the ids of
+its requests first and writes only the rows of batches not stored before
+(:mod:`collector.batch_ids`); a duplicate's request is answered with the
+stored answer instead.
+
 Back-pressure instead of buffering: when more than ``queue_records`` rows are
 waiting, or the database fails, ``submit`` raises
 :class:`~lookout.errors.StorageUnavailable` and the client is told to retry
 (503 + Retry-After). Nothing is kept in memory that was not acknowledged.
+
+While the database refuses writes (down, disk full, read-only file) the
+writer says so once in the log, with the likely cause, and once more when
+writes work again, not once per failed request; :attr:`BatchWriter.failure`
+lets ``/readyz`` report it.
 """
 
 from __future__ import annotations
@@ -19,13 +29,15 @@ import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from collector import issues, store
+from collector import batch_ids, issues, store
+from collector.batch_ids import Answer, Key
 from collector.normalize import RowBatch
 from lookout import metrics
 from lookout.db import now as wall_clock
@@ -33,12 +45,24 @@ from lookout.errors import Overloaded, StorageUnavailable
 
 log = logging.getLogger("lookout.writer")
 
+# What SQLite's terse messages usually mean for someone running Lookout.
+_SQLITE_CAUSES = {
+    "database or disk is full": "the disk holding the database is full",
+    "disk I/O error": "the database file cannot be written (disk full, a file size limit "
+                      "or a failing disk)",
+    "attempt to write a readonly database": "the database file or its directory is read-only",
+    "unable to open database file": "the database file cannot be opened (missing directory "
+                                    "or permissions)",
+}
+
 
 @dataclass(slots=True)
 class _Job:
     rows: RowBatch
-    done: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop()
-                                       .create_future())
+    key: Key | None = None
+    answer: Answer | None = None  # stored with ``key``, for retries of this batch
+    done: asyncio.Future[Answer | None] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
 class BatchWriter:
@@ -66,6 +90,16 @@ class BatchWriter:
         self._is_pg = engine.dialect.name == "postgresql"
         self._direct = error_hook is None and engine.dialect.driver in ("aiosqlite", "asyncpg")
         self._idle: list[AsyncConnection] = []
+        self.failure: str | None = None
+        """Why writes are failing now; None once a write succeeds again."""
+        self.failed_at = 0.0  # when the last write failed (``clock`` time)
+        self._failed_writes = 0
+
+    def failing(self, within: float) -> str | None:
+        """Why writes fail, if the last one failed less than ``within`` seconds ago."""
+        if self.failure is not None and self._clock() - self.failed_at < within:
+            return self.failure
+        return None
 
     @property
     def queued_records(self) -> int:
@@ -86,17 +120,23 @@ class BatchWriter:
         while self._idle:
             await self._idle.pop().close()
 
-    async def submit(self, rows: RowBatch) -> None:
-        """Return once ``rows`` are committed; raise StorageUnavailable otherwise."""
+    async def submit(self, rows: RowBatch, key: Key | None = None,
+                     answer: Answer | None = None) -> Answer | None:
+        """Return once ``rows`` are committed; raise StorageUnavailable otherwise.
+
+        With ``key`` (project id, batch id) and the ``answer`` the request will
+        get, the rows are written only if that batch was not stored before;
+        if it was, nothing is written and the answer stored then is returned.
+        """
         size = len(rows)
         if size == 0:
-            return
+            return None  # nothing to store; a retry would get the same answer anyway
         if self._closing:
             raise StorageUnavailable("server is shutting down", retry_after=2)
         if self._queued + size > self.queue_records and self._queued > 0:
             metrics.INGEST_BACKPRESSURE.inc()
             raise Overloaded("write queue is full", retry_after=1)
-        job = _Job(rows)
+        job = _Job(rows, key, (answer or Answer(size)) if key is not None else None)
         self._queued += size
         metrics.WRITE_QUEUE.set(self._queued)
         await self._queue.put(job)
@@ -105,7 +145,7 @@ class BatchWriter:
         # already the writer's and are written all the same.
         timer = asyncio.get_running_loop().call_later(self.timeout, _expire, job.done)
         try:
-            await job.done
+            return await job.done
         finally:
             timer.cancel()
 
@@ -125,14 +165,18 @@ class BatchWriter:
             # this transaction: bigger groups, fewer commits, no added wait.
             await asyncio.sleep(0)
             group, size = [first], len(first.rows)
-            while size < self.batch_records and not self._queue.empty():
-                nxt = self._queue.get_nowait()
-                if nxt is None:
-                    stopping = True
-                    break
-                group.append(nxt)
-                size += len(nxt.rows)
-            task = asyncio.create_task(self._write_slot(group, size, slots))
+            stopping = self._take(group, size)
+            held = 1
+            if self.concurrency > 1 and not stopping and any(j.rows.errors for j in group):
+                # Error events lock their issues' rows until commit, so transactions
+                # with errors queue behind each other anyway: run this one alone, and
+                # let it carry everything that arrives while the others finish.
+                for _ in range(self.concurrency - 1):
+                    await slots.acquire()
+                held = self.concurrency
+                stopping = self._take(group, sum(len(j.rows) for j in group))
+            size = sum(len(j.rows) for j in group)
+            task = asyncio.create_task(self._write_slot(group, size, slots, held))
             running.add(task)
             task.add_done_callback(running.discard)
         if running:
@@ -146,42 +190,68 @@ class BatchWriter:
         if rest:
             await self._write_group(rest, sum(len(j.rows) for j in rest))
 
-    async def _write_slot(self, group: list[_Job], size: int, slots: asyncio.Semaphore) -> None:
+    def _take(self, group: list[_Job], size: int) -> bool:
+        """Add queued jobs to ``group`` up to ``batch_records``; True when stop() was queued."""
+        while size < self.batch_records and not self._queue.empty():
+            nxt = self._queue.get_nowait()
+            if nxt is None:
+                return True
+            group.append(nxt)
+            size += len(nxt.rows)
+        return False
+
+    async def _write_slot(self, group: list[_Job], size: int, slots: asyncio.Semaphore,
+                          held: int) -> None:
         try:
             await self._write_group(group, size)
         finally:
-            slots.release()
+            for _ in range(held):
+                slots.release()
 
     async def _write_group(self, group: list[_Job], size: int) -> None:
-        merged = RowBatch()
-        for job in group:
-            merged.extend(job.rows)
         started = self._clock()
+        taken: dict[Key, Answer] = {}
         try:
-            await self._commit(merged)
+            await self._commit(group, taken)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a 503, never a crash
             if len(group) > 1 and not _is_connection_error(exc):
                 # One bad job must not fail its neighbours: retry each on its own.
                 for job in group:
                     await self._write_group([job], len(job.rows))
                 return
-            log.warning("write failed", extra={"error": _describe(exc), "records": size})
+            reason = storage_problem(exc)
             metrics.WRITE_FAILURES.inc()
-            failure = StorageUnavailable(f"database unavailable: {_describe(exc)}")
-            self._finish(group, size, failure)
+            if not _is_connection_error(exc):
+                log.warning("write failed", extra={"error": reason, "records": size})
+            elif reason != self.failure:  # once per outage, not once per request
+                log.error("database writes are failing; ingest answers 503 until they work",
+                          extra={"error": reason, "records": size})
+            if _is_connection_error(exc):
+                self.failure, self.failed_at = reason, self._clock()
+                self._failed_writes += 1
+            self._finish(group, size, StorageUnavailable(reason))
             return
+        if self.failure is not None:
+            log.warning("database writes work again",
+                        extra={"failed_writes": self._failed_writes, "was": self.failure})
+            self.failure, self._failed_writes = None, 0
         metrics.WRITE_LATENCY.observe(self._clock() - started)
         metrics.WRITE_BATCH_RECORDS.observe(size)
-        self._finish(group, size, None)
+        self._finish(group, size, None, taken)
 
-    async def _commit(self, rows: RowBatch) -> None:
+    def _plan(self, group: list[_Job], taken: dict[Key, Answer]) -> store.Plan:
+        # The plan may run on another thread (SQLite): look up shared state here.
+        return _group_plan(group, taken, self._is_pg, issues.id_cache(self.engine.sync_engine),
+                           wall_clock())
+
+    async def _commit(self, group: list[_Job], taken: dict[Key, Answer]) -> None:
         if not self._direct:
             async with self.engine.begin() as conn:
-                await store.write_rows(conn, rows, self.error_hook)
+                await store.run_plan(conn, self._plan(group, taken), self.error_hook)
             return
-        await self._commit_direct(rows)
+        await self._commit_direct(self._plan(group, taken))
 
-    async def _commit_direct(self, rows: RowBatch) -> None:
+    async def _commit_direct(self, steps: store.Plan) -> None:
         """One transaction straight on the driver, on a connection the writer keeps.
 
         Through SQLAlchemy a transaction cost a pool checkout with a ping (one
@@ -196,8 +266,6 @@ class BatchWriter:
         conn = self._idle.pop() if self._idle else await self.engine.connect()
         try:
             driver = (await conn.get_raw_connection()).driver_connection
-            steps = store.plan(rows, self._is_pg, issues.id_cache(self.engine.sync_engine),
-                               wall_clock())
             if self._is_pg:
                 await store.asyncpg_transaction(driver, steps)
             else:
@@ -207,19 +275,52 @@ class BatchWriter:
             raise
         self._idle.append(conn)
 
-    def _finish(self, group: list[_Job], size: int, failure: Exception | None) -> None:
+    def _finish(self, group: list[_Job], size: int, failure: Exception | None,
+                taken: dict[Key, Answer] | None = None) -> None:
         self._queued -= size
         metrics.WRITE_QUEUE.set(self._queued)
+        first: dict[Key, Answer | None] = {}  # answer of the job that wrote each batch
         for job in group:
+            result: Answer | None = None
+            if job.key is not None:
+                if taken and job.key in taken:
+                    result = taken[job.key]
+                elif job.key in first:
+                    result = first[job.key]  # sent twice within this transaction
+                else:
+                    first[job.key] = job.answer
             if job.done.done():
                 continue
-            if failure is None:
-                job.done.set_result(None)
-            else:
+            if failure is not None:
                 job.done.set_exception(failure)
+            else:
+                job.done.set_result(result)
 
 
-def _expire(done: asyncio.Future[None]) -> None:
+def _group_plan(group: list[_Job], taken: dict[Key, Answer], is_pg: bool,
+                id_cache: dict[tuple[int, str], int], now: float
+                ) -> Generator[issues.Step, Any, list[dict[str, Any]]]:
+    """Claim the group's batch ids, then write the rows of the batches that are new.
+
+    ``taken`` receives the stored answers of batches that were already there
+    (their rows are skipped). A batch sent twice within the group is written once.
+    """
+    taken.clear()
+    answers = {job.key: job.answer for job in group
+               if job.key is not None and job.answer is not None}
+    if answers:
+        taken.update((yield from batch_ids.claim(answers, now)))
+    merged, owners = RowBatch(), set()
+    for job in group:
+        if job.key is not None:
+            if job.key in taken or job.key in owners:
+                continue
+            owners.add(job.key)
+        merged.extend(job.rows)
+    return (yield from store.plan(merged, is_pg, id_cache, now))
+
+
+def _expire(done: asyncio.Future[Answer | None]) -> None:
     if not done.done():
         done.set_exception(StorageUnavailable("database did not commit in time", retry_after=5))
 
@@ -239,7 +340,18 @@ def _is_connection_error(exc: BaseException) -> bool:
     if isinstance(exc, sa_exc.DBAPIError):
         return bool(exc.connection_invalidated) or isinstance(
             exc, (sa_exc.OperationalError, sa_exc.InterfaceError))
-    return type(exc).__module__.startswith("asyncpg") and "Connection" in type(exc).__name__
+    name = type(exc).__name__  # InterfaceError: "connection is closed"
+    return type(exc).__module__.startswith("asyncpg") and (
+        "Connection" in name or name == "InterfaceError")
+
+
+def storage_problem(exc: BaseException) -> str:
+    """One line for the client and the log: what failed and, when known, why."""
+    text = _describe(exc)
+    for message, cause in _SQLITE_CAUSES.items():
+        if message in text:
+            return f"{text}: {cause}"
+    return f"database unavailable: {text}"
 
 
 def _describe(exc: BaseException) -> str:

@@ -1,6 +1,10 @@
 """The application factory: one Litestar app with every module's routes.
 
 The ingest endpoints are raw ASGI handlers in front of it (:mod:`lookout.asgi`).
+The OpenAPI document is :mod:`lookout.openapi`'s, as JSON and YAML only
+(``/schema/openapi.json``, ``.yaml``): Litestar's generated schema misses the
+raw ingest endpoints, and its HTML viewers load scripts from a CDN, which must
+not run on Lookout's origin next to a logged-in session.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         await svc.stop()
 
     app = Litestar(
-        route_handlers=[*ops.routes, openapi.openapi_json, api.router, issues_api.router,
+        route_handlers=[*ops.routes, *openapi.routes, api.router, issues_api.router,
                         rules_api.router, slack_interactions, *pages.routers],
         template_config=TemplateConfig(
             instance=JinjaTemplateEngine.from_environment(build_environment())),

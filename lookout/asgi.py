@@ -17,6 +17,13 @@ Answers look exactly like the ordinary handlers' ones: JSON bodies with
 ``content-type: application/json`` and a ``content-length``; an unexpected
 exception is logged and answered with the same JSON 500 as
 :func:`lookout.http.internal_error_handler`.
+
+CORS, as Sentry's Relay does it, so browser SDKs on any site can report:
+``OPTIONS`` on these paths is a preflight answer (204, any origin, ``POST``,
+the headers the SDKs send), and every answer carries
+``Access-Control-Allow-Origin: *`` and exposes the rate-limit headers the SDKs
+read. No credentials are involved (the key is in a header or the query), so
+the wildcard origin is safe.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ import msgspec
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from lookout import metrics
+from lookout.http import UNAVAILABLE, database_unavailable, unavailable
 
 if TYPE_CHECKING:
     from lookout.services import Services
@@ -38,6 +46,15 @@ if TYPE_CHECKING:
 log = logging.getLogger("lookout.http")
 _encode = msgspec.json.Encoder().encode
 ALLOW = b"POST, OPTIONS"
+CORS_HEADERS = [(b"access-control-allow-origin", b"*"),
+                (b"access-control-expose-headers", b"X-Sentry-Rate-Limits, Retry-After")]
+PREFLIGHT_HEADERS = [
+    (b"allow", ALLOW), (b"access-control-allow-origin", b"*"),
+    (b"access-control-allow-methods", ALLOW),
+    (b"access-control-allow-headers",
+     (b"content-type, content-encoding, authorization, x-sentry-auth, x-lookout-key, "
+      b"sentry-trace, baggage, traceparent, x-requested-with, accept, origin, referer")),
+    (b"access-control-max-age", b"3600")]
 
 # A raw handler: (services, the path's project id, scope, receive) -> the answer.
 Handler = Callable[["Services", str, Scope, Receive], Awaitable["Reply"]]
@@ -94,7 +111,7 @@ async def body_chunks(receive: Receive) -> AsyncIterator[bytes]:
 
 
 async def send_reply(send: Send, reply: Reply) -> None:
-    headers = [(b"content-type", b"application/json"),
+    headers = [(b"content-type", b"application/json"), *CORS_HEADERS,
                (b"content-length", str(len(reply.body)).encode())]
     if reply.headers:
         headers += [(k.lower().encode("latin-1"), v.encode("latin-1"))
@@ -132,17 +149,20 @@ class FastPaths:
                    send: Send) -> None:
         try:
             reply = await handler(self.services, project_id, scope, receive)
-        except Exception as exc:  # like Litestar's handler: a JSON 500, logged
-            log.error("unhandled error", exc_info=exc, extra={"path": scope["path"]})
-            reply = Reply(500, {"error": "internal error; see the server log"})
+        except Exception as exc:  # like Litestar's handler: a JSON 503 or 500, logged
+            if database_unavailable(exc):
+                unavailable(scope["path"], exc)
+                reply = Reply(503, {"error": UNAVAILABLE}, {"Retry-After": "5"})
+            else:
+                log.error("unhandled error", exc_info=exc, extra={"path": scope["path"]})
+                reply = Reply(500, {"error": "internal error; see the server log"})
         await send_reply(send, reply)
 
 
 async def _not_post(scope: Scope, send: Send) -> None:
-    """Answer other methods as Litestar does for a POST-only route (OPTIONS: 204, else 405)."""
+    """OPTIONS: the CORS preflight answer (204); other methods: 405, as Litestar answers."""
     if scope["method"] == "OPTIONS":
-        await send({"type": "http.response.start", "status": 204,
-                    "headers": [(b"allow", ALLOW)]})
+        await send({"type": "http.response.start", "status": 204, "headers": PREFLIGHT_HEADERS})
         await send({"type": "http.response.body", "body": b""})
         return
     await send_reply(send, Reply(405, {"error": "Method Not Allowed"}, {"allow": ALLOW.decode()}))

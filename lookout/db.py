@@ -10,11 +10,13 @@ when another process briefly holds the lock.
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import MetaData, event
+from sqlalchemy import MetaData, event, exc
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 # Named constraints make Alembic migrations (and SQLite batch mode) deterministic.
 NAMING_CONVENTION = {
@@ -28,6 +30,11 @@ NAMING_CONVENTION = {
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# A pooled PostgreSQL connection idle longer than this is pinged before reuse
+# (firewalls and NAT drop idle TCP connections without telling either end).
+# Fresher ones are only checked for a closed socket, which costs no round trip:
+# a server restart closes every connection, and asyncpg notices at once.
+PING_AFTER_IDLE_SECONDS = 30.0
 
 
 def is_sqlite_url(url: str) -> bool:
@@ -43,14 +50,51 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 10)
-    kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_timeout", 10)
     connect_args = kwargs.pop("connect_args", {})
     # A hung server must not hang ingest forever: statements give up and the
     # writer answers 503 so clients retry.
     connect_args.setdefault("command_timeout", 15)
     connect_args.setdefault("timeout", 5)
-    return create_async_engine(url, connect_args=connect_args, **kwargs)
+    engine = create_async_engine(url, connect_args=connect_args, **kwargs)
+    if not kwargs.get("pool_pre_ping"):
+        event.listen(engine.sync_engine, "checkout", _check_pg_connection)
+        event.listen(engine.sync_engine, "checkin", _mark_idle_since)
+    return engine
+
+
+def _mark_idle_since(_dbapi_connection: Any, record: Any) -> None:
+    if record is not None:
+        record.info["idle_since"] = time.monotonic()
+
+
+def _check_pg_connection(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """Cheap pre-ping: SQLAlchemy's costs three round trips (BEGIN, ping, ROLLBACK)
+    on every checkout, as much as the request-ID lookup itself. Raising
+    ``DisconnectionError`` makes the pool replace the connection and retry."""
+    if dbapi_connection.driver_connection.is_closed():
+        # The server went away (restart, failover): every pooled connection is dead.
+        raise exc.InvalidatePoolError("connection closed by the server")
+    idle_since = record.info.get("idle_since")
+    if idle_since is not None and time.monotonic() - idle_since > PING_AFTER_IDLE_SECONDS:
+        try:
+            dbapi_connection.ping()
+        except Exception as error:  # any failure means "replace it"
+            raise exc.DisconnectionError(str(error)) from error
+
+
+@asynccontextmanager
+async def read_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection for reads of one statement each.
+
+    On PostgreSQL it runs in autocommit: a lone SELECT needs no transaction,
+    and skipping it saves the BEGIN and ROLLBACK round trips. SQLite's driver
+    starts no transaction for a SELECT anyway.
+    """
+    async with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+        yield conn
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:

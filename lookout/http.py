@@ -1,17 +1,22 @@
 """HTTP helpers shared by every module: JSON error bodies and service lookup.
 
 Every error Lookout answers with is ``{"error": "<what is wrong>"}`` plus a
-status; nothing a client sends produces a traceback in a response.
+status; nothing a client sends produces a traceback in a response. A request
+that fails because the database cannot be reached is a 503 with Retry-After
+(logged as one line, no traceback): it is an outage, not a bug.
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
+import time
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
+from sqlalchemy import exc as sa_exc
 
 if TYPE_CHECKING:
     from lookout.services import Services
@@ -60,6 +65,48 @@ def http_exception_handler(_request: Request, exc: HTTPException) -> Response:
     return error_response(exc.status_code, str(detail), dict(exc.headers or {}))
 
 
+def database_unavailable(exc: BaseException) -> bool:
+    """True when ``exc`` means the database could not be reached or used, not a bug."""
+    if isinstance(exc, (OSError, ConnectionError, TimeoutError, sqlite3.OperationalError,
+                        sa_exc.OperationalError, sa_exc.InterfaceError)):
+        return True
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    name = type(exc).__name__
+    return type(exc).__module__.startswith("asyncpg") and (
+        "Connection" in name or name == "InterfaceError")
+
+
+UNAVAILABLE = "database unavailable; retry later"
+
+
+UNAVAILABLE_LOG_EVERY = 30.0  # seconds: an outage is a few lines, not one per request
+
+
+class _Unavailable:
+    """Requests failed for want of a database, logged at most every UNAVAILABLE_LOG_EVERY."""
+
+    quiet_until = 0.0
+    suppressed = 0
+
+
+def unavailable(path: str, exc: BaseException) -> None:
+    """Log a request that failed for want of a database: one line, no traceback."""
+    current = time.monotonic()
+    if current < _Unavailable.quiet_until:
+        _Unavailable.suppressed += 1
+        return
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+    log.warning("request failed: database unavailable",
+                extra={"path": path, "error": f"{type(exc).__name__}: {text}",
+                       "more_since_last_line": _Unavailable.suppressed})
+    _Unavailable.quiet_until = current + UNAVAILABLE_LOG_EVERY
+    _Unavailable.suppressed = 0
+
+
 def internal_error_handler(request: Request, exc: Exception) -> Response:
+    if database_unavailable(exc):
+        unavailable(request.url.path, exc)
+        return error_response(503, UNAVAILABLE, {"Retry-After": "5"})
     log.error("unhandled error", exc_info=exc, extra={"path": request.url.path})
     return error_response(500, "internal error; see the server log")

@@ -26,6 +26,10 @@ SDK_DROPPED = Counter("lookout_sdk_dropped_records_total",
 INGEST_BACKPRESSURE = Counter("lookout_ingest_backpressure_total",
                               "Ingest requests answered 503 because the write queue was full.",
                               registry=REGISTRY)
+INGEST_DUPLICATE_BATCHES = Counter(
+    "lookout_ingest_duplicate_batches_total",
+    "SDK batches received again after they were stored (retries); nothing was written.",
+    registry=REGISTRY)
 WRITE_QUEUE = Gauge("lookout_write_queue_records", "Records waiting for the writer.",
                     registry=REGISTRY)
 WRITE_LATENCY = Histogram("lookout_write_batch_seconds",

@@ -17,12 +17,15 @@ from functools import cache
 from typing import Any
 
 import msgspec
+import yaml
 from litestar import Response, get
 
 from collector import schema as ingest_schema
+from lookout import __version__
 from rules.api import ALERT_STATES, SilenceIn
 
 PATH = "/schema/openapi.json"
+YAML_PATH = "/schema/openapi.yaml"
 _REF = "#/components/schemas/{name}"
 _KINDS = {"logs": "LogIn", "errors": "ErrorIn", "metrics": "MetricIn", "requests": "RequestIn"}
 
@@ -260,17 +263,28 @@ def _components() -> dict[str, Any]:
 def document() -> dict[str, Any]:
     """The OpenAPI 3.1 document (built once per process)."""
     return {"openapi": "3.1.0",
-            "info": {"title": "Lookout", "version": "1",
+            "info": {"title": "Lookout", "version": __version__,
                      "description": "Ingest (Lookout SDK and Sentry protocol) and read API."},
             "paths": _paths(), "components": _components()}
 
 
 @cache
-def _encoded() -> bytes:
+def _encoded(fmt: str) -> bytes:
+    if fmt == "yaml":
+        return yaml.safe_dump(document(), sort_keys=False, allow_unicode=True).encode()
     return msgspec.json.encode(document())
 
 
 @get(PATH, sync_to_thread=False, include_in_schema=False)
 def openapi_json() -> Response:
     """The document; no credentials needed (it describes the API, not any data)."""
-    return Response(content=_encoded(), media_type="application/json")
+    return Response(content=_encoded("json"), media_type="application/json")
+
+
+@get(YAML_PATH, sync_to_thread=False, include_in_schema=False)
+def openapi_yaml() -> Response:
+    """The same document as YAML."""
+    return Response(content=_encoded("yaml"), media_type="application/yaml")
+
+
+routes = [openapi_json, openapi_yaml]

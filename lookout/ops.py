@@ -17,9 +17,18 @@ def healthz() -> Response:
     return json_response({"status": "ok"})
 
 
+# After a failed write, /readyz answers 503 for this long unless a write succeeds
+# first; then it reports ready again so traffic (and with it a new try) comes back.
+WRITE_FAILURE_SECONDS = 10.0
+
+
 @get("/readyz")
 async def readyz(request: Request) -> Response:
-    """The database answers within 2 s; 503 otherwise (load balancers stop routing here)."""
+    """The database answers within 2 s and takes writes; 503 otherwise (load balancers
+    stop routing here)."""
+    failure = services(request).writer.failing(WRITE_FAILURE_SECONDS)
+    if failure is not None:
+        return error_response(503, f"database writes failing: {failure}", {"Retry-After": "5"})
     try:
         async with asyncio.timeout(2):
             async with services(request).engine.connect() as conn:

@@ -16,6 +16,7 @@ import uvicorn
 from lookout import logs
 from lookout.db import create_engine
 from lookout.errors import ConfigError
+from lookout.http_protocol import CoalescingHttpToolsProtocol
 from lookout.migrate import upgrade
 from lookout.settings import Settings
 
@@ -39,8 +40,14 @@ def serve(settings: Settings, host: str, port: int) -> int:
     log.info("Create a project and get its DSN with: lookout project create NAME")
     log.info("Create a login for the web UI with: lookout user create EMAIL")
     config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
+                            http=CoalescingHttpToolsProtocol,
                             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-                            lifespan="on", server_header=False)
+                            lifespan="on", server_header=False,
+                            # Client address and scheme from X-Forwarded-* only when
+                            # the peer is a trusted proxy; uvicorn's own default would
+                            # trust 127.0.0.1, letting any local process forge them.
+                            proxy_headers=bool(settings.trusted_proxy_list),
+                            forwarded_allow_ips=settings.trusted_proxy_list or None)
     server = uvicorn.Server(config)
     # uvicorn re-raises the signal it stopped on once it has shut down; a SIGTERM
     # that led to a clean drain is a normal exit for us (status 0), so the handler

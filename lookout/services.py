@@ -41,7 +41,7 @@ class Services:
         writer = BatchWriter(engine, queue_records=settings.write_queue_records,
                              batch_records=settings.write_batch_records,
                              timeout=settings.write_timeout,
-                             concurrency=1 if settings.is_sqlite else 4)
+                             concurrency=1 if settings.is_sqlite else 2)
         limits = Limits(max_attributes=settings.max_attributes,
                         max_string_length=settings.max_string_length,
                         max_future_seconds=settings.max_future_seconds)

@@ -9,6 +9,7 @@ of showing a traceback.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from typing import Any
 from lookout.errors import ConfigError
 
 PREFIX = "LOOKOUT_"
+SECRET_FIELDS = frozenset({"secret_key", "slack_bot_token", "slack_signing_secret",
+                           "slack_app_token"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +96,11 @@ class Settings:
     log_level: str = "info"
     """Level of Lookout's own logs."""
 
+    trusted_proxies: str = ""
+    """Comma-separated IPs/CIDRs of reverse proxies (nginx) whose ``X-Forwarded-For`` and
+    ``X-Forwarded-Proto`` are believed. Empty trusts nobody: a client could otherwise forge
+    its address and dodge the per-address login throttle."""
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Build settings from the environment, raising ConfigError on a bad value."""
@@ -125,15 +133,46 @@ class Settings:
             raise ConfigError(f"{PREFIX}RATE_LIMIT_PER_MINUTE must not be negative (0 = no limit)")
         if self.max_attributes < 0:
             raise ConfigError(f"{PREFIX}MAX_ATTRIBUTES must not be negative")
+        for entry in self.trusted_proxy_list:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ConfigError(f"{PREFIX}TRUSTED_PROXIES entries must be IP addresses or "
+                                  f"CIDR networks (got {entry!r})") from None
         if self.log_level.lower() not in {"debug", "info", "warning", "error"}:
             raise ConfigError("LOOKOUT_LOG_LEVEL must be one of debug, info, warning, error")
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        """The entries of :attr:`trusted_proxies`, blanks dropped."""
+        return [e.strip() for e in self.trusted_proxies.split(",") if e.strip()]
 
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
+    def __repr__(self) -> str:
+        """Every setting, with secrets and the database password masked (tracebacks, logs)."""
+        shown = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name in SECRET_FIELDS and value:
+                value = "***"
+            elif f.name == "database_url":
+                value = _hide_password(value)
+            shown.append(f"{f.name}={value!r}")
+        return f"Settings({', '.join(shown)})"
+
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
+
+
+def _hide_password(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in userinfo:
+        return url
+    return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{host}"
 
 
 def _coerce(f: dataclasses.Field[Any], raw: str) -> Any:

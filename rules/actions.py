@@ -116,3 +116,9 @@ class Actions:
         async with self.store.transaction() as conn:
             return await store.create_silence(conn, matchers, starts_at, ends_at, actor,
                                               comment, now)
+
+    async def expire_silence(self, silence_id: int,
+                             now: float) -> tuple[str, dict[str, Any] | None]:
+        """End a silence now; alerts it muted notify again from the next evaluation."""
+        async with self.store.transaction() as conn:
+            return await store.expire_silence(conn, silence_id, now)

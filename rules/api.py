@@ -1,7 +1,8 @@
 """Read API for rules, alerts and silences, plus the same actions Slack's buttons offer.
 
 ``GET /api/v1/rules``, ``GET /api/v1/alerts?state=``, ``GET /api/v1/alerts/{id}``,
-``POST /api/v1/alerts/{id}/ack|resolve``, ``GET|POST /api/v1/silences``.
+``POST /api/v1/alerts/{id}/ack|resolve``, ``GET|POST /api/v1/silences``,
+``POST /api/v1/silences/{id}/expire``.
 Guarded like the rest of the read API; the actor recorded for API actions is
 ``api`` (or the ``by`` field of a JSON body, e.g. ``{"by": "alice"}``).
 """
@@ -19,13 +20,12 @@ from lookout.http import error_response, json_response, services
 from lookout.ids import MAX_ROW_ID
 from rules import store
 from rules.actions import Outcome
-from rules.durations import DurationError, parse_duration
 from rules.runtime import Alerting
+from rules.silences import SilenceError, check_silence
 from web.auth import require_reader
-from web.params import parse_limit, parse_time
+from web.params import parse_limit
 
 ALERT_STATES = ("firing", "resolved", "acknowledged")
-MAX_SILENCE_SECONDS = 90 * 86400
 
 
 def _alerting(request: Request) -> Alerting:
@@ -155,38 +155,27 @@ async def create_silence(request: Request) -> Response:
         return error_response(400, f"invalid silence: {exc}")
     except RecursionError:
         return error_response(400, "invalid silence: nested too deeply")
-    if not data.matchers or any(not k or len(k) > 200 or len(v) > 200
-                                for k, v in data.matchers.items()):
-        return error_response(400, "matchers: give at least one label: value pair "
-                                   "(e.g. {\"rule\": \"checkout-error-rate\"})")
-    if not 0 < len(data.by) <= 100 or len(data.comment) > 1000:
-        return error_response(400, "by: 1-100 characters; comment: at most 1000")
-    if _has_nul(data.by, data.comment, *data.matchers, *data.matchers.values()):
-        return error_response(400, "NUL (\\u0000) characters are not allowed in a silence")
     try:
-        starts = parse_time("starts_at", _text(data.starts_at), now) or now
-        if data.duration is not None:
-            ends = starts + parse_duration(data.duration)
-        else:
-            ends = parse_time("ends_at", _text(data.ends_at), now)
-    except (QueryError, DurationError) as exc:
+        spec = check_silence(data.matchers, starts_at=_text(data.starts_at),
+                             ends_at=_text(data.ends_at), duration=data.duration,
+                             comment=data.comment, created_by=data.by, now=now)
+    except SilenceError as exc:
         return error_response(400, str(exc))
-    if ends is None:
-        return error_response(400, "give ends_at or duration (e.g. \"2h\")")
-    if ends <= starts or ends <= now:
-        return error_response(400, "ends_at must be after starts_at and in the future")
-    if ends - starts > MAX_SILENCE_SECONDS:
-        return error_response(400, "a silence can last at most 90 days")
-    silence_id = await alerting.actions.add_silence(data.matchers, starts, ends, data.by,
-                                                    data.comment, now)
-    return json_response({"id": silence_id, "matchers": data.matchers, "starts_at": starts,
-                          "ends_at": ends, "created_by": data.by, "comment": data.comment},
-                         201)
+    silence_id = await alerting.actions.add_silence(spec.matchers, spec.starts_at, spec.ends_at,
+                                                    spec.created_by, spec.comment, now)
+    return json_response({"id": silence_id, "matchers": spec.matchers,
+                          "starts_at": spec.starts_at, "ends_at": spec.ends_at,
+                          "created_by": spec.created_by, "comment": spec.comment}, 201)
 
 
-def _has_nul(*texts: str) -> bool:
-    """Whether any text holds U+0000, which PostgreSQL text columns cannot store."""
-    return any("\x00" in text for text in texts)
+@post("/silences/{silence_id:int}/expire", status_code=200)
+async def expire_silence(request: Request, silence_id: FromPath[int]) -> Response:
+    """End a silence now (Alertmanager's "expire"); expiring an ended one changes nothing."""
+    alerting = _alerting(request)
+    result, silence = await alerting.actions.expire_silence(silence_id, alerting.clock())
+    if silence is None:
+        return error_response(404, f"no silence {silence_id}")
+    return json_response({"result": result, "silence": silence})
 
 
 def _text(value: str | float | None) -> str | None:
@@ -195,4 +184,4 @@ def _text(value: str | float | None) -> str | None:
 
 router = Router(path="/api/v1", guards=[require_reader], route_handlers=[
     list_rules, list_alerts, alert_detail, ack_alert, resolve_alert, list_silences,
-    create_silence])
+    create_silence, expire_silence])

@@ -62,6 +62,12 @@ class Evaluator:
         self.clock = clock
         self.owner = owner or uuid.uuid4().hex[:16]
 
+    @property
+    def max_step(self) -> float:
+        """The most one evaluation credits to ``for`` & co: two intervals (at least a
+        minute), so a late tick counts in full but a clock jump or downtime does not."""
+        return max(2 * self.interval, 60.0)
+
     async def tick(self) -> TickResult | None:
         """Run one evaluation if this instance wins the current slot; None if not."""
         now = self.clock()
@@ -69,7 +75,7 @@ class Evaluator:
         if not rules:
             return None
         if not await self.store.claim_tick((now // self.interval) * self.interval, now,
-                                           self.owner):
+                                           self.owner, self.interval):
             return None
         started = time.perf_counter()
         result = TickResult()
@@ -128,7 +134,7 @@ class Evaluator:
                 obs = Observation(track.labels, track.value, track.severity)
             labels = obs.labels if obs is not None else track.labels  # type: ignore[union-attr]
             silenced = any(matches(s, alert_labels(rule, labels)) for s in silences)
-            outcome = step(rule, fp, track, obs, now, silenced)
+            outcome = step(rule, fp, track, obs, now, silenced, self.max_step)
             info = obs.info if obs is not None else {}
             sent += await self._persist(conn, rule, track, outcome, now, info)
         return sent
@@ -145,7 +151,7 @@ class Evaluator:
                 threshold=rule.thresholds.limit(after.severity or ""),
                 channel=rule.channel or self.default_channel)
             after = _with_alert(after, alert_id)
-            await store.attach_history(conn, after.fingerprint, alert_id, after.active_since)
+            await store.attach_history(conn, after.fingerprint, alert_id)
         fp = (after or before or outcome.resolved).fingerprint  # type: ignore[union-attr]
         for tr in outcome.transitions:
             await store.add_history(conn, fp, rule.name, alert_id, tr)

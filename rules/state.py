@@ -19,6 +19,14 @@ resolved, following Prometheus/Alertmanager semantics:
   and a message stuck at "firing" is the worse failure.
 
 No I/O and no clock of its own: the engine passes ``now``, so tests drive time.
+
+Durations (``for``, ``keep_firing_for``, ``repeat_interval``) count time the
+engine has *evaluated*: each evaluation credits at most ``max_step`` seconds
+since the previous one, and never less than zero. A wall clock that jumps
+forward (or an engine that was stopped) therefore cannot satisfy ``for`` in
+one evaluation, and a clock that jumps back neither loses nor double-counts
+progress: the track's time anchors are shifted by the part of the gap that was
+not credited (see :func:`rebase`).
 """
 
 from __future__ import annotations
@@ -61,6 +69,7 @@ class Track:
     notified_severity: str | None = None
     last_notified_at: float | None = None
     acknowledged: bool = False
+    evaluated_at: float | None = None  # the previous evaluation (None: use last_true_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,19 +94,39 @@ class Step:
     resolved: Track | None = None  # the firing track that just resolved, for the engine
 
 
+def rebase(track: Track, now: float, max_step: float) -> Track:
+    """``track`` as of an evaluation at ``now``, crediting at most ``max_step`` seconds.
+
+    The uncredited part of the gap since the previous evaluation (a forward
+    jump beyond ``max_step``, or all of a backward jump) shifts every anchor
+    the durations are measured from, so elapsed evaluated time is unchanged.
+    """
+    previous = track.evaluated_at if track.evaluated_at is not None else track.last_true_at
+    elapsed = now - previous
+    skew = elapsed - min(max(elapsed, 0.0), max_step)
+    if skew == 0:
+        return replace(track, evaluated_at=now)
+    notified = track.last_notified_at + skew if track.last_notified_at is not None else None
+    return replace(track, active_since=track.active_since + skew,
+                   last_true_at=track.last_true_at + skew, last_notified_at=notified,
+                   evaluated_at=now)
+
+
 def step(rule: Rule, fingerprint: str, track: Track | None, obs: Observation | None,
-         now: float, silenced: bool = False) -> Step:
+         now: float, silenced: bool = False, max_step: float = float("inf")) -> Step:
     """Advance one alert identity by one evaluation at time ``now``."""
     breached = obs is not None and obs.severity is not None
     value = obs.value if obs is not None else None
     transitions: list[Transition] = []
+    if track is not None:
+        track = rebase(track, now, max_step)
     if track is None:
         if not breached:
             return Step(None)
         assert obs is not None
         track = Track(fingerprint=fingerprint, rule=rule.name, labels=dict(obs.labels),
                       state="pending", severity=obs.severity, value=value, active_since=now,
-                      last_true_at=now)
+                      last_true_at=now, evaluated_at=now)
         transitions.append(Transition("inactive", "pending", obs.severity, value, now))
     elif track.state == "pending":
         if not breached:

@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import msgspec
-from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy import delete, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from rules import tables as t
@@ -45,8 +45,14 @@ class AlertStore:
                 await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": STATE_LOCK_ID})
             yield conn
 
-    async def claim_tick(self, slot_start: float, now: float, owner: str) -> bool:
-        """True for exactly one caller per tick slot, across all instances."""
+    async def claim_tick(self, slot_start: float, now: float, owner: str,
+                         interval: float) -> bool:
+        """True for exactly one caller per tick slot, across all instances.
+
+        A last slot more than one ``interval`` ahead of ``now`` means the clock
+        went back: that slot is claimable again rather than blocking evaluation
+        until the clock catches up.
+        """
         c = t.rule_ticks.c
         async with self.engine.begin() as conn:
             row = (await conn.execute(select(c.slot_start).where(c.id == 1))).first()
@@ -54,7 +60,8 @@ class AlertStore:
                 await conn.execute(_insert_ignore(conn, t.rule_ticks).values(
                     id=1, slot_start=-1.0, ticked_at=0.0, owner=""))
             result = await conn.execute(
-                update(t.rule_ticks).where(c.id == 1, c.slot_start < slot_start)
+                update(t.rule_ticks).where(c.id == 1, or_(c.slot_start < slot_start,
+                                                          c.slot_start > now + interval))
                 .values(slot_start=slot_start, ticked_at=now, owner=owner))
             return result.rowcount == 1
 
@@ -95,7 +102,7 @@ async def load_tracks(conn: AsyncConnection) -> dict[str, Track]:
             severity=r.severity, value=r.value, active_since=r.active_since,
             last_true_at=r.last_true_at, fired_at=r.fired_at, alert_id=r.alert_id,
             notified_severity=r.notified_severity, last_notified_at=r.last_notified_at,
-            acknowledged=r.acknowledged_by is not None)
+            acknowledged=r.acknowledged_by is not None, evaluated_at=r.updated_at)
     return tracks
 
 
@@ -144,12 +151,18 @@ async def add_history(conn: AsyncConnection, fingerprint: str, rule: str, alert_
         actor=actor, note=tr.note))
 
 
-async def attach_history(conn: AsyncConnection, fingerprint: str, alert_id: int,
-                         since: float) -> None:
-    """Give the pending-phase history of a new alert its id, so its history starts at pending."""
+async def attach_history(conn: AsyncConnection, fingerprint: str, alert_id: int) -> None:
+    """Give the pending-phase history of a new alert its id, so its history starts at pending.
+
+    The phase is found by row order (from its latest ``inactive -> pending``), not
+    by time, so a clock jump during it cannot detach or mix up its lines.
+    """
     h = t.alert_history.c
+    start = select(func.max(h.id)).where(
+        h.fingerprint == fingerprint, h.alert_id.is_(None), h.from_state == "inactive",
+        h.to_state == "pending").scalar_subquery()
     await conn.execute(update(t.alert_history).where(
-        h.fingerprint == fingerprint, h.alert_id.is_(None), h.ts >= since).values(
+        h.fingerprint == fingerprint, h.alert_id.is_(None), h.id >= start).values(
         alert_id=alert_id))
 
 
@@ -206,6 +219,28 @@ async def create_silence(conn: AsyncConnection, matchers: dict[str, str], starts
     return int(result.inserted_primary_key[0])
 
 
+async def expire_silence(conn: AsyncConnection, silence_id: int,
+                         now: float) -> tuple[str, dict[str, Any] | None]:
+    """End a silence at ``now``: (``expired`` | ``already_expired``, the silence or None)."""
+    c = t.silences.c
+    row = (await conn.execute(select(t.silences).where(c.id == silence_id))).first()
+    if row is None:
+        return "not_found", None
+    if row.ends_at <= now:
+        return "already_expired", _silence_dict(row, now)
+    await conn.execute(update(t.silences).where(c.id == silence_id).values(
+        ends_at=now, starts_at=min(row.starts_at, now)))
+    row = (await conn.execute(select(t.silences).where(c.id == silence_id))).one()
+    return "expired", _silence_dict(row, now)
+
+
+def _silence_dict(row: Any, now: float) -> dict[str, Any]:
+    data = dict(row._mapping)
+    data["matchers"] = _labels(data["matchers"])
+    data["active"] = data["starts_at"] <= now < data["ends_at"]
+    return data
+
+
 async def list_silences(engine: AsyncEngine, now: float,
                         include_expired: bool = False) -> list[dict[str, Any]]:
     c = t.silences.c
@@ -213,10 +248,4 @@ async def list_silences(engine: AsyncEngine, now: float,
     if not include_expired:
         query = query.where(c.ends_at > now)
     async with engine.connect() as conn:
-        out = []
-        for r in await conn.execute(query):
-            data = dict(r._mapping)
-            data["matchers"] = _labels(data["matchers"])
-            data["active"] = data["starts_at"] <= now < data["ends_at"]
-            out.append(data)
-        return out
+        return [_silence_dict(r, now) for r in await conn.execute(query)]

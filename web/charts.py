@@ -60,8 +60,14 @@ def line_chart(values: Sequence[float | None], start: float, step: float, *, lab
 
 
 def histogram(counts: Sequence[int], since: float, until: float, *,
-              link: Callable[[float, float], str] | None = None) -> Markup:
-    """Bars of match counts over [since, until); each bar links to its own time slice."""
+              link: Callable[[float, float], str] | None = None,
+              counted_from: float | None = None) -> Markup:
+    """Bars of match counts over [since, until); each bar links to its own time slice.
+
+    ``counted_from``: counting stopped at a cap, and slices ending before this
+    time were not counted; they are drawn as hatched "not counted" slots, not
+    as zero bars.
+    """
     n = max(len(counts), 1)
     width, height = 800, 80
     bar_w = width / n
@@ -72,6 +78,11 @@ def histogram(counts: Sequence[int], since: float, until: float, *,
     for i, count in enumerate(counts):
         h = (height - 12) * count / scale
         lo, hi = since + i * step, since + (i + 1) * step
+        if counted_from is not None and hi <= counted_from:
+            bars.append(Markup('<rect x="{:.2f}" y="0" width="{:.2f}" height="{}" '
+                               'class="uncounted"><title>{} – {}: not counted</title></rect>'
+                               ).format(i * bar_w, bar_w, height, _utc(lo), _utc(hi)))
+            continue
         rect = Markup('<rect x="{:.2f}" y="{:.2f}" width="{:.2f}" height="{:.2f}" class="bar">'
                       '<title>{} – {}: {} matches</title></rect>').format(
             i * bar_w + 0.5, height - h, max(bar_w - 1, 0.5), max(h, 0.0), _utc(lo), _utc(hi),

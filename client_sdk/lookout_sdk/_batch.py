@@ -13,6 +13,7 @@ import json
 import math
 import random
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,13 +49,24 @@ def _make_fast_dumps() -> Any:
 _fast_dumps = _make_fast_dumps()
 
 
+def new_batch_id() -> str:
+    return uuid.uuid4().hex
+
+
 @dataclass
 class Batch:
-    """Encoded records on their way; retried as a unit, split in two on 413."""
+    """Encoded records on their way; retried as a unit, split in two on 413.
+
+    ``batch_id`` is sent as ``X-Lookout-Batch-Id`` and stays the same across
+    retries: when the collector stored a batch but its answer was lost (a
+    crash, a dropped connection, a proxy's 502), the retry is recognised and
+    nothing is stored twice. The halves of a split batch are new batches.
+    """
 
     items: list[tuple[str, bytes]]
     dropped: dict[str, int] = field(default_factory=dict)
     attempts: int = 0
+    batch_id: str = field(default_factory=new_batch_id)
 
     def split(self) -> tuple[Batch, Batch]:
         half = len(self.items) // 2

@@ -12,8 +12,10 @@ is waiting or someone calls :meth:`Worker.flush`. It takes up to
 ``before_send``, encodes, gzips and sends. A batch that gets 429/5xx or a
 connection error is kept and retried after ``Retry-After`` or an
 exponential backoff with jitter; nothing it has taken is dropped for those
-reasons. Other 4xx answers drop the batch (retrying cannot help), except
-413, which splits the batch in halves first.
+reasons. A batch keeps its id (``X-Lookout-Batch-Id``) across retries, so a
+retry of a batch the collector did store is not stored again. Other 4xx
+answers drop the batch (retrying cannot help), except 413, which splits the
+batch in halves first.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from lookout_sdk.transport import Request, Transport
 
 log = logging.getLogger("lookout_sdk")
 
+BATCH_ID_HEADER = "X-Lookout-Batch-Id"
 BeforeSend = Callable[[dict, str], Optional[dict]]
 MetricSource = Callable[[bool], list]
 
@@ -244,7 +247,7 @@ class Worker:
     def _deliver(self, batch: Batch) -> bool:
         """Send one batch. False when it must be retried later (already rescheduled)."""
         body = _batch.compress(_batch.build_body(batch, self.resource))
-        request = Request(self.url, self.headers, body)
+        request = Request(self.url, {**self.headers, BATCH_ID_HEADER: batch.batch_id}, body)
         batch.attempts += 1
         try:
             response = self.transport.send(request)

@@ -69,7 +69,8 @@ class HTTPTransport(Transport):
     ``timeout`` bounds every socket operation, so a collector that hangs
     stalls only the background thread, and only for that long. A kept-alive
     connection the server closed while idle is retried once at once on a
-    fresh connection (the request cannot have been processed).
+    fresh connection. (If the server did process the request before the
+    connection broke, the batch id header makes the retry a no-op.)
     """
 
     def __init__(self, timeout: float = 5.0, ssl_context: ssl.SSLContext | None = None) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 
 from collector import normalize as n
+from collector.users import user_key
 
 _encode = msgspec.json.Encoder().encode
 MAX_FRAMES = 250
@@ -189,6 +190,7 @@ def event_row(project_id: int, event: dict[str, Any], now: float, limits: n.Limi
         "source": "sentry",
         "handled": handled,
         "extra": n.check_depth(_encode(extra).decode(), "event"),
+        "user": user_key(event.get("user")),  # not a column: the "user" tag
     }
 
 

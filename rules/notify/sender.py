@@ -12,8 +12,19 @@ Exactly one message per alert, across crashes and instances:
   commit of its ts can still duplicate it: Slack offers no idempotency key.)
 
 Slack calls retry on connection errors, honour ``Retry-After`` on 429, and
-retry 5xx (slack-sdk retry handlers); a row that still fails is retried later
-with backoff and marked ``failed`` after ``MAX_ATTEMPTS``.
+retry 5xx (slack-sdk retry handlers). A row that still fails is retried later
+with backoff. What happens next depends on the failure:
+
+- Slack unreachable, timing out, 5xx or 429 (an outage): the row stays
+  ``pending`` however long it lasts (backoff capped at ``OUTAGE_BACKOFF_CAP``,
+  so delivery resumes within about a minute of Slack's return), and the run
+  stops there: every other alert would fail the same way, and trying each one
+  would keep a run busy for minutes. The sender pauses for the same backoff.
+- anything else (``channel_not_found``, ``invalid_auth``, no channel set): Slack
+  will not fix it by itself; the row is marked ``failed`` after ``MAX_ATTEMPTS``.
+
+No wait is ever longer than ``BACKOFF_CAP``: a retry time or pause further
+ahead than that means the clock went back, and it is treated as due.
 """
 
 from __future__ import annotations
@@ -25,6 +36,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -46,6 +58,18 @@ LEASE_SECONDS = 120.0
 MAX_ATTEMPTS = 10
 CALL_TIMEOUT = 10
 BATCH_ALERTS = 50
+BACKOFF_CAP = 300.0
+OUTAGE_BACKOFF_CAP = 60.0
+OUTAGE_ERRORS = frozenset({"ratelimited", "internal_error", "fatal_error", "service_unavailable",
+                           "request_timeout"})
+
+
+def is_outage(exc: BaseException) -> bool:
+    """True when Slack itself is unavailable (it will come back), not when the request is wrong."""
+    if isinstance(exc, SlackApiError):
+        status = getattr(exc.response, "status_code", 0) or 0
+        return status == 429 or status >= 500 or exc.response.get("error") in OUTAGE_ERRORS
+    return isinstance(exc, (aiohttp.ClientError, OSError, TimeoutError))
 
 
 def make_client(token: str, api_url: str | None, timeout: int = CALL_TIMEOUT) -> AsyncWebClient:
@@ -70,18 +94,27 @@ class SlackSender:
         self.clock = clock
         self.owner = owner or uuid.uuid4().hex[:16]
         self.running = asyncio.Lock()  # one delivery run at a time in this process
+        self.paused_until = 0.0  # Slack is down: no calls before this (clock time)
+        self.outage_failures = 0  # consecutive outage failures, for the pause's backoff
 
     async def run_once(self) -> int:
         """Deliver every due outbox row this instance can lease; returns rows sent."""
         async with self.running:
             now = self.clock()
+            if self.paused_until - now > BACKOFF_CAP:
+                self.paused_until = 0.0  # the clock went back
+            if now < self.paused_until:
+                return 0
             o = t.outbox.c
             async with self.store.engine.connect() as conn:
                 ids = [r[0] for r in await conn.execute(
-                    select(o.alert_id).where(o.status == "pending", o.next_attempt_at <= now)
+                    select(o.alert_id).where(o.status == "pending", or_(
+                        o.next_attempt_at <= now, o.next_attempt_at > now + BACKOFF_CAP))
                     .group_by(o.alert_id).order_by(o.alert_id).limit(BATCH_ALERTS))]
             sent = 0
             for alert_id in ids:
+                if now < self.paused_until:
+                    break  # Slack is down: the remaining alerts wait for the next run
                 if await self._lease(alert_id, now):
                     try:
                         sent += await self._deliver(alert_id)
@@ -112,7 +145,8 @@ class SlackSender:
                 o.alert_id == alert_id, o.status == "pending").order_by(o.id))).all()
         sent = 0
         for row in rows:
-            if row.next_attempt_at > self.clock():
+            now = self.clock()
+            if now < row.next_attempt_at <= now + BACKOFF_CAP:
                 break  # keep this alert's notifications in order
             try:
                 await self._send(row)
@@ -120,6 +154,10 @@ class SlackSender:
                 await self._failed(row, exc)
                 break
             await self._mark(row.id, status="sent", sent_at=self.clock())
+            if self.outage_failures:
+                log.info("slack reachable again; delivering queued notifications",
+                         extra={"failed_calls": self.outage_failures})
+                self.outage_failures = 0
             sent += 1
         return sent
 
@@ -180,11 +218,20 @@ class SlackSender:
                 retry_after = float(headers.get("Retry-After") or headers.get("retry-after") or 0)
             except (TypeError, ValueError):
                 retry_after = 0.0
-        delay = max(retry_after, min(300.0, 5.0 * 2 ** (attempts - 1)))
-        status = "failed" if attempts >= MAX_ATTEMPTS else "pending"
+        outage = is_outage(exc)
+        cap = OUTAGE_BACKOFF_CAP if outage else BACKOFF_CAP
+        retry_after = min(retry_after, BACKOFF_CAP)
+        delay = max(retry_after, min(cap, 5.0 * 2 ** (attempts - 1)))
+        status = "failed" if attempts >= MAX_ATTEMPTS and not outage else "pending"
         message = f"{type(exc).__name__}: {exc}"[:500]
-        log.warning("slack delivery failed", extra={"alert_id": row.alert_id, "event": row.event,
-                                                     "attempt": attempts, "error": message})
+        if outage:
+            self.outage_failures += 1
+            pause = min(OUTAGE_BACKOFF_CAP, 5.0 * 2 ** (self.outage_failures - 1))
+            self.paused_until = self.clock() + max(retry_after, pause)
+        if not outage or self.outage_failures == 1:  # one line per outage, not one per retry
+            log.warning("slack delivery failed", extra={
+                "alert_id": row.alert_id, "event": row.event, "attempt": attempts,
+                "error": message, "retrying": status == "pending"})
         await self._mark(row.id, status=status, attempts=attempts, last_error=message,
                          next_attempt_at=self.clock() + delay)
 

@@ -8,12 +8,14 @@ import uuid
 
 import httpx
 import msgspec
+import sentry_sdk
 from sqlalchemy import func, select
 
 from collector import issue_queries, tables
 from collector.issue_tables import issue_hourly, issue_tags, issues
 from lookout.app import create_app
 from lookout.services import Services
+from tests.support.sentry_envelopes import sdk_envelopes
 
 
 def _error(bug: str, service: str = "shop", event_id: str | None = None,
@@ -64,6 +66,26 @@ async def test_same_bug_counts_duplicates_do_not(client, project, services, auth
     listing = (await client.get("/api/v1/issues", headers=auth_headers)).json()["items"]
     assert {i["title"]: i["count"] for i in listing} == {"ValueError: pay failed": 2,
                                                          "ValueError: refund failed": 1}
+
+
+async def test_events_without_tags_are_counted_and_tags_keep_first_and_last_seen(
+        client, project, services):
+    bare = _error("pay")
+    for key in ("service", "release", "environment"):
+        del bare[key]
+    await _send(client, project, [bare])
+    now = time.time()
+    await _send(client, project, [_error("pay", ts=now - 50), _error("pay", ts=now - 100)])
+    await _send(client, project, [_error("pay", ts=now - 10, service="other")])
+    async with services.engine.connect() as conn:
+        assert (await conn.execute(select(issues.c.event_count))).scalar_one() == 4
+        tags = {(r.key, r.value): (r.count, r.first_seen, r.last_seen) for r in
+                (await conn.execute(select(issue_tags))).all()}
+        hourly = (await conn.execute(select(func.sum(issue_hourly.c.count)))).scalar()
+    assert int(hourly) == 4
+    assert tags[("service", "shop")] == (2, now - 100, now - 50)
+    assert tags[("service", "other")] == (1, now - 10, now - 10)
+    assert tags[("release", "1.0")][0] == tags[("environment", "prod")][0] == 3
 
 
 async def test_regression_reopens_only_for_newer_events(client, project, services,
@@ -124,3 +146,53 @@ async def test_retention_drops_old_hourly_counts_keeps_issues(client, project, s
     async with services.engine.connect() as conn:
         assert (await conn.execute(select(issues.c.event_count))).scalar_one() == 2
         assert (await conn.execute(select(func.count()).select_from(issue_hourly))).scalar() == 1
+
+
+def _sentry_error_with_user(project, user: dict) -> bytes:
+    """A real sentry-sdk event for the same bug each time, sent as ``user``."""
+    def act() -> None:
+        sentry_sdk.set_user(user)
+        try:
+            {}["missing"]
+        except KeyError:
+            sentry_sdk.capture_exception()
+
+    dsn = f"http://{project.public_key}@lookout.test/{project.id}"
+    (envelope,) = sdk_envelopes(dsn, act)
+    return envelope
+
+
+async def test_users_affected_counts_distinct_users(client, project, services, auth_headers):
+    retried = {**_error("checkout"), "attributes": {"user.id": "u3"}}
+    await _send(client, project, [
+        {**_error("checkout"), "attributes": {"user.id": "u1", "plan": "pro"}},
+        {**_error("checkout"), "attributes": {"user.id": "u1"}},  # the same user again
+        {**_error("checkout"), "attributes": {"user": {"email": "b@example.com"}}},
+        _error("checkout"),  # nobody named: an event, not a user
+        {**_error("refund"), "attributes": {"user": "u1"}},
+        retried,
+    ])
+    await _send(client, project, [retried])  # an SDK retry counts neither event nor user
+    for user in ({"id": "s1", "email": "s1@example.com"}, {"username": "s2"}, {"id": "s1"},
+                 {"ip_address": "{{auto}}"}):
+        resp = await client.post(f"/api/{project.id}/envelope/",
+                                 content=_sentry_error_with_user(project, user),
+                                 headers={"X-Sentry-Auth": "Sentry sentry_key="
+                                                           f"{project.public_key}"})
+        assert resp.status_code == 200, resp.text
+
+    listed = (await client.get("/api/v1/issues", headers=auth_headers)).json()["items"]
+    by_culprit = {i["culprit"]: (i["count"], i["users"]) for i in listed}
+    assert by_culprit["shop.views in checkout"] == (5, 3)
+    assert by_culprit["shop.views in refund"] == (1, 1)
+    sentry_issue = next(i for i in listed if i["title"].startswith("KeyError"))
+    assert (sentry_issue["count"], sentry_issue["users"]) == (4, 2)
+    detail = (await client.get(f"/api/v1/issues/{sentry_issue['id']}",
+                               headers=auth_headers)).json()
+    assert detail["users"] == 2 and "user" not in detail["tags"]
+    async with services.engine.connect() as conn:
+        per_user = dict((await conn.execute(
+            select(issue_tags.c.value, issue_tags.c.count)
+            .where(issue_tags.c.issue_id == sentry_issue["id"], issue_tags.c.key == "user")
+        )).all())
+    assert {k: int(v) for k, v in per_user.items()} == {"s1": 2, "s2": 1}

@@ -107,8 +107,8 @@ async def test_counts_per_bucket(engine):
                            {"message": "x", "ts": NOW - 5}, {"message": "y", "ts": NOW - 5},
                            {"message": "x", "ts": NOW - 500}])
     counts = await queries.count_logs(engine, LogQuery(terms=("x",)), NOW - 60, NOW, 6)
-    assert counts == [0, 1, 1, 0, 0, 1]
-    assert sum(await queries.count_logs(engine, LogQuery(), NOW - 60, NOW, 3)) == 4
+    assert counts.counts == [0, 1, 1, 0, 0, 1] and counts.total == 3 and not counts.capped
+    assert (await queries.count_logs(engine, LogQuery(), NOW - 60, NOW, 3)).total == 4
 
 
 @pytest.mark.parametrize("terms, expected", [(("a",), '"a"'), (('x"y', "z"), '"x""y" AND "z"')])
@@ -123,7 +123,31 @@ async def test_counts_agree_whichever_way_sqlite_scans(engine, monkeypatch):
     small = await queries.count_logs(engine, query, NOW - 100, NOW + 1, 4)
     monkeypatch.setattr(search, "LIKE_SCAN_LIMIT", 5)  # the range now counts as big
     big = await queries.count_logs(engine, query, NOW - 100, NOW + 1, 4)
-    assert small == big and sum(small) == 15
+    assert small == big and small.total == 15
+
+
+@pytest.mark.parametrize("range_is_big", [False, True])
+@pytest.mark.parametrize("terms", [("odd",), ("od",), ()])
+async def test_count_stops_at_the_cap_newest_first(engine, monkeypatch, terms, range_is_big):
+    # Inserted oldest first, as ingest does: arrival order is time order.
+    start = NOW - 60
+    await _insert(engine, [{"message": f"item {i} {'odd' if i % 2 else 'even'}",
+                            "ts": start + i + 0.5} for i in range(60)])
+    if range_is_big:
+        monkeypatch.setattr(search, "LIKE_SCAN_LIMIT", 5)  # SQLite: walk the FTS index
+    query = LogQuery(terms=terms)
+    matching = sorted((start + i + 0.5 for i in range(60) if not terms or i % 2), reverse=True)
+    exact = await queries.count_logs(engine, query, start, NOW, 6)
+    assert exact.total == len(matching) and not exact.capped
+    assert exact == await queries.count_logs(engine, query, start, NOW, 6, cap=len(matching))
+
+    capped = await queries.count_logs(engine, query, start, NOW, 6, cap=7)
+    assert capped.capped and capped.total == 8  # one past the cap proves there are more
+    assert capped.counted_from == pytest.approx(matching[7])
+    newest = [0] * 6  # only the newest eight were counted, each in its own slice
+    for ts in matching[:8]:
+        newest[int((ts - start) // 10)] += 1
+    assert capped.counts == newest
 
 
 @pytest.mark.parametrize("raw", [b"1:99999999999999999999999", b"inf:1", b"nan:1", b"1:-1"])

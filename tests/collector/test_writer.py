@@ -203,3 +203,33 @@ async def test_error_hook_sees_new_errors_in_the_write_transaction(engine):
     async with engine.connect() as conn:
         counted = (await conn.execute(select(func.sum(issue_tables.issues.c.event_count)))).scalar()
     assert counted == 2
+
+
+async def test_transactions_with_errors_run_one_at_a_time_and_carry_what_queued(engine):
+    """They lock the same issue rows anyway: with 3 slots they still run alone, bigger."""
+    project = await create_project(engine, "p")
+    active, peak, transactions = 0, 0, 0
+
+    async def hook(_conn, _rows) -> None:  # runs inside each write transaction
+        nonlocal active, peak, transactions
+        active += 1
+        transactions += 1
+        peak = max(peak, active)
+        await asyncio.sleep(0.02)
+        active -= 1
+
+    writer = BatchWriter(engine, concurrency=3, error_hook=hook)
+    writer.start()
+    submits = []
+    for n in range(30):  # arriving while earlier ones run; separate issues, no shared locks
+        word = "abcdefghijklmnopqrstuvwxyz"[n % 26] * (n + 1)  # grouping ignores digits
+        row = dict(_error_row(project.id), message=f"bug in {word}")
+        submits.append(asyncio.create_task(writer.submit(RowBatch(errors=[row]))))
+        await asyncio.sleep(0.005)
+    await asyncio.gather(*submits)
+    await writer.stop()
+    assert peak == 1, (peak, transactions)
+    assert transactions < 30  # requests that queued meanwhile shared transactions
+    async with engine.connect() as conn:
+        counted = (await conn.execute(select(func.sum(issue_tables.issues.c.event_count)))).scalar()
+    assert counted == 30

@@ -16,9 +16,46 @@ async def test_other_methods_on_ingest_paths_answer_like_litestar(client, projec
         assert resp.status_code == 405, path
         assert resp.json() == {"error": "Method Not Allowed"}
         assert resp.headers["allow"] == "POST, OPTIONS"
+        assert resp.headers["access-control-allow-origin"] == "*"
         options = await client.options(path)
         assert options.status_code == 204
         assert options.headers["allow"] == "POST, OPTIONS"
+
+
+async def test_cors_preflight_allows_any_origin_to_post_with_the_sdk_headers(client, project):
+    asked = ["content-type", "x-sentry-auth", "sentry-trace", "baggage", "content-encoding",
+             "x-lookout-key"]
+    for path in (f"/api/{project.id}/envelope/", f"/api/{project.id}/store/",
+                 f"/api/{project.id}/ingest"):
+        resp = await client.options(path, headers={
+            "Origin": "https://shop.example", "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": ", ".join(asked)})
+        assert resp.status_code == 204, path
+        assert resp.content == b""
+        assert resp.headers["access-control-allow-origin"] == "*"
+        assert "POST" in resp.headers["access-control-allow-methods"].split(", ")
+        allowed = resp.headers["access-control-allow-headers"].split(", ")
+        assert set(asked) <= set(allowed), set(asked) - set(allowed)
+        assert int(resp.headers["access-control-max-age"]) > 0
+
+
+async def test_every_ingest_answer_carries_cors_headers(client, project):
+    origin = {"Origin": "https://shop.example"}
+    envelope = b'{}\n{"type":"event"}\n{"message":"from a browser"}\n'
+    answers = [
+        await client.post(f"/api/{project.id}/envelope/?sentry_key={project.public_key}",
+                          content=envelope, headers=origin),
+        await client.post(f"/api/{project.id}/envelope/", content=envelope, headers=origin),
+        await client.post(f"/api/{project.id}/store/?sentry_key={project.public_key}",
+                          content=b"not json", headers=origin),
+        await client.post(f"/api/{project.id}/ingest", json={"logs": []},
+                          headers={**origin, "X-Lookout-Key": project.public_key}),
+    ]
+    assert [a.status_code for a in answers] == [200, 401, 400, 202]
+    for answer in answers:
+        assert answer.headers["access-control-allow-origin"] == "*"
+        exposed = answer.headers["access-control-expose-headers"].lower().split(", ")
+        assert {"x-sentry-rate-limits", "retry-after"} <= set(exposed)
 
 
 async def test_other_paths_reach_litestar(client):
@@ -53,4 +90,5 @@ async def test_a_crashing_handler_gets_a_json_500_and_the_app_keeps_serving(serv
         ok = await http.post("/fine/9")
         assert (ok.status_code, ok.json(), ok.headers["x-extra"]) == (202, {"project": "9"}, "1")
         assert ok.headers["content-type"] == "application/json"
+        assert crashed.headers["access-control-allow-origin"] == "*"
         assert (await http.post("/other")).status_code == 418

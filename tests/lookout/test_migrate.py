@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
 from lookout.alltables import metadata
@@ -52,3 +53,26 @@ async def test_upgrade_from_empty_creates_every_table(empty_url):
     finally:
         for e in engines:
             await e.dispose()
+
+
+async def test_0701_matches_the_model_and_downgrades(engine):
+    """ingest_batches as migrated is what collector.tables declares; 0701 undoes cleanly."""
+    from alembic import command
+    from alembic.autogenerate import compare_metadata
+
+    from lookout.migrate import alembic_config
+
+    def diff(conn) -> list:
+        context = MigrationContext.configure(conn)
+        return [d for d in compare_metadata(context, metadata) if "ingest_batches" in repr(d)]
+
+    def downgrade_then_upgrade(conn) -> tuple[bool, bool]:
+        command.downgrade(alembic_config(conn), "0601")
+        gone = "ingest_batches" not in inspect(conn).get_table_names()
+        command.upgrade(alembic_config(conn), "head")
+        return gone, "ingest_batches" in inspect(conn).get_table_names()
+
+    async with engine.connect() as conn:
+        assert await conn.run_sync(diff) == []
+        assert await conn.run_sync(downgrade_then_upgrade) == (True, True)
+        await conn.commit()

@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 
 import schemathesis
+import yaml
 from litestar import Litestar
 
 from lookout.app import create_app
-from lookout.openapi import PATH, document
+from lookout.openapi import PATH, YAML_PATH, document
 
 
 def _api_routes(app: Litestar) -> set[tuple[str, str]]:
@@ -51,5 +52,7 @@ async def test_served_without_credentials(client):
     assert resp.status_code == 200
     assert resp.headers["content-type"].startswith("application/json")
     assert resp.json()["paths"]["/api/{project_id}/ingest"]["post"]["operationId"] == "ingest"
+    as_yaml = await client.get(YAML_PATH)
+    assert as_yaml.status_code == 200 and yaml.safe_load(as_yaml.text) == resp.json()
     # Litestar's own (incomplete) generated schema is not served alongside.
     assert (await client.get("/schema")).status_code == 404

@@ -36,3 +36,24 @@ def test_bad_values_name_the_variable(env, words):
         Settings.from_env(env)
     assert words in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_trusted_proxies_default_to_nobody_and_take_ips_and_networks():
+    assert Settings.from_env({}).trusted_proxy_list == []
+    s = Settings.from_env({"LOOKOUT_TRUSTED_PROXIES": "127.0.0.1, 10.0.0.0/8,,::1 "})
+    assert s.trusted_proxy_list == ["127.0.0.1", "10.0.0.0/8", "::1"]
+
+
+@pytest.mark.parametrize("value", ["nginx.local", "10.0.0.0/33", "*", "127.0.0.1;10.0.0.1"])
+def test_trusted_proxies_must_be_addresses(value):
+    with pytest.raises(ConfigError, match="LOOKOUT_TRUSTED_PROXIES entries must be IP"):
+        Settings.from_env({"LOOKOUT_TRUSTED_PROXIES": value})
+
+def test_repr_masks_secrets_and_the_database_password() -> None:
+    settings = Settings(database_url="postgresql+asyncpg://app:hunter2@db:5432/lookout",
+                        secret_key="sk-1", slack_bot_token="xoxb-2",
+                        slack_signing_secret="sig-3", slack_app_token="xapp-4")
+    text = repr(settings)
+    for secret in ("hunter2", "sk-1", "xoxb-2", "sig-3", "xapp-4"):
+        assert secret not in text
+    assert "postgresql+asyncpg://app:***@db:5432/lookout" in text and "slack_channel=None" in text

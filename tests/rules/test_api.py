@@ -132,3 +132,28 @@ async def test_silence_created_via_api_mutes_matching_alerts(
     for _ in range(25):
         await step(services, clock, errors=7)
     assert len(slack.posts()) == 1  # silence over, still firing: the first message goes out
+
+
+async def test_expiring_a_silence_early_lets_the_alert_notify(
+        client: httpx.AsyncClient, services: Services, clock: FakeClock,
+        auth_headers: dict[str, str], slack: SlackServer) -> None:
+    assert services.alerting is not None
+    services.alerting.ruleset.rules = parse_rules(RULES)
+    resp = await client.post("/api/v1/silences", headers=auth_headers, json={
+        "matchers": {"rule": "checkout-errors"}, "duration": "4h", "comment": "maintenance"})
+    silence_id = resp.json()["id"]
+    for _ in range(4):
+        await step(services, clock, errors=7)
+    assert slack.calls == []  # firing, but silenced
+    resp = await client.post(f"/api/v1/silences/{silence_id}/expire", headers=auth_headers)
+    assert resp.status_code == 200 and resp.json()["result"] == "expired"
+    assert resp.json()["silence"]["ends_at"] == clock() and not resp.json()["silence"]["active"]
+    again = await client.post(f"/api/v1/silences/{silence_id}/expire", headers=auth_headers)
+    assert again.status_code == 200 and again.json()["result"] == "already_expired"
+    missing = await client.post("/api/v1/silences/9999/expire", headers=auth_headers)
+    assert missing.status_code == 404 and "no silence 9999" in missing.json()["error"]
+    assert (await client.get("/api/v1/silences", headers=auth_headers)).json()["items"] == []
+    listed = (await client.get("/api/v1/silences?expired=1", headers=auth_headers)).json()
+    assert [s["id"] for s in listed["items"]] == [silence_id]
+    await step(services, clock, errors=7)
+    assert len(slack.posts()) == 1  # no longer muted: the alert's message goes out

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from rules.config import parse_rules
-from rules.state import ESCALATED, FIRED, REPEAT, RESOLVED, Observation, Track, step
+from rules.state import ESCALATED, FIRED, REPEAT, RESOLVED, Observation, Track, rebase, step
 
 RULE = parse_rules("""
 rules:
@@ -77,3 +77,26 @@ def test_acknowledged_stops_repeat_and_escalation() -> None:
 def test_never_notified_alert_resolves_without_message() -> None:
     _track, events = run([2.5] * 3 + [0] * 4, silenced={2, 3, 4, 5, 6})
     assert events == []
+
+
+def test_rebase_credits_at_most_max_step_and_never_negative() -> None:
+    track = Track("fp", "r", LABELS, "firing", "warning", 1.5, active_since=100.0,
+                  last_true_at=160.0, last_notified_at=130.0, evaluated_at=160.0)
+    same = rebase(track, 220.0, max_step=120.0)  # an ordinary tick: nothing shifts
+    assert (same.active_since, same.last_true_at, same.evaluated_at) == (100.0, 160.0, 220.0)
+    ahead = rebase(track, 160.0 + 3600, max_step=120.0)  # +1 h: 120 s credited
+    assert ahead.evaluated_at - ahead.last_true_at == 120.0
+    assert ahead.last_true_at - ahead.active_since == 60.0  # progress kept as it was
+    assert ahead.evaluated_at - ahead.last_notified_at == 150.0
+    back = rebase(track, 160.0 - 600, max_step=120.0)  # -10 min: nothing credited or lost
+    assert back.evaluated_at - back.last_true_at == 0.0
+    assert back.last_true_at - back.active_since == 60.0
+
+
+def test_pending_across_a_forward_jump_needs_the_rest_of_for() -> None:
+    first = step(RULE, "fp", None, obs(1.5), 0.0, max_step=120.0)
+    assert first.track is not None and first.track.state == "pending"
+    jumped = step(RULE, "fp", first.track, obs(1.5), 3600.0, max_step=60.0)
+    assert jumped.track is not None and jumped.track.state == "pending"  # 60 s of 120
+    done = step(RULE, "fp", jumped.track, obs(1.5), 3660.0, max_step=60.0)
+    assert done.track is not None and done.track.state == "firing"

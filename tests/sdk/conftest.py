@@ -101,6 +101,7 @@ class Peer:
     default: Any = 202
     bodies: list[dict[str, Any]] = field(default_factory=list)
     actions: list[Any] = field(default_factory=list)
+    batch_ids: list[str | None] = field(default_factory=list)  # X-Lookout-Batch-Id per request
     connections: int = 0
     _sock: socket.socket | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -169,10 +170,15 @@ class Peer:
             buf += chunk
         head, rest = buf.split(b"\r\n\r\n", 1)
         length = 0
+        batch_id = None
         for line in head.split(b"\r\n")[1:]:
             name, _, value = line.partition(b":")
             if name.strip().lower() == b"content-length":
                 length = int(value.strip())
+            if name.strip().lower() == b"x-lookout-batch-id":
+                batch_id = value.strip().decode()
+        with self.lock:
+            self.batch_ids.append(batch_id)
         while len(rest) < length:
             chunk = conn.recv(65536)
             if not chunk:

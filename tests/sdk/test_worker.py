@@ -193,3 +193,28 @@ def test_exit_is_not_held_up_by_a_hanging_collector(peer: Peer) -> None:
     assert out.returncode == 0 and out.stdout == "app done\n", out.stderr
     assert peer.actions == ["hang"]  # the batch was on the wire when the process left
     assert elapsed < 15, elapsed  # bounded by shutdown_timeout, not the 30 s socket timeout
+
+
+def test_a_batch_keeps_its_id_across_retries_of_every_kind(peer: Peer) -> None:
+    """502/504 from a proxy, a reset mid-request, 503: all retried with the same batch id."""
+    peer.script = [502, "reset", (504, {}), (503, {"Retry-After": "0"})]
+    _init(peer)
+    lookout_sdk.capture_message("once")
+    assert lookout_sdk.flush(20)
+    assert peer.actions[:5] == [502, "reset", (504, {}), (503, {"Retry-After": "0"}), 202]
+    ids = peer.batch_ids[:5]
+    assert len(set(ids)) == 1 and len(ids[0] or "") == 32
+    lookout_sdk.capture_message("next")
+    assert lookout_sdk.flush(5)
+    assert peer.batch_ids[5] not in (None, ids[0])  # a new batch, a new id
+    assert _messages(peer) == ["once", "next"]
+
+
+def test_the_halves_of_a_split_batch_get_new_ids(peer: Peer) -> None:
+    peer.script = [413]
+    _init(peer, flush_interval=60)
+    for i in range(4):
+        lookout_sdk.capture_message(f"m{i}")
+    assert lookout_sdk.flush(10)
+    assert peer.actions[:3] == [413, 202, 202]
+    assert len(set(peer.batch_ids[:3])) == 3

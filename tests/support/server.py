@@ -50,10 +50,19 @@ class LookoutServer:
         return out.stdout.strip().splitlines()[-1]
 
     def start(self, timeout: float = 30.0) -> None:
+        self.start_background()
+        self.wait_ready(timeout)
+
+    def start_background(self) -> None:
+        """Spawn ``lookout serve`` without waiting (several start at once; see wait_ready)."""
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
         self.process = subprocess.Popen(
             [LOOKOUT, "serve", "--port", str(self.port)], cwd=self.workdir, env=self.env,
             stdout=log, stderr=subprocess.STDOUT)
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        """Poll ``/readyz`` until 200; raise with the server's log if it exits or times out."""
+        assert self.process is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

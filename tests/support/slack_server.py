@@ -3,8 +3,9 @@
 slack-sdk talks to it over real HTTP (``base_url=server.api_url``). It records
 every call, answers like Slack (``channel`` id + a fresh ``ts`` for
 ``chat.postMessage``), and can be told to fail the next calls of a method
-with 429 + ``Retry-After``, 500, or to hang. ``/response/...`` stands in for
-an interaction's ``response_url``.
+with 429 + ``Retry-After``, 500, or to hang; ``down()`` makes every call fail
+(or the port refuse connections) until ``up()``, for outages. ``/response/...``
+stands in for an interaction's ``response_url``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ class Call:
     method: str
     params: dict[str, Any]
     at: float
+    status: int = 200  # what the mimic answered
+    result: dict[str, Any] = field(default_factory=dict)  # the JSON body it answered
 
 
 @dataclass
@@ -43,11 +46,14 @@ class SlackServer:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _httpd: ThreadingHTTPServer | None = None
     socket_url: str | None = None  # what apps.connections.open answers (Socket Mode tests)
+    outage: Failure | None = None  # every Web API call fails like this until up()
+    _port: int = 0
 
     def start(self) -> SlackServer:
         handler = _handler(self)
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", self._port), handler)
         self._httpd.daemon_threads = True
+        self._port = int(self._httpd.server_address[1])
         threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
         return self
 
@@ -55,11 +61,33 @@ class SlackServer:
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
+            self._httpd = None
+
+    def down(self, kind: str = "500") -> None:
+        """Start an outage: "500" / "429" answer every call so; "refuse" closes the port."""
+        if kind == "refuse":
+            self.stop()
+        else:
+            with self._lock:
+                self.outage = Failure(kind)
+
+    def up(self) -> None:
+        """End the outage: answer normally again, on the same port."""
+        with self._lock:
+            self.outage = None
+        if self._httpd is None:
+            self.start()
+
+    def delivered(self, method: str | None = None) -> list[Call]:
+        """The calls Slack accepted (answered 200 ``ok``), optionally of one method."""
+        with self._lock:
+            return [c for c in self.calls if c.status == 200 and c.result.get("ok")
+                    and (method is None or c.method == method)]
 
     @property
     def url(self) -> str:
-        assert self._httpd is not None
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        assert self._port, "start() the server first"
+        return f"http://127.0.0.1:{self._port}"
 
     @property
     def api_url(self) -> str:
@@ -92,8 +120,15 @@ class SlackServer:
     def answer(self, method: str, params: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
         with self._lock:
             queue = self.failures.get(method) or []
-            failure = queue.pop(0) if queue else None
-            self.calls.append(Call(method, params, time.time()))
+            failure = queue.pop(0) if queue else self.outage
+            call = Call(method, params, time.time())
+            self.calls.append(call)
+        status, headers, body = self._answer(method, params, failure)
+        call.status, call.result = status, body
+        return status, headers, body
+
+    def _answer(self, method: str, params: dict[str, Any],
+                failure: Failure | None) -> tuple[int, dict[str, str], Any]:
         if failure is not None:
             if failure.kind == "429":
                 return 429, {"Retry-After": str(failure.retry_after)}, {

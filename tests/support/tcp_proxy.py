@@ -3,6 +3,9 @@
 Used to make the database "go away" under a running Lookout without stopping
 the shared PostgreSQL server: ``cut()`` drops every open connection and
 refuses new ones; ``restore()`` lets traffic through again.
+``lose_answers(n)`` lets the next ``n`` requests through but cuts the client's
+connection when the server's answer arrives: the server did the work, the
+client never learns it (the case retries with batch ids exist for).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ class TcpProxy:
         self._server: asyncio.base_events.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._cut = False
+        self._lose_answers = 0
+        self.answers_lost = 0
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
@@ -44,12 +49,19 @@ class TcpProxy:
             writer.close()
             return
         self._writers.update((writer, up_writer))
-        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+        await asyncio.gather(self._pipe(reader, up_writer),
+                             self._pipe(up_reader, writer, answers=True))
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                    answers: bool = False) -> None:
         try:
             while data := await reader.read(65536):
                 if self._cut:
+                    break
+                if answers and self._lose_answers > 0:
+                    self._lose_answers -= 1
+                    self.answers_lost += 1
+                    writer.transport.abort()
                     break
                 writer.write(data)
                 await writer.drain()
@@ -68,6 +80,11 @@ class TcpProxy:
                     w.transport.abort()
             self._writers.clear()
         self.loop.call_soon_threadsafe(_cut)
+
+    def lose_answers(self, n: int) -> None:
+        def _lose() -> None:
+            self._lose_answers = n
+        self.loop.call_soon_threadsafe(_lose)
 
     def restore(self) -> None:
         def _restore() -> None:

@@ -226,7 +226,8 @@ def test_open_an_issue_and_resolve_it(page, live):
     assert page.locator("a.title:has-text('ZeroDivisionError')").count() == 0
 
 
-def test_acknowledge_an_alert_and_see_it_change(page, server_factory, tmp_path):
+def _firing_alert(page, server_factory, tmp_path) -> Live:
+    """A server whose error-rate rule fires on seeded requests; the page shows it on /alerts."""
     rules = tmp_path / "rules.yaml"
     rules.write_text("rules:\n  - name: checkout-errors\n    kind: error_rate\n"
                      "    window: 5m\n    for: 0s\n    min_requests: 5\n"
@@ -248,6 +249,11 @@ def test_acknowledge_an_alert_and_see_it_change(page, server_factory, tmp_path):
         assert time.monotonic() < deadline, "the rule never fired"
         page.wait_for_timeout(500)
         page.reload()
+    return live
+
+
+def test_acknowledge_an_alert_and_see_it_change(page, server_factory, tmp_path):
+    live = _firing_alert(page, server_factory, tmp_path)
     assert page.locator(".alert .status-pill").first.inner_text().strip().lower() == "firing"
     screenshot(page, "alerts")
     page.click("ol.alerts a.title")
@@ -263,3 +269,36 @@ def test_acknowledge_an_alert_and_see_it_change(page, server_factory, tmp_path):
     screenshot(page, "rules")
     page.goto(live.url + "/")
     assert "acknowledged" in page.locator(".open-alerts").inner_text()
+
+
+def test_silence_an_alert_then_expire_the_silence(page, server_factory, tmp_path):
+    live = _firing_alert(page, server_factory, tmp_path)
+    page.click("ol.alerts a.title")
+    page.wait_for_url("**/alerts/*")
+    page.click("a.silence-link")
+    page.wait_for_url(re.compile(r"/silences\?rule="))
+    assert page.locator("select[name=rule]").input_value() == "checkout-errors"
+    assert "service=checkout" in page.locator("input[name=labels]").input_value()
+    page.fill("input[name=duration]", "45m")
+    page.fill("textarea[name=comment]", "deploying the fix <b>now</b>")
+    page.click("button:has-text('Create silence')")
+    page.wait_for_url(re.compile(r"/silences\?done=created$"))
+    active = page.locator("ol.silences li.si-active")
+    assert active.count() == 1
+    assert "deploying the fix <b>now</b>" in active.inner_text()  # shown as text
+    assert EMAIL in active.inner_text()
+    screenshot(page, "silences")
+    page.set_viewport_size({"width": 390, "height": 844})
+    screenshot(page, "silences-phone", full_page=False)
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+    page.goto(live.url + "/alerts?show=silenced")
+    assert page.locator("ol.alerts li.alert").count() == 1
+    page.click("nav >> text=Silences")
+    page.wait_for_url("**/silences")
+    page.click("ol.silences li.si-active button:has-text('Expire')")
+    page.wait_for_url(re.compile(r"/silences\?done=expired$"))
+    assert page.locator("ol.silences li.si-active").count() == 0
+    assert page.locator("ol.silences li.si-expired").count() == 1
+    page.goto(live.url + "/alerts?show=silenced")
+    assert page.locator("ol.alerts li.alert").count() == 0

@@ -72,3 +72,15 @@ async def test_timeline_errors_link_to_their_issue(ui, project):
     issue_id = await _issue_id(ui)
     timeline = await ui.get("/requests/req-issue-1")
     assert f'href="/issues/{issue_id}">issue #{issue_id}</a>' in timeline.text
+
+
+async def test_users_affected_on_list_and_detail(ui, project):
+    await ingest(ui, project, {"errors": [
+        _error("'a'", attributes={"user.id": "u-1"}), _error("'b'", attributes={"user.id": "u-2"}),
+        _error("'c'", attributes={"user.id": "u-1"}), _error("'d'")]})
+    listing = (await ui.get("/issues")).text
+    assert '<strong>4</strong><span class="sub">events</span>' in listing
+    assert '<strong>2</strong><span class="sub">users</span>' in listing
+    detail = (await ui.get(f"/issues/{await _issue_id(ui)}")).text
+    assert '<span class="sub">users</span><strong>2</strong>' in detail
+    assert "u-1" not in detail.split('class="card tags"')[1]  # counted, not listed as tags

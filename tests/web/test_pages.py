@@ -6,6 +6,7 @@ import re
 import time
 
 from tests.web.conftest import ingest
+from web import views
 
 NOW = time.time()
 
@@ -137,3 +138,18 @@ async def test_hostile_text_is_escaped_everywhere(ui, project):
         assert "<i>svc</i>" not in html and "<k>" not in html
     q = (await ui.get("/search", params={"q": '"\\"><script>x</script>"'})).text
     assert "<script>x" not in q
+
+
+async def test_search_count_stops_at_the_cap(ui, project, monkeypatch):
+    await ingest(ui, project, {"logs": [{"message": f"tick {i}", "ts": NOW - 3000 + i * 50}
+                                        for i in range(60)]})
+    monkeypatch.setattr(views, "COUNT_CAP", 10)
+    page = (await ui.get("/search", params={"q": "tick", "range": "1h"})).text
+    assert "<strong>10+</strong> matching log lines" in page
+    assert "counting stops at 10" in page and "back to <time" in page
+    assert 'class="uncounted"' in page  # older slices drawn as not counted, not as zeros
+    assert len(_texts(page, "msg")) == 50  # the results themselves are not capped
+    monkeypatch.setattr(views, "COUNT_CAP", 60)
+    exact = (await ui.get("/search", params={"q": "tick", "range": "1h"})).text
+    assert "<strong>60</strong> matching log lines" in exact
+    assert "counting stops" not in exact and 'class="uncounted"' not in exact
