@@ -218,6 +218,12 @@ def _paths() -> dict[str, Any]:
                              body=_ref("SilenceIn")),
                      "requestBody": {"required": True, "content": {
                          "application/json": {"schema": _ref("SilenceIn")}}}}},
+        "/api/v1/silences/{silence_id}/expire": {"post": _read(
+            "End a silence now", "expireSilence",
+            {"type": "object", "required": ["result", "silence"],
+             "properties": {"result": {"type": "string"}, "silence": _OBJECT}},
+            parameters=[_path_param("silence_id", {"type": "integer", "minimum": 1})],
+            not_found=True)},
         "/healthz": {"get": {"summary": "The process is alive", "operationId": "healthz",
                              "tags": ["operations"], "security": [],
                              "responses": {"200": _json(_OBJECT, "alive")}}},

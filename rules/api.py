@@ -171,6 +171,8 @@ async def create_silence(request: Request) -> Response:
 @post("/silences/{silence_id:int}/expire", status_code=200)
 async def expire_silence(request: Request, silence_id: FromPath[int]) -> Response:
     """End a silence now (Alertmanager's "expire"); expiring an ended one changes nothing."""
+    if not 0 < silence_id <= MAX_ROW_ID:  # the drivers overflow past 64 bits
+        return error_response(404, f"no silence {silence_id}")
     alerting = _alerting(request)
     result, silence = await alerting.actions.expire_silence(silence_id, alerting.clock())
     if silence is None:

@@ -37,7 +37,7 @@ def test_every_api_route_is_documented(services):
 def test_document_loads_and_names_auth_schemes():
     schema = schemathesis.openapi.from_dict(document())
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 18
+    assert len(operations) == 19
     by_label = {op.label: op for op in operations}
     ingest = by_label["POST /api/{project_id}/ingest"].definition.raw
     assert ingest["security"] == [{"projectKey": []}]

@@ -85,6 +85,7 @@ async def test_api_errors(client: httpx.AsyncClient, auth_headers: dict[str, str
         ("get", f"/api/v1/alerts/{2**64}", None, 404, "no alert"),
         ("post", f"/api/v1/alerts/{2**64}/ack", None, 404, "no alert"),
         ("post", f"/api/v1/alerts/{2**64}/resolve", None, 404, "no alert"),
+        ("post", f"/api/v1/silences/{2**64}/expire", None, 404, "no silence"),
         ("post", "/api/v1/silences", {"matchers": {}}, 400, "matchers"),
         ("post", "/api/v1/silences", {"matchers": {"rule": "x"}}, 400, "duration"),
         ("post", "/api/v1/silences", {"matchers": {"rule": "x"}, "duration": "soon"}, 400,
