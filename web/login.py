@@ -8,6 +8,8 @@ local path, never on another site (no open redirect).
 
 from __future__ import annotations
 
+import logging
+
 from litestar import Request, Response, get, post
 from litestar.datastructures import Cookie
 from litestar.response import Redirect, Template
@@ -29,6 +31,10 @@ from web.sessions import (
     new_token,
 )
 from web.ui import page
+
+# Sign-ins are security events: each names the client address (the real one behind
+# LOOKOUT_TRUSTED_PROXIES), so failures can be traced and fed to fail2ban-style tools.
+log = logging.getLogger("lookout.auth")
 
 
 def safe_next(target: str | None) -> str:
@@ -90,15 +96,18 @@ async def login_submit(request: Request) -> Response | Template:
     current = now()
     wait = await throttle.retry_after(svc.engine, email, ip, current)
     if wait is not None:
+        log.warning("login throttled for %r from %s", email, ip)
         return _login_form(request, prelogin, status=429, email=email,
                            error=f"Too many failed attempts. Try again in {wait // 60 + 1} min.",
                            headers={"Retry-After": str(wait)})
     user_id = await authenticate(svc.engine, email, password) if email and password else None
     if user_id is None:
         await throttle.record_failure(svc.engine, email, ip, current)
+        log.warning("login failed for %r from %s", email, ip)
         return _login_form(request, prelogin, status=401, email=email,
                            error="Wrong email or password.")
     await throttle.clear_failures(svc.engine, email, ip)
+    log.info("login of %r from %s", email, ip)
     token = await create_session(svc.engine, user_id, ip, request.headers.get("user-agent", ""),
                                  current)
     response = Redirect(safe_next(str(form.get("next") or "")), status_code=303)

@@ -69,6 +69,10 @@ def test_login_throttle_behind_nginx_keys_on_the_real_client(cluster: Cluster, p
         assert log_in(user, email, PASSWORD) == 303
     assert failure_ips(pg_url, email) == ["127.0.0.2"] * 5
     assert scalars(pg_url, select(sessions.c.ip)) == ["127.0.0.3"]
+    logs = "".join(instance.log() for instance in cluster.instances)
+    assert "login failed for 'ops@example.com' from 127.0.0.2" in logs
+    assert "login of 'ops@example.com' from 127.0.0.3" in logs
+    assert "203.0.113.9" not in logs and "from 127.0.0.1" not in logs
 
 
 @pytest.mark.postgres
