@@ -27,19 +27,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from collector import batch_ids, issues, store
 from collector.batch_ids import Answer, Key
 from collector.normalize import RowBatch
 from lookout import metrics
+from lookout.db import database_unavailable
 from lookout.db import now as wall_clock
 from lookout.errors import Overloaded, StorageUnavailable
 
@@ -214,19 +213,19 @@ class BatchWriter:
         try:
             await self._commit(group, taken)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a 503, never a crash
-            if len(group) > 1 and not _is_connection_error(exc):
+            if len(group) > 1 and not database_unavailable(exc):
                 # One bad job must not fail its neighbours: retry each on its own.
                 for job in group:
                     await self._write_group([job], len(job.rows))
                 return
             reason = storage_problem(exc)
             metrics.WRITE_FAILURES.inc()
-            if not _is_connection_error(exc):
+            if not database_unavailable(exc):
                 log.warning("write failed", extra={"error": reason, "records": size})
             elif reason != self.failure:  # once per outage, not once per request
                 log.error("database writes are failing; ingest answers 503 until they work",
                           extra={"error": reason, "records": size})
-            if _is_connection_error(exc):
+            if database_unavailable(exc):
                 self.failure, self.failed_at = reason, self._clock()
                 self._failed_writes += 1
             self._finish(group, size, StorageUnavailable(reason))
@@ -332,17 +331,6 @@ async def _discard(conn: AsyncConnection) -> None:
         await conn.close()
     except Exception as exc:  # noqa: BLE001 - it is being thrown away anyway
         log.debug("discarding a failed connection", extra={"error": _describe(exc)})
-
-
-def _is_connection_error(exc: BaseException) -> bool:
-    if isinstance(exc, (OSError, TimeoutError, ConnectionError, sqlite3.OperationalError)):
-        return True
-    if isinstance(exc, sa_exc.DBAPIError):
-        return bool(exc.connection_invalidated) or isinstance(
-            exc, (sa_exc.OperationalError, sa_exc.InterfaceError))
-    name = type(exc).__name__  # InterfaceError: "connection is closed"
-    return type(exc).__module__.startswith("asyncpg") and (
-        "Connection" in name or name == "InterfaceError")
 
 
 def storage_problem(exc: BaseException) -> str:

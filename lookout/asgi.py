@@ -38,7 +38,8 @@ import msgspec
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from lookout import metrics
-from lookout.http import UNAVAILABLE, database_unavailable, unavailable
+from lookout.db import database_unavailable
+from lookout.http import UNAVAILABLE, unavailable
 
 if TYPE_CHECKING:
     from lookout.services import Services

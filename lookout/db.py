@@ -9,6 +9,7 @@ when another process briefly holds the lock.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -95,6 +96,20 @@ async def read_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]
         if engine.dialect.name == "postgresql":
             await conn.execution_options(isolation_level="AUTOCOMMIT")
         yield conn
+
+
+def database_unavailable(error: BaseException) -> bool:
+    """True when ``error`` means the database could not be reached or used (an outage:
+    down, restarting, disk full, locked), not a bug in the statement. The writer
+    fails a whole group on it instead of retrying job by job; HTTP answers 503."""
+    if isinstance(error, (OSError, ConnectionError, TimeoutError, sqlite3.OperationalError,
+                          exc.OperationalError, exc.InterfaceError)):
+        return True
+    if isinstance(error, exc.DBAPIError) and error.connection_invalidated:
+        return True
+    name = type(error).__name__  # asyncpg's InterfaceError: "connection is closed"
+    return type(error).__module__.startswith("asyncpg") and (
+        "Connection" in name or name == "InterfaceError")
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -9,14 +9,14 @@ that fails because the database cannot be reached is a 503 with Retry-After
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
-from sqlalchemy import exc as sa_exc
+
+from lookout.db import database_unavailable
 
 if TYPE_CHECKING:
     from lookout.services import Services
@@ -63,18 +63,6 @@ def http_exception_handler(_request: Request, exc: HTTPException) -> Response:
     if extra and isinstance(extra, (dict, list)) and exc.status_code == 400:
         detail = f"{detail}: {extra}"
     return error_response(exc.status_code, str(detail), dict(exc.headers or {}))
-
-
-def database_unavailable(exc: BaseException) -> bool:
-    """True when ``exc`` means the database could not be reached or used, not a bug."""
-    if isinstance(exc, (OSError, ConnectionError, TimeoutError, sqlite3.OperationalError,
-                        sa_exc.OperationalError, sa_exc.InterfaceError)):
-        return True
-    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
-        return True
-    name = type(exc).__name__
-    return type(exc).__module__.startswith("asyncpg") and (
-        "Connection" in name or name == "InterfaceError")
 
 
 UNAVAILABLE = "database unavailable; retry later"
