@@ -133,14 +133,27 @@ class Alerting:
                 log.warning("evaluation tick failed",
                             extra={"error": f"{type(exc).__name__}: {exc}"[:300]})
                 return None
+            except asyncio.CancelledError:
+                if not self._stopping:
+                    raise
+                # Shutdown gave up waiting (stop() logged it): its transaction rolls back and
+                # the next start evaluates again. One line, not the scheduler's traceback.
+                log.info("evaluation tick cut off at shutdown")
+                return None
         if result is not None and result.notifications:
             self.kick_sender()  # not inline: a slow Slack must not delay the next tick
         return result
 
     async def run_send(self) -> None:
         """The delivery job: new notifications, retries, and rows queued by other instances."""
-        if not self._stopping:
+        if self._stopping:
+            return
+        try:
             await self._send()
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise
+            log.info("Slack delivery cut off at shutdown; unsent rows stay queued")
 
     async def run_prune(self) -> None:
         """Hourly: drop resolved alerts older than LOOKOUT_RETENTION_DAYS, old sent outbox rows."""

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
+import pytest
 from sqlalchemy import select
 
 from lookout.settings import Settings
@@ -318,3 +320,34 @@ async def test_removed_rule_resolves_its_alerts(alerting: Alerting, clock: FakeC
     (alert,) = await alerts(alerting)
     assert alert.state == "resolved" and alert.resolved_by == "lookout (rule removed)"
     assert slack.by_method("chat.update")[-1].params["text"].startswith("[RESOLVED]")
+
+
+async def test_a_tick_cut_off_at_shutdown_ends_quietly(alerting, monkeypatch, caplog):
+    """Shutdown cancels a tick stuck on an unreachable database: one log line, no traceback."""
+    caplog.set_level(logging.INFO)
+    started = asyncio.Event()
+
+    async def stuck_tick():
+        started.set()
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(alerting.evaluator, "tick", stuck_tick)
+    task = asyncio.create_task(alerting.run_tick())
+    await asyncio.wait_for(started.wait(), 10)
+    alerting._stopping = True  # what stop() sets before it waits for running jobs
+    task.cancel()
+    assert await task is None
+    assert "evaluation tick cut off at shutdown" in caplog.text
+    assert "Traceback" not in caplog.text
+
+
+async def test_a_tick_cancelled_while_running_normally_still_cancels(alerting, monkeypatch):
+    async def stuck_tick():
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(alerting.evaluator, "tick", stuck_tick)
+    task = asyncio.create_task(alerting.run_tick())
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
