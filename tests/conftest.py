@@ -29,6 +29,7 @@ from lookout.projects import Project, create_project
 from lookout.services import Services
 from lookout.settings import Settings
 from tests.support.server import LookoutServer, start_server
+from tests.support.tools import MISSING_TOOL
 
 PG_ENV = "LOOKOUT_TEST_DATABASE_URL"
 
@@ -202,3 +203,23 @@ def server_factory(tmp_path: Path) -> Iterator:
     yield factory
     for server in started:
         server.stop()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One line naming what was skipped for want of a database or tool, and how to enable it."""
+    counts = {"postgres": 0, "chromium": 0, "nginx": 0}
+    for report in terminalreporter.stats.get("skipped", []):
+        reason = str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else ""
+        if f"{PG_ENV} is not set" in reason:
+            counts["postgres"] += 1
+        elif reason.startswith((f"Skipped: {MISSING_TOOL}", MISSING_TOOL)):
+            counts["chromium" if "chromium" in reason else "nginx"] += 1
+    hints = {
+        "postgres": (f"PostgreSQL tests (set {PG_ENV}, or run ./run-tests with a local "
+                     "PostgreSQL on 127.0.0.1:5432)"),
+        "chromium": "browser tests (apt-get install -y chromium, or ./run-tests as root)",
+        "nginx": "nginx cluster tests (apt-get install -y nginx, or ./run-tests as root)",
+    }
+    parts = [f"{n} {hints[k]}" for k, n in counts.items() if n]
+    if parts:
+        terminalreporter.write_line("not run for want of a tool: " + "; ".join(parts), yellow=True)

@@ -7,7 +7,6 @@ instead of skipping them, so the suite cannot pass without having run.
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -15,15 +14,12 @@ import pytest
 
 from tests.conftest import PG_ENV, PgDatabases
 from tests.rules.conftest import alerting, clock, services, settings, slack  # noqa: F401
-from tests.support.cluster import NGINX, Cluster, nginx_available
+from tests.support.cluster import NGINX, Cluster
+from tests.support.tools import require_tool
 
 
 def require_nginx() -> None:
-    if nginx_available():
-        return
-    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-        pytest.fail(f"{NGINX} is missing in CI (.ci/run installs it)")
-    pytest.skip(f"{NGINX} is not installed (apt-get install nginx); cluster tests skipped")
+    require_tool(NGINX, "nginx", "cluster tests")
 
 
 @pytest.fixture

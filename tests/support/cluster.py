@@ -27,10 +27,6 @@ DEPLOY_CONF = Path(__file__).resolve().parents[2] / "deploy" / "nginx.conf"
 _UPSTREAM_SERVER = re.compile(r"^(\s*)server 127\.0\.0\.1:\d+ (.*)$", re.MULTILINE)
 
 
-def nginx_available() -> bool:
-    return os.access(NGINX, os.X_OK)
-
-
 def render_site(ports: Sequence[int], listen_port: int, source: Path = DEPLOY_CONF) -> str:
     """``source`` with its upstream pointing at ``ports`` and listening on ``listen_port``."""
     text = source.read_text()

@@ -19,6 +19,7 @@ import pytest
 from lookout.accounts import create_user
 from lookout.projects import Project
 from lookout.services import Services
+from tests.support.tools import require_tool
 
 EMAIL = "dev@example.com"
 PASSWORD = "correct horse battery"
@@ -75,8 +76,7 @@ def post_json(url: str, body: dict[str, Any], headers: dict[str, str]) -> int:
 # running in this thread, and pytest-asyncio cannot run later async tests.
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    require_tool(CHROMIUM, "chromium", "browser tests")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
