@@ -32,7 +32,10 @@ class Resource(Struct, forbid_unknown_fields=False):
     host: Label | None = None
 
 
-class IngestBatch(Struct, forbid_unknown_fields=False):
+class IngestBatch(Struct, forbid_unknown_fields=True):
+    """The top level of an ingest body. An unknown key is a 400 naming it: ``{"log": [...]}``
+    would otherwise be accepted as an empty batch and its records silently lost."""
+
     logs: list[msgspec.Raw] = []
     errors: list[msgspec.Raw] = []
     metrics: list[msgspec.Raw] = []

@@ -162,3 +162,11 @@ async def test_unicode_digit_project_ids_are_404(client, project):
         resp = await client.post(path, content=b"{}", headers=_headers(project))
         assert resp.status_code == 404, (path, resp.text)
         assert "project ids are numbers" in resp.json()["error"]
+
+
+async def test_unknown_top_level_key_is_a_400_naming_it(client, project, services):
+    resp = await client.post(f"/api/{project.id}/ingest", json={"log": [{"message": "lost?"}]},
+                             headers=_headers(project))
+    assert resp.status_code == 400, resp.text
+    assert "unknown field `log`" in resp.json()["error"]
+    assert await _count(services, tables.logs) == 0
