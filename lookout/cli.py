@@ -1,9 +1,10 @@
 """The ``lookout`` command line.
 
-Every command that touches the database applies pending migrations first, so
-``lookout project create`` works on a brand-new directory just like
-``lookout serve``. Errors are one line on stderr and exit status 1 (2 for bad
-usage, as argparse does); never a traceback.
+Only ``serve`` and ``migrate`` create a database; every other command refuses
+to run where there is none (so ``cd /tmp && lookout project list`` says so
+instead of quietly making an empty ``lookout.db`` there), and applies pending
+migrations to one that exists. Errors are one line on stderr and exit status 1
+(2 for bad usage, as argparse does); never a traceback.
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import socket
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from lookout import __version__
+from lookout.db import describe_database
 from lookout.errors import ConfigError
 from lookout.settings import Settings
 
@@ -62,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    settings = Settings()
     try:
         settings = Settings.from_env()
         return _dispatch(args, settings)
@@ -70,12 +74,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
-    except OSError as exc:
-        print(f"lookout: error: {exc.strerror or exc}", file=sys.stderr)
-        return 1
     except Exception as exc:  # noqa: BLE001 - database errors and the like: one line
-        print(f"lookout: error: {_one_line(exc)}", file=sys.stderr)
+        if _database_error(exc):
+            where = describe_database(settings.database_url)
+            print(f"lookout: error: cannot use the database at LOOKOUT_DATABASE_URL ({where}): "
+                  f"{_one_line(exc)}", file=sys.stderr)
+        elif isinstance(exc, OSError):
+            print(f"lookout: error: {exc.strerror or exc}", file=sys.stderr)
+        else:
+            print(f"lookout: error: {_one_line(exc)}", file=sys.stderr)
         return 1
+
+
+def _database_error(exc: BaseException) -> bool:
+    """Could not reach or log in to the database (not: a port in use, a bad file)."""
+    from sqlalchemy import exc as sa_exc
+
+    if isinstance(exc, (ConnectionError, TimeoutError, socket.gaierror,
+                        sa_exc.OperationalError, sa_exc.InterfaceError)):
+        return True
+    return type(exc).__module__.startswith("asyncpg")
 
 
 def _one_line(exc: BaseException) -> str:
@@ -89,8 +107,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
         return serve(settings, args.host, args.port)
     if args.command == "migrate":
-        _with_engine(settings, lambda engine: _noop())
-        print("database is up to date")
+        existed = _with_engine(settings, lambda engine: _noop(), create=True)
+        where = describe_database(settings.database_url)
+        print(f"database at {where} is up to date" if existed
+              else f"created a new Lookout database at {where}")
         return 0
     if args.command == "project":
         return _project(args, settings)
@@ -112,16 +132,28 @@ async def _noop() -> None:
     return None
 
 
-def _with_engine(settings: Settings, work: Callable[[Any], Awaitable[Any]]) -> Any:
-    """Run ``work(engine)`` after applying migrations, on a fresh event loop."""
+def _with_engine(settings: Settings, work: Callable[[Any], Awaitable[Any]],
+                 create: bool = False) -> Any:
+    """Run ``work(engine)`` after applying migrations, on a fresh event loop.
+
+    Without ``create`` a missing database is an error naming where it was looked
+    for; with it (``lookout migrate``), the result is whether the database existed
+    before, not ``work``'s.
+    """
     from lookout.db import create_engine
-    from lookout.migrate import upgrade
+    from lookout.migrate import is_lookout_database, upgrade
 
     async def run() -> Any:
         engine = create_engine(settings.database_url)
         try:
+            existed = await is_lookout_database(engine)
+            if not existed and not create:
+                raise ConfigError(
+                    f"no Lookout database at {describe_database(settings.database_url)}; "
+                    "run `lookout migrate` or set LOOKOUT_DATABASE_URL")
             await upgrade(engine)
-            return await work(engine)
+            result = await work(engine)
+            return existed if create else result
         finally:
             await engine.dispose()
 

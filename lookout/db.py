@@ -13,6 +13,7 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import MetaData, event, exc
@@ -40,6 +41,20 @@ PING_AFTER_IDLE_SECONDS = 30.0
 
 def is_sqlite_url(url: str) -> bool:
     return url.startswith("sqlite")
+
+
+def describe_database(url: str) -> str:
+    """Where ``url`` points, for people: the absolute file for SQLite, host/name otherwise.
+
+    Never the password: this goes into logs and error messages.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        return database if database in ("", ":memory:") else str(Path(database).resolve())
+    host = parsed.host or "localhost"
+    port = f":{parsed.port}" if parsed.port else ""
+    return f"{host}{port}/{parsed.database or ''}"
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:

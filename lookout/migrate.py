@@ -80,3 +80,34 @@ async def current_heads(engine: AsyncEngine) -> set[str]:
 
 def head_revisions() -> set[str]:
     return set(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
+async def is_lookout_database(engine: AsyncEngine) -> bool:
+    """True when ``engine`` points at a database Lookout has migrated at least once.
+
+    Checked before anything connects, so a command run from the wrong directory
+    does not create an empty ``lookout.db`` there (SQLite creates the file on
+    connect) nor install tables in an unrelated PostgreSQL database.
+    """
+    url = engine.url
+    if url.get_backend_name() == "sqlite":
+        database = url.database or ""
+        if database in ("", ":memory:") or not Path(database).is_file():
+            return False
+    try:
+        return bool(await current_heads(engine))
+    except Exception as error:
+        if _is_missing_database(error):
+            return False
+        raise
+
+
+def _is_missing_database(error: BaseException | None) -> bool:
+    """PostgreSQL's SQLSTATE 3D000 (invalid_catalog_name), however SQLAlchemy wrapped it."""
+    seen = 0
+    while error is not None and seen < 10:
+        if getattr(error, "sqlstate", None) == "3D000":
+            return True
+        error = getattr(error, "orig", None) or error.__cause__
+        seen += 1
+    return False

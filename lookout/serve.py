@@ -14,7 +14,7 @@ import signal
 import uvicorn
 
 from lookout import logs
-from lookout.db import create_engine
+from lookout.db import create_engine, describe_database
 from lookout.errors import ConfigError
 from lookout.http_protocol import CoalescingHttpToolsProtocol
 from lookout.migrate import upgrade
@@ -30,15 +30,19 @@ def serve(settings: Settings, host: str, port: int) -> int:
         raise ConfigError(f"--port must be between 1 and 65535 (got {port})")
     logs.setup(settings.log_level)
     _check_rules(settings)
-    asyncio.run(_migrate(settings))
+    has_project, has_user = asyncio.run(_migrate(settings))
 
     from lookout.app import create_app
 
     app = create_app(settings)
     url = f"http://{host}:{port}"
-    log.info(f"Lookout is running at {url} (database: {_describe_db(settings)})")
-    log.info("Create a project and get its DSN with: lookout project create NAME")
-    log.info("Create a login for the web UI with: lookout user create EMAIL")
+    log.info(f"Lookout is running at {url} (database: {describe_database(settings.database_url)})")
+    for warning in settings.warnings():
+        log.warning(warning)
+    if not has_project:
+        log.info("Create a project and get its DSN with: lookout project create NAME")
+    if not has_user:
+        log.info("Create a login for the web UI with: lookout user create EMAIL")
     config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
                             http=CoalescingHttpToolsProtocol,
                             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
@@ -71,15 +75,20 @@ def _check_rules(settings: Settings) -> None:
         raise ConfigError(f"invalid rules file: {exc.errors[0]}{suffix}") from None
 
 
-async def _migrate(settings: Settings) -> None:
+async def _migrate(settings: Settings) -> tuple[bool, bool]:
+    """Apply migrations; say whether there is a project and a user yet (for the hints)."""
+    from sqlalchemy import func, select
+
+    from lookout.tables import projects, users
+
     engine = create_engine(settings.database_url)
     try:
         await upgrade(engine)
+        async with engine.connect() as conn:
+            n_projects = await conn.scalar(select(func.count()).select_from(projects))
+            n_users = await conn.scalar(select(func.count()).select_from(users))
+        return bool(n_projects), bool(n_users)
     finally:
         await engine.dispose()
 
 
-def _describe_db(settings: Settings) -> str:
-    if settings.is_sqlite:
-        return settings.database_url.split("///", 1)[-1]
-    return settings.database_url.split("@")[-1]

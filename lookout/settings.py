@@ -141,6 +141,34 @@ class Settings:
                                   f"CIDR networks (got {entry!r})") from None
         if self.log_level.lower() not in {"debug", "info", "warning", "error"}:
             raise ConfigError("LOOKOUT_LOG_LEVEL must be one of debug, info, warning, error")
+        self._validate_slack()
+
+    def _validate_slack(self) -> None:
+        """Slack tokens of the wrong kind fail at start, not at the first alert.
+
+        The token itself is never quoted back (it is a secret), only its kind.
+        """
+        if self.slack_bot_token and not self.slack_bot_token.startswith("xoxb-"):
+            kind = self.slack_bot_token.split("-", 1)[0][:5]
+            raise ConfigError(f"{PREFIX}SLACK_BOT_TOKEN must be a bot token (xoxb-...); "
+                              f"this one starts with {kind!r}")
+        if self.slack_app_token and not self.slack_app_token.startswith("xapp-"):
+            raise ConfigError(f"{PREFIX}SLACK_APP_TOKEN must be an app-level token (xapp-...)")
+        if self.slack_app_token and not self.slack_bot_token:
+            raise ConfigError(f"{PREFIX}SLACK_APP_TOKEN is set without {PREFIX}SLACK_BOT_TOKEN: "
+                              "Socket Mode needs the bot token to post and update messages")
+
+    def warnings(self) -> list[str]:
+        """Settings that work but probably not as meant: one line each, logged at start."""
+        found: list[str] = []
+        if self.slack_bot_token and not self.slack_channel:
+            found.append(f"{PREFIX}SLACK_BOT_TOKEN is set without {PREFIX}SLACK_CHANNEL: only "
+                         "rules with their own `channel:` post to Slack")
+        if self.slack_bot_token and not (self.slack_signing_secret or self.slack_app_token):
+            found.append(f"{PREFIX}SLACK_BOT_TOKEN is set without {PREFIX}SLACK_SIGNING_SECRET "
+                         f"(or {PREFIX}SLACK_APP_TOKEN): the Acknowledge/Resolve/Silence buttons "
+                         "will be refused")
+        return found
 
     @property
     def trusted_proxy_list(self) -> list[str]:

@@ -80,3 +80,30 @@ async def test_serve_on_empty_directory_just_works(server_factory, tmp_path):
     resp = conn.getresponse()
     assert resp.status == 200
     assert b"lookout_write_queue_records" in resp.read()
+
+
+def test_start_banner_names_the_database_file_and_hints_only_while_needed(tmp_path):
+    from tests.support.server import start_server
+
+    env = {"LOOKOUT_SLACK_BOT_TOKEN": "xoxb-test"}
+    first = start_server(tmp_path, env=env)
+    try:
+        log = first.log()
+        assert f"database: {tmp_path / 'lookout.db'}" in log, log
+        assert "lookout project create NAME" in log and "lookout user create EMAIL" in log
+        assert "LOOKOUT_SLACK_BOT_TOKEN is set without LOOKOUT_SLACK_CHANNEL" in log
+        assert "without LOOKOUT_SLACK_SIGNING_SECRET" in log
+        first.create_project()
+        assert first.cli("user", "create", "a@example.com", "--password-stdin",
+                         stdin="correct horse\n").returncode == 0
+    finally:
+        first.stop()
+    second = start_server(tmp_path, env={**env, "LOOKOUT_SLACK_CHANNEL": "#alerts",
+                                         "LOOKOUT_SLACK_SIGNING_SECRET": "s"})
+    try:
+        log = second.log()
+        assert "Lookout is running at" in log, log
+        assert "lookout project create NAME" not in log and "lookout user create" not in log
+        assert "LOOKOUT_SLACK_" not in log
+    finally:
+        second.stop()
