@@ -15,7 +15,15 @@ import logging
 from typing import Any
 
 from lookout_sdk import _hub, _logging, asgi, metrics, transport, wsgi
-from lookout_sdk._context import get_request_id, propagate_to_threads, request_context, set_route
+from lookout_sdk._context import (
+    get_request_id,
+    propagate_to_threads,
+    request_context,
+    set_context,
+    set_route,
+    set_tag,
+    set_user,
+)
 from lookout_sdk._dsn import Dsn, parse_dsn
 from lookout_sdk._exceptions import current_exception
 from lookout_sdk._structlog import structlog_processor
@@ -39,7 +47,10 @@ __all__ = [
     "metrics",
     "parse_dsn",
     "request_context",
+    "set_context",
     "set_route",
+    "set_tag",
+    "set_user",
     "structlog_processor",
     "transport",
     "wsgi",

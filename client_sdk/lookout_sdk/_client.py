@@ -12,7 +12,7 @@ import uuid
 from typing import Any
 
 from lookout_sdk import _exceptions
-from lookout_sdk._context import current_request
+from lookout_sdk._context import current_request, current_scope
 from lookout_sdk._metrics import Aggregator
 from lookout_sdk._options import Options
 from lookout_sdk._scrub import Scrubber
@@ -94,6 +94,20 @@ class Client:
                     attrs.setdefault(key, normalize(value))
         return record
 
+    def _stamp_error(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Request context plus the scope: user (as the ``user`` attribute), tags, contexts."""
+        self._stamp(record)
+        scope = current_scope()
+        if scope.user or scope.contexts:
+            attrs = record.setdefault("attributes", {})
+            if scope.user and len(attrs) < MAX_ATTRIBUTES:
+                attrs.setdefault("user", dict(scope.user))
+            if scope.contexts and len(attrs) < MAX_ATTRIBUTES:
+                attrs.setdefault("contexts", normalize(scope.contexts, 4))
+        if scope.tags:
+            record["tags"] = dict(scope.tags)
+        return record
+
     def send_log(self, record: dict[str, Any]) -> None:
         self.worker.enqueue("logs", self._stamp(record))
 
@@ -120,7 +134,7 @@ class Client:
         ctx = current_request.get()
         if ctx is not None and not handled:
             ctx.unhandled = True
-        self.worker.enqueue("errors", self._stamp(record))
+        self.worker.enqueue("errors", self._stamp_error(record))
         return event_id
 
     def capture_message(self, message: Any, level: str = "info",
@@ -131,7 +145,7 @@ class Client:
                                   "message": safe_str(message, MAX_MESSAGE) or "(empty)"}
         if attributes:
             record["attributes"] = _bounded(attributes)
-        self.worker.enqueue("errors", self._stamp(record))
+        self.worker.enqueue("errors", self._stamp_error(record))
         return event_id
 
     def send_request(self, record: dict[str, Any]) -> None:

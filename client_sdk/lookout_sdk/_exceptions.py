@@ -113,10 +113,16 @@ def _locals(frame: FrameType) -> dict[str, Any]:
     return out
 
 
+_SDK_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
 def _frames(tb: TracebackType | None, with_vars: bool) -> list[dict[str, Any]]:
+    """The traceback's frames, without the SDK's own wrappers (``run_in_request`` and the
+    middlewares' calls into the app): they are in every trace and say nothing about it."""
     entries: list[tuple[FrameType, int]] = []
     while tb is not None:
-        entries.append((tb.tb_frame, tb.tb_lineno))
+        if not tb.tb_frame.f_code.co_filename.startswith(_SDK_DIR):
+            entries.append((tb.tb_frame, tb.tb_lineno))
         tb = tb.tb_next
     if len(entries) > MAX_FRAMES:
         half = MAX_FRAMES // 2

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 from typing import Any
 
 from lookout_sdk import _hub
@@ -54,11 +55,18 @@ def extra_attributes(record: logging.LogRecord) -> dict[str, Any] | None:
     return attrs
 
 
+# Terminal colour and cursor codes (CSI sequences: ESC [ params final-byte), which some
+# libraries put in their messages (werkzeug's request lines); they mean nothing in a browser.
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
+
+
 def _message(record: logging.LogRecord) -> str:
     try:
         message = record.getMessage()
     except Exception:  # noqa: BLE001 - "%d" with a str argument etc.
         message = f"{safe_str(record.msg)} (unformattable args: {safe_str(record.args, 500)})"
+    if "\x1b" in message:
+        message = _ANSI.sub("", message)
     if len(message) > MAX_MESSAGE:
         message = clip(message, MAX_MESSAGE)
     return message
