@@ -184,6 +184,7 @@ def run_lookout(url: str, workdir: Path, bodies: list[bytes], seconds: float, cl
     port = 18000 + random.randint(0, 999)
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOOKOUT_")}
     env.update(LOOKOUT_DATABASE_URL=url, LOOKOUT_LOG_LEVEL="warning")
+    subprocess.run([LOOKOUT, "migrate"], cwd=workdir, env=env, capture_output=True, check=True)
     out = subprocess.run([LOOKOUT, "project", "create", "bench"], cwd=workdir, env=env,
                          capture_output=True, text=True, check=True)
     dsn = out.stdout.strip().splitlines()[-1]

@@ -170,6 +170,7 @@ def run_one(db_url: str, events: int, workdir: str) -> dict[str, float]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOOKOUT_")}
     env.update(LOOKOUT_DATABASE_URL=db_url, LOOKOUT_BASE_URL=f"http://127.0.0.1:{port}",
                LOOKOUT_LOG_LEVEL="warning")
+    _cli(env, workdir, "migrate")
     dsn = _cli(env, workdir, "project", "create", "bench")
     token = _cli(env, workdir, "token", "create", "bench")
     recorded = sdk_requests(dsn, events)
