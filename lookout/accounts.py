@@ -7,8 +7,9 @@ import hashlib
 import hmac
 import re
 import secrets
+from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -40,19 +41,76 @@ def verify_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(got.hex(), digest)
 
 
-async def create_user(engine: AsyncEngine, email: str, password: str) -> int:
+def _check_password(password: str) -> None:
+    if len(password) < 8:
+        raise ConfigError("password must be at least 8 characters")
+
+
+async def create_user(engine: AsyncEngine, email: str, password: str,
+                      admin: bool = False) -> int:
+    """A new UI user; the first user of an installation is always an admin."""
     email = email.strip().lower()
     if not EMAIL_RE.fullmatch(email):
         raise ConfigError(f"{email!r} is not an email address")
-    if len(password) < 8:
-        raise ConfigError("password must be at least 8 characters")
+    _check_password(password)
     try:
         async with engine.begin() as conn:
+            first = not (await conn.execute(select(users.c.id).limit(1))).first()
             result = await conn.execute(users.insert().values(
-                email=email, password_hash=hash_password(password), created_at=now()))
+                email=email, password_hash=hash_password(password), created_at=now(),
+                is_admin=admin or first))
     except IntegrityError:
         raise ConfigError(f"a user {email!r} already exists") from None
     return result.inserted_primary_key[0]
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    email: str
+    is_admin: bool
+    created_at: float
+
+
+async def list_users(engine: AsyncEngine) -> list[User]:
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(users.c.id, users.c.email, users.c.is_admin,
+                                          users.c.created_at).order_by(users.c.id))).all()
+    return [User(r.id, r.email, bool(r.is_admin), r.created_at) for r in rows]
+
+
+async def is_admin(engine: AsyncEngine, user_id: int) -> bool:
+    async with engine.connect() as conn:
+        return bool((await conn.execute(select(users.c.is_admin)
+                                        .where(users.c.id == user_id))).scalar())
+
+
+async def set_password(engine: AsyncEngine, email: str, password: str) -> None:
+    """New password for ``email``. Existing sessions stay (``delete`` ends them)."""
+    _check_password(password)
+    digest = await asyncio.to_thread(hash_password, password)
+    async with engine.begin() as conn:
+        result = await conn.execute(update(users).where(users.c.email == email.strip().lower())
+                                    .values(password_hash=digest))
+    if not result.rowcount:
+        raise ConfigError(f"no user {email.strip().lower()!r}")
+
+
+async def delete_user(engine: AsyncEngine, email: str) -> None:
+    """Delete a user; their sessions go with them (the sessions table cascades), so they are
+    logged out on every instance at once. The last admin cannot be deleted."""
+    email = email.strip().lower()
+    async with engine.begin() as conn:
+        row = (await conn.execute(select(users.c.id, users.c.is_admin)
+                                  .where(users.c.email == email))).first()
+        if row is None:
+            raise ConfigError(f"no user {email!r}")
+        if row.is_admin:
+            others = (await conn.execute(select(users.c.id).where(
+                users.c.is_admin.is_(True), users.c.id != row.id).limit(1))).first()
+            if others is None:
+                raise ConfigError(f"{email!r} is the last admin; make another admin first")
+        await conn.execute(delete(users).where(users.c.id == row.id))
 
 
 def token_digest(token: str) -> str:
@@ -68,6 +126,40 @@ async def create_token(engine: AsyncEngine, name: str) -> str:
         await conn.execute(api_tokens.insert().values(
             name=name, token_hash=token_digest(token), created_at=now()))
     return token
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    id: int
+    name: str
+    created_at: float
+    last_used_at: float | None
+
+
+async def list_tokens(engine: AsyncEngine) -> list[Token]:
+    """Every read-API token, never its secret (only a digest is stored anyway)."""
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(api_tokens.c.id, api_tokens.c.name,
+                                          api_tokens.c.created_at, api_tokens.c.last_used_at)
+                                   .order_by(api_tokens.c.id))).all()
+    return [Token(r.id, r.name, r.created_at, r.last_used_at) for r in rows]
+
+
+async def revoke_token(engine: AsyncEngine, name_or_id: str) -> int:
+    """Delete the token with this id, else every token with this name; how many went.
+
+    Tokens are checked against the database on every request, so a revoked
+    token is refused at once on every instance.
+    """
+    text = name_or_id.strip()
+    condition = api_tokens.c.name == text
+    if text.isascii() and text.isdigit() and len(text) < 18:
+        condition = api_tokens.c.id == int(text)
+    async with engine.begin() as conn:
+        result = await conn.execute(delete(api_tokens).where(condition))
+    if not result.rowcount:
+        raise ConfigError(f"no token {text!r} (give its name or id; see `lookout token list`)")
+    return result.rowcount
 
 
 # ``last_used_at`` is refreshed at most this often: writing it on every API call

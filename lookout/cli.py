@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import getpass
 import socket
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -39,26 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("migrate", help="apply database migrations")
 
-    project = sub.add_parser("project", help="manage projects").add_subparsers(
-        dest="action", required=True, parser_class=_Parser)
-    create = project.add_parser("create", help="create a project and print its DSN")
-    create.add_argument("name")
-    project.add_parser("list", help="list projects and their DSNs")
-
-    user = sub.add_parser("user", help="manage UI users").add_subparsers(
-        dest="action", required=True, parser_class=_Parser)
-    ucreate = user.add_parser("create", help="create a UI user")
-    ucreate.add_argument("email")
-    ucreate.add_argument("--password-stdin", action="store_true",
-                         help="read the password from standard input")
-
-    token = sub.add_parser("token", help="manage read-API tokens").add_subparsers(
-        dest="action", required=True, parser_class=_Parser)
-    tcreate = token.add_parser("create", help="create a read-API token and print it")
-    tcreate.add_argument("name")
-
+    from lookout.cli_accounts import add_parsers as add_account_parsers
     from rules.cli import add_parser as add_rules_parser
 
+    add_account_parsers(sub, _Parser)
     add_rules_parser(sub, _Parser)
     return parser
 
@@ -112,15 +95,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         print(f"database at {where} is up to date" if existed
               else f"created a new Lookout database at {where}")
         return 0
-    if args.command == "project":
-        return _project(args, settings)
-    if args.command == "user":
-        return _user(args, settings)
-    if args.command == "token":
-        from lookout.accounts import create_token
+    if args.command in ("project", "user", "token"):
+        from lookout.cli_accounts import run as run_accounts
 
-        print(_with_engine(settings, lambda engine: create_token(engine, args.name)))
-        return 0
+        return run_accounts(args, settings, lambda work: _with_engine(settings, work))
     if args.command == "rules":
         from rules.cli import run as run_rules
 
@@ -158,36 +136,6 @@ def _with_engine(settings: Settings, work: Callable[[Any], Awaitable[Any]],
             await engine.dispose()
 
     return asyncio.run(run())
-
-
-def _project(args: argparse.Namespace, settings: Settings) -> int:
-    from lookout.projects import create_project, dsn_for, list_projects
-
-    if args.action == "create":
-        project = _with_engine(settings, lambda engine: create_project(engine, args.name))
-        print(f"Created project {project.name!r} (id {project.id}). Its DSN:")
-        print(dsn_for(settings.base_url, project.id, project.public_key))
-        return 0
-    for project in _with_engine(settings, list_projects):
-        print(f"{project.id}\t{project.name}\t"
-              f"{dsn_for(settings.base_url, project.id, project.public_key)}")
-    return 0
-
-
-def _user(args: argparse.Namespace, settings: Settings) -> int:
-    from lookout.accounts import create_user
-
-    if args.password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        if not sys.stdin.isatty():
-            raise ConfigError("no terminal to prompt on; pass --password-stdin")
-        password = getpass.getpass("Password: ")
-        if getpass.getpass("Repeat password: ") != password:
-            raise ConfigError("passwords do not match")
-    user_id = _with_engine(settings, lambda engine: create_user(engine, args.email, password))
-    print(f"Created user {args.email.strip().lower()} (id {user_id}).")
-    return 0
 
 
 if __name__ == "__main__":

@@ -12,9 +12,9 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from lookout.db import now
 from lookout.errors import ConfigError
@@ -92,3 +92,78 @@ class KeyCache:
             self._cache.clear()
         self._cache[public_key] = (project_id, clock + self.ttl)
         return project_id
+
+
+async def project_by_name(conn: AsyncConnection, name: str) -> int:
+    """The id of the project called ``name`` (ConfigError naming it when there is none)."""
+    project_id = (await conn.execute(select(projects.c.id)
+                                     .where(projects.c.name == name.strip()))).scalar()
+    if project_id is None:
+        raise ConfigError(f"no project named {name.strip()!r} (see `lookout project list`)")
+    return project_id
+
+
+async def rename_project(engine: AsyncEngine, old: str, new: str) -> None:
+    new = new.strip()
+    if not new or len(new) > 200:
+        raise ConfigError("project name must be 1-200 characters")
+    try:
+        async with engine.begin() as conn:
+            project_id = await project_by_name(conn, old)
+            await conn.execute(update(projects).where(projects.c.id == project_id)
+                               .values(name=new))
+    except IntegrityError:
+        raise ConfigError(f"a project named {new!r} already exists") from None
+
+
+async def delete_project_row(conn: AsyncConnection, project_id: int) -> None:
+    """The project and its keys (the caller deletes its data first, in the same transaction)."""
+    await conn.execute(delete(project_keys).where(project_keys.c.project_id == project_id))
+    await conn.execute(delete(projects).where(projects.c.id == project_id))
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectKey:
+    id: int
+    public_key: str
+    active: bool
+    created_at: float
+
+
+async def list_keys(engine: AsyncEngine, project: str) -> list[ProjectKey]:
+    async with engine.connect() as conn:
+        project_id = await project_by_name(conn, project)
+        rows = (await conn.execute(
+            select(project_keys.c.id, project_keys.c.public_key, project_keys.c.active,
+                   project_keys.c.created_at)
+            .where(project_keys.c.project_id == project_id).order_by(project_keys.c.id))).all()
+    return [ProjectKey(r.id, r.public_key, bool(r.active), r.created_at) for r in rows]
+
+
+async def add_key(engine: AsyncEngine, project: str) -> Project:
+    """A further active key: rotate by adding one, moving clients over, revoking the old."""
+    key = secrets.token_hex(16)
+    async with engine.begin() as conn:
+        project_id = await project_by_name(conn, project)
+        await conn.execute(project_keys.insert().values(
+            project_id=project_id, public_key=key, active=True, created_at=now()))
+    return Project(project_id, project.strip(), key)
+
+
+async def revoke_key(engine: AsyncEngine, project: str, public_key: str) -> int:
+    """Deactivate one key of ``project``; returns how many active keys are left.
+
+    Ingest caches keys per process (:class:`KeyCache`), so a revoked key is
+    refused within ``KeyCache.ttl`` seconds on every instance.
+    """
+    async with engine.begin() as conn:
+        project_id = await project_by_name(conn, project)
+        result = await conn.execute(
+            update(project_keys).where(project_keys.c.project_id == project_id,
+                                       project_keys.c.public_key == public_key.strip(),
+                                       project_keys.c.active.is_(True))
+            .values(active=False))
+        if not result.rowcount:
+            raise ConfigError(f"{project.strip()!r} has no active key {public_key.strip()!r}")
+        return len((await conn.execute(select(project_keys.c.id).where(
+            project_keys.c.project_id == project_id, project_keys.c.active.is_(True)))).all())

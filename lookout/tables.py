@@ -36,6 +36,8 @@ users = Table(
     Column("email", String(320), nullable=False, unique=True),
     Column("password_hash", Text, nullable=False),
     Column("created_at", Double, nullable=False),
+    # Admins manage users, tokens and projects; other users read and triage.
+    Column("is_admin", Boolean, nullable=False, default=False),
 )
 
 api_tokens = Table(

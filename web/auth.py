@@ -10,8 +10,6 @@ themselves.
 
 from __future__ import annotations
 
-import time
-
 from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.datastructures import FormMultiDict
@@ -24,10 +22,6 @@ from web.sessions import SESSION_COOKIE, Session, check_csrf, load_session
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_HEADER = "x-csrf-token"
-# A valid token is remembered this long per process, so scripted API reads do not
-# pay a database round trip each (the same trade-off as the ingest KeyCache).
-TOKEN_CACHE_SECONDS = 30.0
-TOKEN_CACHE_SIZE = 1000
 
 
 class LoginRequired(NotAuthorizedException):
@@ -51,7 +45,9 @@ async def require_reader(connection: ASGIConnection, _: BaseRouteHandler) -> Non
         scheme, _sep, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise NotAuthorizedException("Authorization must be: Bearer <token>")
-        if not await _valid_token(connection, token.strip()[:200]):
+        # Checked against the database every time (one indexed lookup), so a revoked
+        # token is refused at once on every instance.
+        if not await check_token(connection.app.state.services.engine, token.strip()[:200]):
             raise NotAuthorizedException("unknown API token")
         return
     session = await current_session(connection)
@@ -63,20 +59,6 @@ async def require_reader(connection: ASGIConnection, _: BaseRouteHandler) -> Non
         if not check_csrf(secret, session.id, connection.headers.get(CSRF_HEADER)):
             raise PermissionDeniedException(
                 "missing or wrong X-CSRF-Token header (required with a session cookie)")
-
-
-async def _valid_token(connection: ASGIConnection, token: str) -> bool:
-    state = connection.app.state
-    cache: dict[str, float] = state.setdefault("lookout_token_cache", {})
-    current = time.monotonic()
-    if cache.get(token, 0.0) > current:
-        return True
-    if not await check_token(state.services.engine, token):
-        return False
-    if len(cache) >= TOKEN_CACHE_SIZE:
-        cache.clear()
-    cache[token] = current + TOKEN_CACHE_SECONDS
-    return True
 
 
 async def require_login(connection: ASGIConnection, _: BaseRouteHandler) -> None:
