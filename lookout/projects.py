@@ -167,3 +167,11 @@ async def revoke_key(engine: AsyncEngine, project: str, public_key: str) -> int:
             raise ConfigError(f"{project.strip()!r} has no active key {public_key.strip()!r}")
         return len((await conn.execute(select(project_keys.c.id).where(
             project_keys.c.project_id == project_id, project_keys.c.active.is_(True)))).all())
+
+
+async def list_all_projects(engine: AsyncEngine) -> list[Project]:
+    """Every project, also one whose keys are all revoked (``public_key`` is then "")."""
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(projects.c.id, projects.c.name)
+                                   .order_by(projects.c.id))).all()
+    return [Project(r.id, r.name, "") for r in rows]

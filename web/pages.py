@@ -15,7 +15,7 @@ from litestar.exceptions import HTTPException
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 
-from web import alert_pages, issue_pages, login, silence_pages, views
+from web import alert_pages, issue_pages, login, settings_pages, silence_pages, views
 from web.auth import LoginRequired, require_login
 from web.ui import STATIC, add_security_headers, build_environment, static_headers
 
@@ -45,7 +45,8 @@ def internal_error(request: Request, exc: Exception) -> Response:
 
 
 pages = Router(path="/", route_handlers=[*views.routes, *issue_pages.routes,
-                                         *alert_pages.routes, *silence_pages.routes],
+                                         *alert_pages.routes, *silence_pages.routes,
+                                         *settings_pages.routes],
                guards=[require_login],
                after_request=add_security_headers,
                exception_handlers={LoginRequired: to_login, HTTPException: http_error,
