@@ -234,7 +234,7 @@ async def expire_silence(conn: AsyncConnection, silence_id: int,
     if row.ends_at <= now:
         return "already_expired", _silence_dict(row, now)
     await conn.execute(update(t.silences).where(c.id == silence_id).values(
-        ends_at=now, starts_at=row.starts_at if row.starts_at < now else now))  # NaN: now
+        ends_at=now, starts_at=min(now, row.starts_at)))  # now first: NaN gives now
     row = (await conn.execute(select(t.silences).where(c.id == silence_id))).one()
     return "expired", _silence_dict(row, now)
 
