@@ -15,11 +15,11 @@ from typing import Any
 
 from collector.queries import QueryError
 from rules.durations import DurationError, parse_duration
+from rules.store import MAX_EPOCH
 from web.params import parse_time
 
 MAX_SILENCE_SECONDS = 90 * 86400
 MAX_START_AHEAD_SECONDS = 365 * 86400  # a silence may be scheduled at most a year ahead
-MAX_EPOCH = 253402300799.0  # 9999-12-31T23:59:59Z: the last second a page can show
 MAX_MATCHERS = 20
 MAX_LABEL_LENGTH = 200
 MAX_COMMENT_LENGTH = 1000
@@ -112,6 +112,6 @@ def parse_matchers(text: str) -> dict[str, str]:
 def silence_status(silence: dict[str, Any], now: float) -> str:
     """``active``, ``pending`` (starts later) or ``expired`` (also: a time that is not one)."""
     starts, ends = silence["starts_at"], silence["ends_at"]
-    if not (math.isfinite(starts) and math.isfinite(ends)) or ends <= now:
+    if not (math.isfinite(starts) and ends <= MAX_EPOCH) or ends <= now:  # NaN fails too
         return "expired"
     return "active" if starts <= now else "pending"

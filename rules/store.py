@@ -23,7 +23,7 @@ from rules import tables as t
 from rules.state import Track, Transition
 
 STATE_LOCK_ID = 0x4C4F4F4C  # advisory lock key for alert-state changes
-MAX_EPOCH = 253402300799.0  # 9999-12-31T23:59:59Z; no valid silence ends later
+MAX_EPOCH = 253402300799.0  # 9999-12-31T23:59:59Z: the last second a page can show
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
 
@@ -242,7 +242,7 @@ async def expire_silence(conn: AsyncConnection, silence_id: int,
 def _silence_dict(row: Any, now: float) -> dict[str, Any]:
     data = dict(row._mapping)
     data["matchers"] = _labels(data["matchers"])
-    data["active"] = data["starts_at"] <= now < data["ends_at"]
+    data["active"] = data["starts_at"] <= now < data["ends_at"] <= MAX_EPOCH  # NaN: False
     return data
 
 

@@ -222,8 +222,10 @@ def test_replayed_click_is_not_applied_after_a_restart(server_factory, tmp_path:
         alert_id = first_alert_id(slack)
         body = click_body(SILENCE, alert_id)
         headers = signed(body, time.time())
-        send = lambda s: httpx.post(s.url + "/slack/interactions", content=body,  # noqa: E731
-                                    headers=headers)
+
+        def send(to: LookoutServer) -> httpx.Response:
+            return httpx.post(to.url + "/slack/interactions", content=body, headers=headers)
+
         assert send(server).status_code == 200
         assert len(silences(server, token)) == 1
         server.stop()
