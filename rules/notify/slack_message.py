@@ -30,14 +30,19 @@ def format_value(kind: str, value: float | None) -> str:
     return f"{value:,.4g}"
 
 
-def condition_text(alert: dict[str, Any]) -> str:
-    """``7.0% > 5.0%`` — the value against the threshold it breaches."""
+def condition_text(alert: dict[str, Any], *, escape_title: bool = False) -> str:
+    """``7.0% > 5.0%`` — the value against the threshold it breaches.
+
+    ``escape_title`` escapes the one ingested part (an issue's title), for the
+    ``text`` fallback, which shows the comparison as written.
+    """
     kind, value, threshold = alert["kind"], alert["value"], alert.get("threshold")
     if kind == "new_issue":
         labels = alert["labels"]
         what = "Regression" if labels.get("reason") == "regressed" else "New issue"
         events = f" ({format_value(kind, value)} events)" if value and value > 1 else ""
-        return f"{what}: {labels.get('title', '')}{events}"
+        title = str(labels.get("title", ""))
+        return f"{what}: {escape(title) if escape_title else title}{events}"
     if threshold is None or kind in ("absence", "new_issue"):
         return format_value(kind, value)
     comparison = alert.get("comparison", "above")
@@ -76,8 +81,9 @@ def summary_text(alert: dict[str, Any]) -> str:
     severity = (alert.get("severity") or "alert").upper()
     state = "RESOLVED" if alert["state"] == "resolved" else severity
     service = alert["labels"].get("service")
-    target = f" ({service})" if service else ""
-    return escape(f"[{state}] {alert['rule']}{target}: {condition_text(alert)}")
+    target = f" ({escape(service)})" if service else ""
+    return (f"[{escape(state)}] {escape(alert['rule'])}{target}: "
+            f"{condition_text(alert, escape_title=True)}")
 
 
 def alert_blocks(alert: dict[str, Any], base_url: str, runbook: str | None = None,
