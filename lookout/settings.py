@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from yarl import URL
+
 from lookout.errors import ConfigError
 
 PREFIX = "LOOKOUT_"
@@ -101,6 +103,13 @@ class Settings:
     ``X-Forwarded-Proto`` are believed. Empty trusts nobody: a client could otherwise forge
     its address and dodge the per-address login throttle."""
 
+    # Slack interactions
+    slack_response_url_origins: str = "https://hooks.slack.com"
+    """Comma-separated origins (``scheme://host[:port]``) a Slack click's ``response_url`` may
+    point at; Lookout posts its "nothing changed" note only there, without following
+    redirects, so a signed click cannot aim Lookout at loopback or the internal network.
+    Slack's own hooks host unless a proxy (or a test's Slack mimic) stands in for it."""
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Build settings from the environment, raising ConfigError on a bad value."""
@@ -139,6 +148,10 @@ class Settings:
             except ValueError:
                 raise ConfigError(f"{PREFIX}TRUSTED_PROXIES entries must be IP addresses or "
                                   f"CIDR networks (got {entry!r})") from None
+        for origin in self.slack_response_url_origins.split(","):
+            if origin.strip() and _origin(origin) is None:
+                raise ConfigError(f"{PREFIX}SLACK_RESPONSE_URL_ORIGINS entries must be origins "
+                                  f"like https://hooks.slack.com (got {origin.strip()[:80]!r})")
         if self.log_level.lower() not in {"debug", "info", "warning", "error"}:
             raise ConfigError("LOOKOUT_LOG_LEVEL must be one of debug, info, warning, error")
         self._validate_slack()
@@ -176,6 +189,12 @@ class Settings:
         return [e.strip() for e in self.trusted_proxies.split(",") if e.strip()]
 
     @property
+    def slack_response_url_origin_list(self) -> frozenset[str]:
+        """:attr:`slack_response_url_origins`, normalised as ``URL.origin()`` prints them."""
+        origins = (_origin(o) for o in self.slack_response_url_origins.split(",") if o.strip())
+        return frozenset(o for o in origins if o is not None)
+
+    @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
@@ -193,6 +212,19 @@ class Settings:
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
+
+
+def _origin(text: str) -> str | None:
+    """``scheme://host[:port]`` of an http(s) origin with nothing else in it, else None."""
+    try:
+        url = URL(text.strip())
+        origin = str(url.origin())
+    except (ValueError, TypeError):
+        return None
+    if url.scheme not in ("http", "https") or url.path not in ("", "/") or url.query_string \
+            or url.fragment or url.user is not None:
+        return None
+    return origin
 
 
 def _hide_password(url: str) -> str:

@@ -3,23 +3,38 @@
 Both the signed HTTP endpoint and Socket Mode hand the decoded payload to
 :func:`handle_payload`, so the two paths cannot drift apart. The person who
 clicked is recorded as ``@username`` (Slack's ``user.username``, else
-``user.name``, else the user id).
+``user.name``, else the user id). Everything in the payload is checked before
+anything is stored: an alert id the database cannot hold, or a name the
+database cannot store (NUL, lone surrogates), is a :class:`PayloadError`
+(400), not a failed transaction.
+
+The ephemeral "nothing changed" note goes to the payload's ``response_url``
+only when that URL is on one of the allowed origins (Slack's
+``https://hooks.slack.com`` unless ``LOOKOUT_SLACK_RESPONSE_URL_ORIGINS``
+says otherwise) and redirects are not followed: a signed click must not make
+Lookout post to an address of the sender's choosing (loopback, the internal
+network).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
-from slack_sdk.webhook.async_client import AsyncWebhookClient
+import aiohttp
+from yarl import URL
 
+from lookout.ids import parse_id
 from rules.actions import Actions, Outcome
-from rules.notify.slack_message import ACK, RESOLVE, SILENCE
+from rules.notify.slack_message import ACK, RESOLVE, SILENCE, escape
 
 log = logging.getLogger("lookout.slack")
 _pending: set[asyncio.Task[None]] = set()  # keeps fire-and-forget replies alive until done
+MAX_ACTOR_LENGTH = 100
+RESPONSE_TIMEOUT = 5.0
+SLACK_HOOKS_ORIGIN = "https://hooks.slack.com"
 
 
 class PayloadError(ValueError):
@@ -27,11 +42,23 @@ class PayloadError(ValueError):
 
 
 def slack_actor(payload: dict[str, Any]) -> str:
+    """``@name`` of who clicked; PayloadError for a name the database could not store."""
     user = payload.get("user") or {}
     if not isinstance(user, dict):
         user = {}
-    name = user.get("username") or user.get("name") or user.get("id") or "unknown"
-    return f"@{str(name)[:100]}"
+    name = str(user.get("username") or user.get("name") or user.get("id") or "unknown")
+    name = name[:MAX_ACTOR_LENGTH]
+    if "\x00" in name or not _encodable(name):
+        raise PayloadError("user name: must not contain NUL or lone surrogate characters")
+    return f"@{name}"
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def parse_click(payload: Any) -> tuple[str, int]:
@@ -43,15 +70,31 @@ def parse_click(payload: Any) -> tuple[str, int]:
         raise PayloadError("payload has no actions")
     for action in actions:
         if isinstance(action, dict) and action.get("action_id") in (ACK, RESOLVE, SILENCE):
-            try:
-                return action["action_id"], int(str(action.get("value", "")))
-            except ValueError:
-                raise PayloadError("action value is not an alert id") from None
+            value = action.get("value")
+            alert_id = parse_id(value) if isinstance(value, str) else None
+            if alert_id is None:
+                raise PayloadError("action value is not an alert id")
+            return action["action_id"], alert_id
     raise PayloadError("no Lookout button in this payload")
 
 
+def response_target(response_url: Any, origins: Collection[str]) -> URL | None:
+    """The URL to answer on, or None when it is not on an allowed origin."""
+    if not isinstance(response_url, str) or len(response_url) > 2000:
+        return None
+    try:
+        url = URL(response_url)
+        origin = str(url.origin())
+    except (ValueError, TypeError):
+        return None
+    if url.user is not None or url.password is not None or origin not in origins:
+        return None
+    return url
+
+
 async def handle_payload(payload: Any, actions: Actions, clock: Callable[[], float],
-                         on_change: Callable[[], None] | None = None) -> Outcome:
+                         on_change: Callable[[], None] | None = None,
+                         response_origins: Collection[str] = (SLACK_HOOKS_ORIGIN,)) -> Outcome:
     action_id, alert_id = parse_click(payload)
     actor = slack_actor(payload)
     now = clock()
@@ -64,18 +107,24 @@ async def handle_payload(payload: Any, actions: Actions, clock: Callable[[], flo
     if outcome.changed and on_change is not None:
         on_change()
     if not outcome.changed:
-        response_url = payload.get("response_url")
-        if isinstance(response_url, str) and response_url.startswith(("https://", "http://")):
-            task = asyncio.create_task(_tell(response_url, outcome.message()))
+        target = response_target(payload.get("response_url"), response_origins)
+        if target is not None:
+            task = asyncio.create_task(_tell(target, escape(outcome.message())))
             _pending.add(task)
             task.add_done_callback(_pending.discard)
+        elif payload.get("response_url"):
+            log.info("ignored response_url outside the allowed origins")
     return outcome
 
 
-async def _tell(response_url: str, text: str) -> None:
+async def _tell(response_url: URL, text: str) -> None:
     """An ephemeral note to the person who clicked ("already resolved; nothing changed")."""
+    body = {"text": text, "response_type": "ephemeral", "replace_original": False}
     try:
-        await AsyncWebhookClient(response_url, timeout=5).send(
-            text=text, response_type="ephemeral", replace_original=False)
+        timeout = aiohttp.ClientTimeout(total=RESPONSE_TIMEOUT)
+        async with aiohttp.ClientSession(timeout=timeout, trust_env=False) as http, \
+                http.post(response_url, json=body, allow_redirects=False) as resp:
+            if resp.status != 200:
+                log.info("response_url refused the note", extra={"status": resp.status})
     except Exception as exc:  # noqa: BLE001 - a courtesy message; never fails the click
         log.info("could not answer on response_url", extra={"error": str(exc)[:200]})

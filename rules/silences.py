@@ -8,15 +8,18 @@ until ``ends_at``. Pure functions: the callers store the result through
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from collector.queries import QueryError
 from rules.durations import DurationError, parse_duration
+from rules.store import MAX_EPOCH
 from web.params import parse_time
 
 MAX_SILENCE_SECONDS = 90 * 86400
+MAX_START_AHEAD_SECONDS = 365 * 86400  # a silence may be scheduled at most a year ahead
 MAX_MATCHERS = 20
 MAX_LABEL_LENGTH = 200
 MAX_COMMENT_LENGTH = 1000
@@ -53,14 +56,17 @@ def check_silence(matchers: dict[str, str], *, starts_at: str | None, ends_at: s
     if any("\x00" in text for text in (created_by, comment, *matchers, *matchers.values())):
         # PostgreSQL text cannot hold NUL: storing it failed the request (a 500).
         raise SilenceError("NUL (\\u0000) characters are not allowed in a silence")
-    try:
-        starts = parse_time("starts_at", starts_at, now) or now
-        if duration is not None:
+    starts = _time("starts_at", starts_at, now)
+    starts = now if starts is None else starts
+    if starts > now + MAX_START_AHEAD_SECONDS:
+        raise SilenceError("starts_at: at most 365 days from now")
+    if duration is not None:
+        try:
             ends: float | None = starts + parse_duration(duration)
-        else:
-            ends = parse_time("ends_at", ends_at, now)
-    except (QueryError, DurationError) as exc:
-        raise SilenceError(str(exc)) from None
+        except DurationError as exc:
+            raise SilenceError(f"duration: {exc}") from None
+    else:
+        ends = _time("ends_at", ends_at, now)
     if ends is None:
         raise SilenceError("give ends_at or duration (e.g. \"2h\")")
     if ends <= starts or ends <= now:
@@ -68,6 +74,25 @@ def check_silence(matchers: dict[str, str], *, starts_at: str | None, ends_at: s
     if ends - starts > MAX_SILENCE_SECONDS:
         raise SilenceError("a silence can last at most 90 days")
     return SilenceSpec(dict(matchers), starts, ends, created_by, comment)
+
+
+def _time(name: str, value: str | None, now: float) -> float | None:
+    """A time from the request, finite and between 1970 and 9999, or SilenceError naming it.
+
+    ``float("nan")`` parses, and NaN compares false to everything: such a silence
+    passed every check below, then muted its alerts for ever on PostgreSQL
+    (where NaN sorts above all numbers) and broke every page showing it.
+    """
+    try:
+        ts = parse_time(name, value, now)
+    except QueryError as exc:
+        raise SilenceError(str(exc)) from None
+    except (OverflowError, ValueError):  # e.g. a date datetime cannot represent
+        ts = math.nan
+    if ts is not None and not (math.isfinite(ts) and 0 <= ts <= MAX_EPOCH):
+        raise SilenceError(f"{name}: must be a time between 1970 and 9999 "
+                           "(epoch seconds, RFC 3339, or a duration like 15m)")
+    return ts
 
 
 def parse_matchers(text: str) -> dict[str, str]:
@@ -85,7 +110,8 @@ def parse_matchers(text: str) -> dict[str, str]:
 
 
 def silence_status(silence: dict[str, Any], now: float) -> str:
-    """``active``, ``pending`` (starts later) or ``expired``."""
-    if silence["ends_at"] <= now:
+    """``active``, ``pending`` (starts later) or ``expired`` (also: a time that is not one)."""
+    starts, ends = silence["starts_at"], silence["ends_at"]
+    if not (math.isfinite(starts) and ends <= MAX_EPOCH) or ends <= now:  # NaN fails too
         return "expired"
-    return "active" if silence["starts_at"] <= now else "pending"
+    return "active" if starts <= now else "pending"

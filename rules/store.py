@@ -23,6 +23,7 @@ from rules import tables as t
 from rules.state import Track, Transition
 
 STATE_LOCK_ID = 0x4C4F4F4C  # advisory lock key for alert-state changes
+MAX_EPOCH = 253402300799.0  # 9999-12-31T23:59:59Z: the last second a page can show
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
 
@@ -57,7 +58,7 @@ class AlertStore:
         async with self.engine.begin() as conn:
             row = (await conn.execute(select(c.slot_start).where(c.id == 1))).first()
             if row is None:
-                await conn.execute(_insert_ignore(conn, t.rule_ticks).values(
+                await conn.execute(insert_ignore(conn, t.rule_ticks).values(
                     id=1, slot_start=-1.0, ticked_at=0.0, owner=""))
             result = await conn.execute(
                 update(t.rule_ticks).where(c.id == 1, or_(c.slot_start < slot_start,
@@ -81,7 +82,8 @@ class AlertStore:
             await conn.execute(delete(t.silences).where(s.ends_at < before))
 
 
-def _insert_ignore(conn: AsyncConnection, table: Any) -> Any:
+def insert_ignore(conn: AsyncConnection, table: Any) -> Any:
+    """INSERT that skips rows conflicting with a unique key (both dialects spell it the same)."""
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects import postgresql
         return postgresql.insert(table).on_conflict_do_nothing()
@@ -175,7 +177,10 @@ async def enqueue(conn: AsyncConnection, alert_id: int, event: str, now: float,
 
 async def active_silences(conn: AsyncConnection, now: float) -> list[dict[str, str]]:
     c = t.silences.c
-    rows = await conn.execute(select(c.matchers).where(c.starts_at <= now, c.ends_at > now))
+    # The upper bound keeps out NaN and Infinity, which PostgreSQL sorts above every number:
+    # a row stored before times were checked must not mute its alerts for ever.
+    rows = await conn.execute(select(c.matchers).where(c.starts_at <= now, c.ends_at > now,
+                                                       c.ends_at <= MAX_EPOCH))
     return [_labels(r.matchers) for r in rows]
 
 
@@ -229,7 +234,7 @@ async def expire_silence(conn: AsyncConnection, silence_id: int,
     if row.ends_at <= now:
         return "already_expired", _silence_dict(row, now)
     await conn.execute(update(t.silences).where(c.id == silence_id).values(
-        ends_at=now, starts_at=min(row.starts_at, now)))
+        ends_at=now, starts_at=min(now, row.starts_at)))  # now first: NaN gives now
     row = (await conn.execute(select(t.silences).where(c.id == silence_id))).one()
     return "expired", _silence_dict(row, now)
 
@@ -237,7 +242,7 @@ async def expire_silence(conn: AsyncConnection, silence_id: int,
 def _silence_dict(row: Any, now: float) -> dict[str, Any]:
     data = dict(row._mapping)
     data["matchers"] = _labels(data["matchers"])
-    data["active"] = data["starts_at"] <= now < data["ends_at"]
+    data["active"] = data["starts_at"] <= now < data["ends_at"] <= MAX_EPOCH  # NaN: False
     return data
 
 

@@ -11,6 +11,8 @@
 - ``silences``: label matchers with a time window.
 - ``rule_ticks``: the last evaluated tick slot, so several instances sharing
   one database evaluate each tick once.
+- ``slack_replays``: signatures of accepted Slack callbacks until they are too
+  old to verify, so a replayed click is refused across restarts and instances.
 """
 
 from __future__ import annotations
@@ -125,4 +127,16 @@ rule_ticks = Table(
     Column("slot_start", Double, nullable=False),
     Column("ticked_at", Double, nullable=False),
     Column("owner", String(64), nullable=False),
+)
+
+# One row per accepted signed Slack callback. The primary key makes the claim an
+# insert that conflicts on a duplicate, so two instances (or a restarted one)
+# cannot both apply the same click; rows are pruned once the signature's
+# timestamp is too old to verify anyway.
+slack_replays = Table(
+    "slack_replays",
+    metadata,
+    Column("signature", String(80), primary_key=True),  # "v0=" + 64 hex digits
+    Column("expires_at", Double, nullable=False),
+    Index("ix_slack_replays_expires_at", "expires_at"),
 )

@@ -47,15 +47,30 @@ def static_headers(response: Response) -> Response:
     return response
 
 
+INVALID_TIME = "(invalid time)"
+
+
+def _datetime(ts: float) -> datetime | None:
+    """``ts`` as a UTC datetime, or None for NaN, infinities and years datetime cannot hold
+    (a row stored before times were checked must not turn a whole page into a 500)."""
+    try:
+        return datetime.fromtimestamp(ts, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
 def utc_text(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    dt = _datetime(ts)
+    return dt.strftime("%Y-%m-%d %H:%M:%S UTC") if dt is not None else INVALID_TIME
 
 
 def time_tag(ts: float | None, precise: bool = False) -> Markup:
     """``<time>`` in UTC; static/time.js rewrites the text to the viewer's timezone."""
     if ts is None:
         return Markup("")
-    dt = datetime.fromtimestamp(ts, UTC)
+    dt = _datetime(ts)
+    if dt is None:
+        return Markup("<span>{}</span>").format(INVALID_TIME)
     shown = dt.strftime("%Y-%m-%d %H:%M:%S") + (f".{dt.microsecond // 1000:03d}" if precise else "")
     return Markup('<time datetime="{}" title="{}" data-precise="{}">{} UTC</time>').format(
         dt.isoformat(timespec="milliseconds"), utc_text(ts), "1" if precise else "", shown)

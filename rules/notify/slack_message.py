@@ -30,14 +30,19 @@ def format_value(kind: str, value: float | None) -> str:
     return f"{value:,.4g}"
 
 
-def condition_text(alert: dict[str, Any]) -> str:
-    """``7.0% > 5.0%`` — the value against the threshold it breaches."""
+def condition_text(alert: dict[str, Any], *, escape_title: bool = False) -> str:
+    """``7.0% > 5.0%`` — the value against the threshold it breaches.
+
+    ``escape_title`` escapes the one ingested part (an issue's title), for the
+    ``text`` fallback, which shows the comparison as written.
+    """
     kind, value, threshold = alert["kind"], alert["value"], alert.get("threshold")
     if kind == "new_issue":
         labels = alert["labels"]
         what = "Regression" if labels.get("reason") == "regressed" else "New issue"
         events = f" ({format_value(kind, value)} events)" if value and value > 1 else ""
-        return f"{what}: {labels.get('title', '')}{events}"
+        title = str(labels.get("title", ""))
+        return f"{what}: {escape(title) if escape_title else title}{events}"
     if threshold is None or kind in ("absence", "new_issue"):
         return format_value(kind, value)
     comparison = alert.get("comparison", "above")
@@ -50,28 +55,35 @@ def _when(ts: float) -> str:
     return f"<!date^{int(ts)}^{{date_short_pretty}} {{time}}|{fallback}>"
 
 
-def _esc(text: str) -> str:
-    """Slack mrkdwn escaping: only &, < and > are special."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+def escape(text: object) -> str:
+    """Slack escaping: only &, < and > are special, in mrkdwn and in the ``text`` fallback.
+
+    Everything that can come from ingested data (service, environment, issue
+    titles, names of who acted) goes through this before it reaches any Slack
+    field: unescaped, ``<!channel>`` pings everyone and ``<https://x|label>``
+    makes a disguised link.
+    """
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def status_line(alert: dict[str, Any]) -> str:
     if alert["state"] == "resolved":
         by = alert.get("resolved_by") or "lookout"
-        who = "automatically" if by == "lookout" else f"by {_esc(by)}"
+        who = "automatically" if by == "lookout" else f"by {escape(by)}"
         return f":white_check_mark: Resolved {who} at {_when(alert['resolved_at'])}"
     if alert.get("acknowledged_by"):
-        return f":eyes: Acknowledged by {_esc(alert['acknowledged_by'])}"
+        return f":eyes: Acknowledged by {escape(alert['acknowledged_by'])}"
     return ":rotating_light: Firing"
 
 
 def summary_text(alert: dict[str, Any]) -> str:
-    """The plain-text fallback (notifications, screen readers)."""
+    """The ``text`` fallback (notifications, screen readers); Slack parses it like mrkdwn."""
     severity = (alert.get("severity") or "alert").upper()
     state = "RESOLVED" if alert["state"] == "resolved" else severity
     service = alert["labels"].get("service")
-    target = f" ({service})" if service else ""
-    return f"[{state}] {alert['rule']}{target}: {condition_text(alert)}"
+    target = f" ({escape(service)})" if service else ""
+    return (f"[{escape(state)}] {escape(alert['rule'])}{target}: "
+            f"{condition_text(alert, escape_title=True)}")
 
 
 def alert_blocks(alert: dict[str, Any], base_url: str, runbook: str | None = None,
@@ -81,16 +93,16 @@ def alert_blocks(alert: dict[str, Any], base_url: str, runbook: str | None = Non
     severity = alert.get("severity") or "warning"
     resolved = alert["state"] == "resolved"
     icon = ":white_check_mark:" if resolved else SEVERITY_ICON.get(severity, ":warning:")
-    head = "RESOLVED" if resolved else severity.upper()
+    head = "RESOLVED" if resolved else escape(severity.upper())
     service = labels.get("service")
     fields = [
-        f"*Rule*\n{_esc(alert['rule'])}",
-        f"*Service*\n{_esc(service) if service else 'all services'}",
-        f"*Value*\n{_esc(condition_text(alert))}",
+        f"*Rule*\n{escape(alert['rule'])}",
+        f"*Service*\n{escape(service) if service else 'all services'}",
+        f"*Value*\n{escape(condition_text(alert))}",
         f"*Since*\n{_when(alert['fired_at'])}",
     ]
     if labels.get("environment"):
-        fields.append(f"*Environment*\n{_esc(labels['environment'])}")
+        fields.append(f"*Environment*\n{escape(labels['environment'])}")
     links = [f"<{base}/alerts/{alert['id']}|View alert>"]
     if labels.get("issue"):
         links.append(f"<{base}/issues/{quote(labels['issue'])}|View issue>")
@@ -98,11 +110,11 @@ def alert_blocks(alert: dict[str, Any], base_url: str, runbook: str | None = Non
     if query:
         links.append(f"<{base}/search?q={quote(query)}|Search logs>")
     if runbook:
-        links.append(f"<{runbook}|Runbook>")
+        links.append(f"<{escape(runbook).replace('|', '%7C')}|Runbook>")
     blocks: list[dict[str, Any]] = [
         {"type": "section", "text": {"type": "mrkdwn",
-                                     "text": f"{icon} *{head}* · *{_esc(alert['rule'])}*"
-                                             + (f"\n{_esc(summary)}" if summary else "")}},
+                                     "text": f"{icon} *{head}* · *{escape(alert['rule'])}*"
+                                             + (f"\n{escape(summary)}" if summary else "")}},
         {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]},
         {"type": "context", "elements": [{"type": "mrkdwn", "text": status_line(alert)},
                                          {"type": "mrkdwn", "text": " · ".join(links)}]},
@@ -124,13 +136,12 @@ def alert_blocks(alert: dict[str, Any], base_url: str, runbook: str | None = Non
 
 def thread_text(event: str, alert: dict[str, Any], actor: str | None) -> str | None:
     """The short reply posted in the message's thread for ``event`` (None: no reply)."""
-    who = _esc(actor) if actor else "someone"
+    who = escape(actor) if actor else "someone"
+    severity = escape((alert.get("severity") or "").upper())
     if event == "escalated":
-        return f":red_circle: Escalated to {(alert.get('severity') or '').upper()}: " \
-               f"{_esc(condition_text(alert))}"
+        return f":red_circle: Escalated to {severity}: {escape(condition_text(alert))}"
     if event == "repeat":
-        return f":repeat: Still firing ({(alert.get('severity') or '').upper()}): " \
-               f"{_esc(condition_text(alert))}"
+        return f":repeat: Still firing ({severity}): {escape(condition_text(alert))}"
     if event == "resolved":
         return status_line(alert)
     if event == "acknowledged":

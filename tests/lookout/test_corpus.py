@@ -32,7 +32,7 @@ BOMB_SIZE = 64 * MB  # what a bomb would inflate to
 @pytest.fixture
 def settings(db_url: str) -> Settings:
     return Settings(database_url=db_url, secret_key="test-secret", max_body_bytes=BODY_LIMIT,
-                    max_decompressed_bytes=BODY_LIMIT)
+                    max_decompressed_bytes=BODY_LIMIT, slack_signing_secret="corpus-secret")
 
 
 def _stream(compressor: Any, size: int) -> bytes:
@@ -102,6 +102,12 @@ async def _send(client: httpx.AsyncClient, case: dict[str, Any], project, token:
     if target == "get":
         path = case.get("path") or body.decode()
         return await client.get(path, headers={"Authorization": f"Bearer {token}"})
+    if target == "post":  # a read-API action (silences) with a JSON body
+        return await client.post(case["path"], content=body, headers={
+            "Authorization": f"Bearer {token}", "Content-Type": "application/json", **headers})
+    if target == "slack":
+        return await client.post("/slack/interactions", content=body, headers={
+            "Content-Type": "application/x-www-form-urlencoded", **headers})
     project_id = case.get("project", project.id)
     query = f"?{case['query']}" if case.get("query") else ""
     if target == "ingest":

@@ -76,3 +76,43 @@ async def test_0701_matches_the_model_and_downgrades(engine):
         assert await conn.run_sync(diff) == []
         assert await conn.run_sync(downgrade_then_upgrade) == (True, True)
         await conn.commit()
+
+
+async def test_0814_matches_the_model_ends_bad_silences_and_downgrades(engine):
+    """slack_replays as migrated is what rules.tables declares; silences stored with NaN or
+    far-future times (before they were checked) are ended at their creation time."""
+    import math
+
+    from alembic import command
+    from alembic.autogenerate import compare_metadata
+    from sqlalchemy import insert, select
+
+    from lookout.migrate import alembic_config
+    from rules import tables as t
+
+    bad = [(100.0, 1e15), (1e15, 1e15 + 60)]
+    if engine.dialect.name == "postgresql":  # SQLite cannot store NaN
+        bad += [(100.0, math.nan), (math.nan, math.nan), (100.0, math.inf)]
+
+    def diff(conn) -> list:
+        context = MigrationContext.configure(conn)
+        return [d for d in compare_metadata(context, metadata) if "slack_replays" in repr(d)]
+
+    def round_trip(conn) -> tuple[bool, list]:
+        command.downgrade(alembic_config(conn), "0701")
+        gone = "slack_replays" not in inspect(conn).get_table_names()
+        for starts, ends in [(100.0, 200.0), *bad]:
+            conn.execute(insert(t.silences).values(
+                matchers="{}", starts_at=starts, ends_at=ends, created_by="old", comment="",
+                created_at=50.0))
+        command.upgrade(alembic_config(conn), "head")
+        rows = conn.execute(select(t.silences.c.starts_at, t.silences.c.ends_at)
+                            .order_by(t.silences.c.id)).all()
+        return gone, [tuple(r) for r in rows]
+
+    async with engine.connect() as conn:
+        assert await conn.run_sync(diff) == []
+        gone, rows = await conn.run_sync(round_trip)
+        await conn.commit()
+    assert gone
+    assert rows == [(100.0, 200.0)] + [(50.0, 50.0)] * len(bad)

@@ -57,3 +57,19 @@ def test_repr_masks_secrets_and_the_database_password() -> None:
     for secret in ("hunter2", "sk-1", "xoxb-2", "sig-3", "xapp-4"):
         assert secret not in text
     assert "postgresql+asyncpg://app:***@db:5432/lookout" in text and "slack_channel=None" in text
+
+
+def test_slack_response_url_origins_default_to_slack_hooks_and_take_origins():
+    assert Settings.from_env({}).slack_response_url_origin_list == {"https://hooks.slack.com"}
+    s = Settings.from_env({"LOOKOUT_SLACK_RESPONSE_URL_ORIGINS":
+                           "https://HOOKS.slack.com:443, http://127.0.0.1:8080/,"})
+    assert s.slack_response_url_origin_list == {"https://hooks.slack.com",
+                                                "http://127.0.0.1:8080"}
+
+
+@pytest.mark.parametrize("value", ["hooks.slack.com", "ftp://hooks.slack.com",
+                                   "https://hooks.slack.com/actions", "https://u@hooks.slack.com",
+                                   "https://hooks.slack.com?x=1"])
+def test_slack_response_url_origins_must_be_origins(value):
+    with pytest.raises(ConfigError, match="LOOKOUT_SLACK_RESPONSE_URL_ORIGINS entries must be"):
+        Settings.from_env({"LOOKOUT_SLACK_RESPONSE_URL_ORIGINS": value})

@@ -56,7 +56,8 @@ def slack() -> Iterator[SlackServer]:
 def settings(db_url: str, slack: SlackServer) -> Settings:
     return Settings(database_url=db_url, secret_key="test-secret", slack_bot_token="xoxb-test",
                     slack_signing_secret=SIGNING_SECRET, slack_channel="#alerts",
-                    slack_api_url=slack.api_url, eval_interval=60,
+                    slack_api_url=slack.api_url, slack_response_url_origins=slack.url,
+                    eval_interval=60,
                     base_url="http://lookout.test")
 
 
