@@ -1,17 +1,17 @@
 """Login throttling per (email, client address) and per address, in the database.
 
-Every attempt first *reserves* a row (email, address, time) in its own
-committed transaction, and only then counts: the rows of its (email, address)
-pair and the distinct emails of its address inside the window. Because each
-attempt counts after its own row is committed, the k-th attempt to commit
-sees at least k rows, so however many guesses arrive at once, on one
-instance or several, at most ``max_failures`` of them get their password
-checked. (Reading the count first and writing the failure after the slow
-password check let 40 concurrent guesses all be checked.)
+Every attempt *reserves* a row (email, address, time) before its password is
+checked, in one transaction that first counts the rows of its (email,
+address) pair and the distinct emails of its address inside the window.
+These transactions are serialized per address (an advisory lock on
+PostgreSQL, the write lock on SQLite), so however many guesses arrive at
+once, on one instance or several, exactly ``max_failures`` of them get their
+password checked. (Reading the count, then running scrypt, then writing the
+failure let 40 concurrent guesses all be checked.)
 
-A refused attempt deletes its reservation, so hammering a locked pair does
-not extend the lock; a checked attempt that fails leaves its row as the
-failure record; a successful one deletes its pair's rows up to its own.
+A refused attempt stores nothing, so hammering a locked pair does not extend
+the lock; a checked attempt that fails leaves its row as the failure record;
+a successful one deletes its pair's rows up to its own.
 
 Keying on the pair stops guessing against one account without letting a
 third party lock a user out from everywhere. The per-address cap on distinct
@@ -23,10 +23,11 @@ attempt leaves the window.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from sqlalchemy import and_, delete, func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from lookout.settings import Settings
 from web.tables import login_failures as attempts
@@ -66,29 +67,48 @@ def _wait(oldest: float | None, now: float, limits: LoginLimits) -> int:
     return max(1, int((oldest or now) + limits.window - now) + 1)
 
 
+def _lock_key(ip: str) -> int:
+    """A signed 64-bit key naming ``ip`` for PostgreSQL's advisory locks."""
+    return int.from_bytes(hashlib.sha256(ip.encode()).digest()[:8], "big", signed=True)
+
+
+async def _serialize(conn: AsyncConnection, ip: str) -> None:
+    """Make the rest of this transaction the only one deciding for ``ip``, on every instance.
+
+    PostgreSQL: a transaction-scoped advisory lock per address (released at
+    commit). SQLite: the transaction's first statement is a write, which takes
+    the database's single write lock for the whole transaction.
+    """
+    if conn.dialect.name == "postgresql":
+        await conn.execute(select(func.pg_advisory_xact_lock(_lock_key(ip))))
+
+
 async def reserve(engine: AsyncEngine, email: str, ip: str, now: float,
                   limits: LoginLimits) -> Reservation:
-    """Count this attempt; its password may be checked only if ``id`` is set."""
+    """Count this attempt; its password may be checked only if ``id`` is set.
+
+    Check and reservation happen in one transaction serialized per address
+    (:func:`_serialize`), so concurrent attempts are counted one after the
+    other: exactly ``max_failures`` of a burst are let through, never more.
+    """
+    email, ip = email[:EMAIL_CHARS], ip[:IP_CHARS]
     cutoff = now - limits.window
-    async with engine.begin() as conn:
-        await conn.execute(delete(attempts).where(attempts.c.ts <= cutoff))
-        result = await conn.execute(attempts.insert().values(
-            email=email[:EMAIL_CHARS], ip=ip[:IP_CHARS], ts=now))
-        row_id = int(result.inserted_primary_key[0])
     recent = attempts.c.ts > cutoff
-    pair = select(func.count(), func.min(attempts.c.ts)).where(_pair(email, ip), recent)
-    spread = (select(func.count(func.distinct(attempts.c.email)), func.min(attempts.c.ts))
-              .where(attempts.c.ip == ip[:IP_CHARS], recent))
-    async with engine.connect() as conn:
-        pair_count, pair_oldest = (await conn.execute(pair)).one()
-        emails, ip_oldest = (await conn.execute(spread)).one()
-    if pair_count <= limits.max_failures and emails <= limits.max_emails:
-        return Reservation(row_id)
     async with engine.begin() as conn:
-        await conn.execute(delete(attempts).where(attempts.c.id == row_id))
-    if pair_count > limits.max_failures:
-        return Reservation(None, _wait(pair_oldest, now, limits), "failures")
-    return Reservation(None, _wait(ip_oldest, now, limits), "emails")
+        await _serialize(conn, ip)
+        await conn.execute(delete(attempts).where(attempts.c.ts <= cutoff))
+        pair_count, pair_oldest = (await conn.execute(
+            select(func.count(), func.min(attempts.c.ts)).where(_pair(email, ip), recent))).one()
+        if pair_count >= limits.max_failures:
+            return Reservation(None, _wait(pair_oldest, now, limits), "failures")
+        if pair_count == 0:  # a new email for this address: is it one too many?
+            emails, ip_oldest = (await conn.execute(
+                select(func.count(func.distinct(attempts.c.email)), func.min(attempts.c.ts))
+                .where(attempts.c.ip == ip, recent))).one()
+            if emails >= limits.max_emails:
+                return Reservation(None, _wait(ip_oldest, now, limits), "emails")
+        result = await conn.execute(attempts.insert().values(email=email, ip=ip, ts=now))
+        return Reservation(int(result.inserted_primary_key[0]))
 
 
 async def succeeded(engine: AsyncEngine, email: str, ip: str, reservation: Reservation) -> None:
