@@ -35,7 +35,7 @@ def _checked(log: str, email: str) -> int:
 
 
 @pytest.mark.parametrize("guesses", [40, 120])
-async def test_concurrent_wrong_guesses_are_checked_at_most_the_allowed_number(
+async def test_concurrent_wrong_guesses_are_checked_exactly_the_allowed_number(
         db_url, server_factory, guesses):
     server = server_factory(db_url=db_url)
     out = server.cli("user", "create", EMAIL, "--password-stdin", stdin=PASSWORD + "\n")
