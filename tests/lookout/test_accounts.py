@@ -46,3 +46,31 @@ async def test_old_hash_keeps_working_and_is_upgraded_on_login(client, services)
     client.cookies.clear()
     assert (await login(client)).status_code == 303  # the new hash verifies
     assert await _stored(engine) == upgraded  # and is left alone
+
+
+async def test_password_checks_run_at_most_hash_threads_at_once(engine, monkeypatch):
+    """A burst of logins (different emails, so no throttle applies) cannot run more
+    scrypt checks at once than LOOKOUT_LOGIN_HASH_THREADS: each takes 128 MiB."""
+    import asyncio
+    import threading
+
+    running, peak, lock = 0, 0, threading.Lock()
+    # Checks leave only in threes: proof that three run at once, and the time in which
+    # a fourth would start if the pool allowed it.
+    together = threading.Barrier(3, timeout=30)
+
+    def slow_verify(password: str, stored: str) -> bool:
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        together.wait()
+        with lock:
+            running -= 1
+        return False
+
+    monkeypatch.setattr(accounts, "verify_password", slow_verify)
+    results = await asyncio.gather(*(accounts.authenticate(engine, f"u{i}@example.com", "pw",
+                                                           hash_threads=3) for i in range(12)))
+    assert results == [None] * 12
+    assert peak == 3
