@@ -1,13 +1,22 @@
-"""UI users (scrypt-hashed passwords) and read-API tokens (stored as SHA-256)."""
+"""UI users (scrypt-hashed passwords) and read-API tokens (stored as SHA-256).
+
+A password hash is ``scrypt$N$r$p$salt$digest``: the parameters travel with
+the hash, so raising them later leaves old hashes verifiable, and a user's
+hash is upgraded to the current parameters at their next successful login.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -17,16 +26,27 @@ from lookout.db import now
 from lookout.errors import ConfigError
 from lookout.tables import api_tokens, users
 
-# scrypt parameters: n=2**14, r=8, p=1 (OWASP's minimum recommendation), 16 MiB.
-_N, _R, _P = 2**14, 8, 1
+# scrypt parameters: N=2**17, r=8, p=1, OWASP's current minimum (Password Storage
+# Cheat Sheet). One hash needs 128 MiB and about 0.5 s of one core, which is why
+# checks run in a small pool of their own (LOOKOUT_LOGIN_HASH_THREADS).
+_N, _R, _P = 2**17, 8, 1
 EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+")
 TOKEN_PREFIX = "lkt_"
+T = TypeVar("T")
 
 
-def hash_password(password: str) -> str:
+def _scrypt(password: str, salt: bytes, n: int, r: int, p: int, dklen: int) -> bytes:
+    # OpenSSL refuses work needing more than ``maxmem`` (32 MiB by default, too
+    # little for N=2**17): allow exactly what these parameters need, plus slack.
+    maxmem = 128 * r * (n + p + 2) + 1024 * 1024
+    return hashlib.scrypt(password.encode(), salt=salt, n=n, r=r, p=p, dklen=dklen,
+                          maxmem=maxmem)
+
+
+def hash_password(password: str, n: int = _N, r: int = _R, p: int = _P) -> str:
     salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=_N, r=_R, p=_P, dklen=32)
-    return f"scrypt${_N}${_R}${_P}${salt.hex()}${digest.hex()}"
+    digest = _scrypt(password, salt, n, r, p, 32)
+    return f"scrypt${n}${r}${p}${salt.hex()}${digest.hex()}"
 
 
 def verify_password(password: str, stored: str) -> bool:
@@ -34,11 +54,15 @@ def verify_password(password: str, stored: str) -> bool:
         scheme, n, r, p, salt, digest = stored.split("$")
         if scheme != "scrypt":
             return False
-        got = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r),
-                             p=int(p), dklen=len(digest) // 2)
+        got = _scrypt(password, bytes.fromhex(salt), int(n), int(r), int(p), len(digest) // 2)
     except ValueError:
         return False
     return hmac.compare_digest(got.hex(), digest)
+
+
+def needs_rehash(stored: str) -> bool:
+    """True when ``stored`` was made with other parameters than today's."""
+    return not stored.startswith(f"scrypt${_N}${_R}${_P}$")
 
 
 def _check_password(password: str) -> None:
@@ -53,11 +77,12 @@ async def create_user(engine: AsyncEngine, email: str, password: str,
     if not EMAIL_RE.fullmatch(email):
         raise ConfigError(f"{email!r} is not an email address")
     _check_password(password)
+    digest = await asyncio.to_thread(hash_password, password)  # scrypt: off the event loop
     try:
         async with engine.begin() as conn:
             first = not (await conn.execute(select(users.c.id).limit(1))).first()
             result = await conn.execute(users.insert().values(
-                email=email, password_hash=hash_password(password), created_at=now(),
+                email=email, password_hash=digest, created_at=now(),
                 is_admin=admin or first))
     except IntegrityError:
         raise ConfigError(f"a user {email!r} already exists") from None
@@ -183,20 +208,43 @@ async def check_token(engine: AsyncEngine, token: str) -> bool:
 
 
 # Checked when the email is unknown, so a login takes as long either way and
-# response time does not reveal which emails have accounts.
-_DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
+# response time does not reveal which emails have accounts. Its digest is random
+# (no password matches it); computing a real one would cost every import 0.5 s.
+_DUMMY_HASH = f"scrypt${_N}${_R}${_P}${secrets.token_hex(16)}${secrets.token_hex(32)}"
 
 
-async def authenticate(engine: AsyncEngine, email: str, password: str) -> int | None:
+@functools.cache
+def _hash_pool(threads: int) -> ThreadPoolExecutor:
+    """The threads password checks run in: at most ``threads`` scrypt runs (128 MiB
+    each) at once however many logins arrive, and the event loop (ingest) never waits."""
+    return ThreadPoolExecutor(max_workers=threads, thread_name_prefix="lookout-scrypt")
+
+
+async def _in_pool(threads: int, fn: Callable[..., T], *args: object) -> T:
+    return await asyncio.get_running_loop().run_in_executor(_hash_pool(threads), fn, *args)
+
+
+async def authenticate(engine: AsyncEngine, email: str, password: str,
+                       hash_threads: int = 2) -> int | None:
     """The user's id when ``password`` is right for ``email``, else None.
 
-    scrypt costs tens of milliseconds of CPU, so it runs in a worker thread
-    and does not stall the event loop (and ingest) while someone logs in.
+    A hash made with older scrypt parameters is replaced by one with the
+    current parameters after a successful check (only the password proves who
+    the user is, so this is the only moment it can be done). The update is
+    conditional on the old hash, so a concurrent ``lookout user passwd`` wins.
     """
     email = email.strip().lower()
     async with engine.connect() as conn:
         row = (await conn.execute(select(users.c.id, users.c.password_hash)
                                   .where(users.c.email == email))).first()
     stored = row.password_hash if row else _DUMMY_HASH
-    ok = await asyncio.to_thread(verify_password, password, stored)
-    return row.id if (row and ok) else None
+    ok = await _in_pool(hash_threads, verify_password, password, stored)
+    if not (row and ok):
+        return None
+    if needs_rehash(stored):
+        fresh = await _in_pool(hash_threads, hash_password, password)
+        async with engine.begin() as conn:
+            await conn.execute(update(users).where(users.c.id == row.id,
+                                                   users.c.password_hash == stored)
+                               .values(password_hash=fresh))
+    return row.id  # type: ignore[no-any-return]

@@ -117,8 +117,10 @@ def database_unavailable(error: BaseException) -> bool:
     """True when ``error`` means the database could not be reached or used (an outage:
     down, restarting, disk full, locked), not a bug in the statement. The writer
     fails a whole group on it instead of retrying job by job; HTTP answers 503."""
+    # exc.TimeoutError: no pooled connection came free in time (the database hangs
+    # or is swamped); retrying later is the answer, as for an outage.
     if isinstance(error, (OSError, ConnectionError, TimeoutError, sqlite3.OperationalError,
-                          exc.OperationalError, exc.InterfaceError)):
+                          exc.OperationalError, exc.InterfaceError, exc.TimeoutError)):
         return True
     if isinstance(error, exc.DBAPIError) and error.connection_invalidated:
         return True

@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 from litestar import Request, Response
-from litestar.exceptions import HTTPException
+from litestar.exceptions import HTTPException, NotFoundException
 
 from lookout.db import database_unavailable
+from lookout.ids import MAX_ROW_ID
 
 if TYPE_CHECKING:
     from lookout.services import Services
@@ -39,7 +40,8 @@ def services(request: Request) -> Services:
 
 
 def refuse_nul_characters(request: Request) -> Response | None:
-    """``before_request`` hook: 400 for a NUL character in the path or a query parameter.
+    """``before_request`` hook: 400 for a NUL character in the path or a query parameter,
+    404 for an out-of-range id in the path (:func:`check_path_ids`).
 
     PostgreSQL text cannot hold U+0000, so such a value reaching any query (a
     search term, a service filter) failed as a database error, a 500. No valid
@@ -54,7 +56,22 @@ def refuse_nul_characters(request: Request) -> Response | None:
                                            "(%00) characters")
     if "\x00" in request.scope["path"]:
         return error_response(400, "the path must not contain NUL (%00) characters")
+    check_path_ids(request)
     return None
+
+
+def check_path_ids(request: Request) -> None:
+    """404 for an integer path parameter no row can have (``/alerts/99999999999999999999``).
+
+    Every id column is at most a signed 64-bit integer: a larger value made the
+    driver fail the query (SQLite: OverflowError; PostgreSQL: out of range),
+    a 500, where "there is no such thing" is the answer. Raised rather than
+    returned, so pages answer with their HTML error page and the API with JSON.
+    """
+    for name, value in request.path_params.items():
+        if isinstance(value, int) and not -MAX_ROW_ID - 1 <= value <= MAX_ROW_ID:
+            shown = str(value) if len(str(value)) <= 30 else str(value)[:30] + "…"
+            raise NotFoundException(f"{name}: there is no {name.removesuffix('_id')} {shown}")
 
 
 def http_exception_handler(_request: Request, exc: HTTPException) -> Response:

@@ -109,6 +109,24 @@ class Settings:
     point at; Lookout posts its "nothing changed" note only there, without following
     redirects, so a signed click cannot aim Lookout at loopback or the internal network.
     Slack's own hooks host unless a proxy (or a test's Slack mimic) stands in for it."""
+    # --- logins: throttling and password hashing ---
+    login_max_failures: int = 5
+    """Failed logins allowed per email and client address within ``LOOKOUT_LOGIN_WINDOW``;
+    after that the pair is refused (429) until the oldest failure leaves the window. Each
+    attempt is counted in the database before its password is checked, so concurrent
+    guesses and several instances together cannot check more than this."""
+
+    login_max_emails: int = 10
+    """Distinct emails one client address may try within ``LOOKOUT_LOGIN_WINDOW`` without
+    succeeding (password spraying: one password tried against many accounts). An attempt
+    on a further email from that address is refused (429); emails already tried are not."""
+
+    login_window: float = 900.0
+    """Seconds that failed logins count against the two limits above."""
+
+    login_hash_threads: int = 2
+    """scrypt checks run at once (each takes 128 MiB and about 0.5 s of one core); further
+    logins wait their turn, so a burst of them cannot exhaust memory or the CPU."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -135,7 +153,9 @@ class Settings:
             raise ConfigError("LOOKOUT_BASE_URL must be an http:// or https:// URL")
         for name in ("eval_interval", "retention_days", "max_body_bytes", "max_batch_records",
                      "max_decompressed_bytes", "max_string_length", "write_queue_records",
-                     "write_batch_records", "write_timeout", "retention_batch_rows"):
+                     "write_batch_records", "write_timeout", "retention_batch_rows",
+                     "login_max_failures", "login_max_emails", "login_window",
+                     "login_hash_threads"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{PREFIX}{name.upper()} must be greater than 0")
         if self.rate_limit_per_minute < 0:

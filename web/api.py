@@ -14,8 +14,9 @@ from web.auth import require_reader
 from web.params import parse_level, parse_limit, parse_time
 
 
-@get("/requests/{request_id:str}")
+@get("/requests/{request_id:path}")
 async def request_detail(request: Request, request_id: FromPath[str]) -> Response:
+    request_id = request_id.removeprefix("/")  # a path parameter: ids may contain "/"
     try:
         check_request_id(request_id)
     except ValueError as exc:

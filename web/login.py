@@ -1,4 +1,4 @@
-"""``/login`` and ``/logout``: the form, throttling, session cookie.
+"""``/login``, ``/logout`` and ``/logout/everywhere``: the form, throttling, session cookie.
 
 The cookie is HttpOnly (scripts cannot read it), SameSite=Lax (not sent on
 cross-site POSTs) and Secure when Lookout is served over https
@@ -27,6 +27,7 @@ from web.sessions import (
     check_login_csrf,
     create_session,
     delete_session,
+    delete_user_sessions,
     login_csrf_token,
     new_token,
 )
@@ -94,19 +95,23 @@ async def login_submit(request: Request) -> Response | Template:
                            error="Email and password cannot contain NUL characters.")
     ip = client_ip(request)
     current = now()
-    wait = await throttle.retry_after(svc.engine, email, ip, current)
-    if wait is not None:
-        log.warning("login throttled for %r from %s", email, ip)
+    reservation = await throttle.reserve(svc.engine, email, ip, current,
+                                         throttle.LoginLimits.from_settings(svc.settings))
+    if reservation.id is None:
+        wait = reservation.retry_after or 1
+        log.warning("login throttled for %r from %s (%s)", email, ip,
+                    "too many failures" if reservation.reason == "failures"
+                    else "too many different emails from this address")
         return _login_form(request, prelogin, status=429, email=email,
                            error=f"Too many failed attempts. Try again in {wait // 60 + 1} min.",
                            headers={"Retry-After": str(wait)})
-    user_id = await authenticate(svc.engine, email, password) if email and password else None
+    user_id = (await authenticate(svc.engine, email, password, svc.settings.login_hash_threads)
+               if email and password else None)
     if user_id is None:
-        await throttle.record_failure(svc.engine, email, ip, current)
         log.warning("login failed for %r from %s", email, ip)
         return _login_form(request, prelogin, status=401, email=email,
                            error="Wrong email or password.")
-    await throttle.clear_failures(svc.engine, email, ip)
+    await throttle.succeeded(svc.engine, email, ip, reservation)
     log.info("login of %r from %s", email, ip)
     token = await create_session(svc.engine, user_id, ip, request.headers.get("user-agent", ""),
                                  current)
@@ -116,8 +121,7 @@ async def login_submit(request: Request) -> Response | Template:
     return response
 
 
-@post("/logout")
-async def logout(request: Request) -> Response | Template:
+async def _end_sessions(request: Request, everywhere: bool) -> Response | Template:
     svc = services(request)
     session = await current_session(request)
     if session is not None:
@@ -125,10 +129,26 @@ async def logout(request: Request) -> Response | Template:
         if not check_csrf(svc.secret_key, session.id, form.get("_csrf")):
             return page(request, "error.html", 403, title="Forbidden",
                         message="The form is missing its CSRF token. Reload the page and retry.")
-        await delete_session(svc.engine, session.id)
+        if everywhere:
+            ended = await delete_user_sessions(svc.engine, session.user_id)
+            log.info("%r logged out everywhere (%d sessions) from %s", session.email, ended,
+                     client_ip(request))
+        else:
+            await delete_session(svc.engine, session.id)
     response = Redirect("/login", status_code=303)
     response.cookies.append(_cookie(request, SESSION_COOKIE, "", 0))
     return response
 
 
-routes = [login_page, login_submit, logout]
+@post("/logout")
+async def logout(request: Request) -> Response | Template:
+    return await _end_sessions(request, everywhere=False)
+
+
+@post("/logout/everywhere")
+async def logout_everywhere(request: Request) -> Response | Template:
+    """End all of the user's sessions: after a lost laptop or a password change."""
+    return await _end_sessions(request, everywhere=True)
+
+
+routes = [login_page, login_submit, logout, logout_everywhere]

@@ -15,6 +15,8 @@ from litestar.exceptions import HTTPException
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 
+from lookout.db import database_unavailable
+from lookout.http import unavailable
 from web import alert_pages, issue_pages, login, settings_pages, silence_pages, views
 from web.auth import LoginRequired, require_login
 from web.ui import STATIC, add_security_headers, build_environment, static_headers
@@ -40,6 +42,13 @@ def http_error(_request: Request, exc: HTTPException) -> Response:
 
 
 def internal_error(request: Request, exc: Exception) -> Response:
+    if database_unavailable(exc):  # an outage, not a bug: 503 and one log line
+        unavailable(request.url.path, exc)
+        response = _error_page(503, "Database unavailable",
+                               "Lookout cannot reach its database right now. "
+                               "Try again in a few seconds.")
+        response.headers["Retry-After"] = "5"
+        return response
     log.error("unhandled error on a page", exc_info=exc, extra={"path": request.url.path})
     return _error_page(500, "Something went wrong", "The error was logged on the server.")
 

@@ -107,3 +107,10 @@ async def load_session(engine: AsyncEngine, token: str, now: float) -> Session |
 async def delete_session(engine: AsyncEngine, sid: str) -> None:
     async with engine.begin() as conn:
         await conn.execute(delete(sessions).where(sessions.c.id == sid))
+
+
+async def delete_user_sessions(engine: AsyncEngine, user_id: int) -> int:
+    """End every session of ``user_id`` (all browsers, all instances); how many there were."""
+    async with engine.begin() as conn:
+        result = await conn.execute(delete(sessions).where(sessions.c.user_id == user_id))
+    return int(result.rowcount or 0)

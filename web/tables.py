@@ -26,8 +26,10 @@ sessions = Table(
     Column("user_agent", String(300), nullable=False, default=""),
 )
 
-# One row per failed login; throttling counts the rows for (email, ip) inside
-# a window, so it holds across restarts and across instances.
+# One row per login attempt that has not succeeded: reserved before the password
+# is checked, kept when it was wrong (web.throttle). Throttling counts the rows of
+# an (email, ip) pair and the distinct emails of an ip inside a window, so it
+# holds across restarts and across instances.
 login_failures = Table(
     "login_failures",
     metadata,
@@ -36,4 +38,5 @@ login_failures = Table(
     Column("ip", String(64), nullable=False),
     Column("ts", Double, nullable=False),
     Index("ix_login_failures_email_ip_ts", "email", "ip", "ts"),
+    Index("ix_login_failures_ip_ts", "ip", "ts"),
 )

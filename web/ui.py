@@ -12,6 +12,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar import Request, Response
@@ -91,6 +92,12 @@ def duration(seconds: Any) -> str:
     return f"{whole}s"
 
 
+def request_path(request_id: str) -> str:
+    """The UI link to a request's timeline; every reserved character of the id
+    ("/", "?", "#", "%") is percent-encoded, so the id arrives whole."""
+    return "/requests/" + quote(request_id, safe="")
+
+
 def thousands(n: int) -> str:
     return f"{n:,}"
 
@@ -100,7 +107,7 @@ def build_environment() -> Environment:
                       autoescape=select_autoescape(default=True, default_for_string=True),
                       trim_blocks=True, lstrip_blocks=True)
     env.filters.update(time=time_tag, pretty_json=pretty_json, thousands=thousands, utc=utc_text,
-                       duration=duration)
+                       duration=duration, request_path=request_path)
     return env
 
 

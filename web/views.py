@@ -24,7 +24,7 @@ from lookout.projects import dsn_for, list_projects
 from web import alert_pages, charts
 from web.query import QuerySyntaxError, parse, request_id_candidate
 from web.timerange import PRESETS, TimeRange, parse_range
-from web.ui import page
+from web.ui import page, request_path
 
 PAGE_SIZE = 50
 # The result count stops here ("10,000+"): counting every match of a common word
@@ -97,7 +97,7 @@ async def search(request: Request) -> Response | Template:
     cursor = p.get("cursor") or None
     candidate = request_id_candidate(q)
     if candidate and not cursor and await queries.request_exists(svc.engine, candidate):
-        return Redirect(f"/requests/{candidate}", status_code=303)
+        return Redirect(request_path(candidate), status_code=303)
     context: dict[str, object] = {"q": q, "presets": PRESETS}
     try:
         tr = _range(request)
@@ -136,8 +136,11 @@ async def search(request: Request) -> Response | Template:
     return page(request, "search.html", **context)
 
 
-@get("/requests/{request_id:str}")
+@get("/requests/{request_id:path}")
 async def request_timeline(request: Request, request_id: FromPath[str]) -> Template:
+    # A ``path`` parameter: request ids may contain "/" (valid at ingest), which a
+    # ``str`` parameter stops at. Litestar hands it over with the leading "/".
+    request_id = request_id.removeprefix("/")
     try:
         check_request_id(request_id)
     except ValueError as exc:

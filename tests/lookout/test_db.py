@@ -61,3 +61,15 @@ async def test_idle_connection_is_pinged_and_replaced_when_dead(
         await other.dispose()
     monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 0.0)
     assert await _backend_pid(pg_engine) != old_pid
+
+
+def test_outages_are_told_from_bugs() -> None:
+    """An outage (answered 503, retried) versus a statement's own error (a bug)."""
+    from sqlalchemy import exc
+
+    assert db.database_unavailable(ConnectionRefusedError(111, "refused"))
+    assert db.database_unavailable(exc.TimeoutError("QueuePool limit reached"))  # pool starved
+    assert db.database_unavailable(exc.OperationalError("x", {}, Exception("disk I/O error")))
+    assert not db.database_unavailable(exc.IntegrityError("x", {}, Exception("duplicate")))
+    assert not db.database_unavailable(OverflowError("int too large"))
+    assert not db.database_unavailable(ValueError("bad"))

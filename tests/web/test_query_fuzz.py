@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from collector.queries import QueryError
-from web.params import parse_level, parse_limit, parse_time
+from web.params import EARLIEST, LATEST, parse_level, parse_limit, parse_time
 from web.query import (
     MAX_QUERY_LENGTH,
     MAX_TERMS,
@@ -76,7 +76,7 @@ def test_parse_time_raises_only_query_error(value):
     except QueryError as exc:
         assert str(exc).startswith("since:")
         return
-    assert result is None or isinstance(result, float)
+    assert result is None or (isinstance(result, float) and EARLIEST <= result <= LATEST)
 
 
 @given(st.none() | st.text(max_size=30) | st.integers().map(str))

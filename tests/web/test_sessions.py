@@ -43,3 +43,39 @@ def test_csrf_tokens_are_bound_to_the_session_and_key():
     login = s.login_csrf_token("key", "pre")
     assert s.check_login_csrf("key", "pre", login) and not s.check_login_csrf("key", "", login)
     assert login != s.csrf_token("key", "pre")  # purposes never collide
+
+
+def test_log_out_everywhere_ends_every_session_of_the_user(db_url, server_factory):
+    """Two browsers of one user and one of another, through the real server."""
+    import httpx
+
+    from tests.web.conftest import EMAIL, PASSWORD, csrf_from
+
+    server = server_factory(db_url=db_url)
+    for email in (EMAIL, "other@example.com"):
+        out = server.cli("user", "create", email, "--password-stdin", stdin=PASSWORD + "\n")
+        assert out.returncode == 0, out.stderr
+
+    def logged_in(email: str) -> httpx.Client:
+        c = httpx.Client(base_url=server.url, timeout=60)
+        form = c.get("/login")
+        resp = c.post("/login", data={"_csrf": csrf_from(form.text), "email": email,
+                                      "password": PASSWORD, "next": "/"})
+        assert resp.status_code == 303 and resp.headers["location"] == "/"
+        return c
+
+    laptop, phone, colleague = logged_in(EMAIL), logged_in(EMAIL), logged_in("other@example.com")
+    try:
+        page = laptop.get("/")
+        assert page.status_code == 200 and 'formaction="/logout/everywhere"' in page.text
+        assert laptop.post("/logout/everywhere", data={}).status_code == 403  # no CSRF token
+        assert phone.get("/").status_code == 200
+        out = laptop.post("/logout/everywhere", data={"_csrf": csrf_from(page.text)})
+        assert out.status_code == 303 and out.headers["location"] == "/login"
+        for ended in (laptop, phone):
+            resp = ended.get("/")
+            assert resp.status_code == 303 and resp.headers["location"].startswith("/login")
+        assert colleague.get("/").status_code == 200  # other users keep their sessions
+    finally:
+        for c in (laptop, phone, colleague):
+            c.close()
