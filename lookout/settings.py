@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -101,6 +102,19 @@ class Settings:
     ``X-Forwarded-Proto`` are believed. Empty trusts nobody: a client could otherwise forge
     its address and dodge the per-address login throttle."""
 
+    # Search cost
+    search_time_budget: float = 2.0
+    """Seconds one log search (a page of results, or the search page's count) may run in the
+    database before it is stopped and answered 422 "narrow the time range": a substring
+    search costs rows x message length x term length, and hostile data can make one run for
+    minutes. PostgreSQL: ``statement_timeout``; SQLite: ``sqlite3_interrupt`` at the deadline."""
+
+    search_max_term_length: int = 256
+    """Longest search term (characters); a longer one is answered 400 before any query runs."""
+
+    search_max_terms: int = 10
+    """Most text terms in one search (each is a substring test on every row scanned); 400 above."""
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Build settings from the environment, raising ConfigError on a bad value."""
@@ -126,9 +140,12 @@ class Settings:
             raise ConfigError("LOOKOUT_BASE_URL must be an http:// or https:// URL")
         for name in ("eval_interval", "retention_days", "max_body_bytes", "max_batch_records",
                      "max_decompressed_bytes", "max_string_length", "write_queue_records",
-                     "write_batch_records", "write_timeout", "retention_batch_rows"):
+                     "write_batch_records", "write_timeout", "retention_batch_rows",
+                     "search_time_budget", "search_max_term_length", "search_max_terms"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{PREFIX}{name.upper()} must be greater than 0")
+        if not math.isfinite(self.search_time_budget):
+            raise ConfigError(f"{PREFIX}SEARCH_TIME_BUDGET must be a finite number of seconds")
         if self.rate_limit_per_minute < 0:
             raise ConfigError(f"{PREFIX}RATE_LIMIT_PER_MINUTE must not be negative (0 = no limit)")
         if self.max_attributes < 0:
