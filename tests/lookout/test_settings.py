@@ -57,3 +57,16 @@ def test_repr_masks_secrets_and_the_database_password() -> None:
     for secret in ("hunter2", "sk-1", "xoxb-2", "sig-3", "xapp-4"):
         assert secret not in text
     assert "postgresql+asyncpg://app:***@db:5432/lookout" in text and "slack_channel=None" in text
+
+
+def test_search_limits_default_to_safe_values_and_reject_nonsense():
+    from collector.search_budget import SearchLimits
+
+    assert SearchLimits.from_settings(Settings.from_env({})) == SearchLimits(2.0, 256, 10)
+    s = Settings.from_env({"LOOKOUT_SEARCH_TIME_BUDGET": "0.5",
+                           "LOOKOUT_SEARCH_MAX_TERM_LENGTH": "64", "LOOKOUT_SEARCH_MAX_TERMS": "3"})
+    assert SearchLimits.from_settings(s) == SearchLimits(0.5, 64, 3)
+    for name, value in (("TIME_BUDGET", "nan"), ("TIME_BUDGET", "inf"), ("TIME_BUDGET", "0"),
+                        ("MAX_TERM_LENGTH", "0"), ("MAX_TERMS", "-1")):
+        with pytest.raises(ConfigError, match=f"LOOKOUT_SEARCH_{name}"):
+            Settings.from_env({f"LOOKOUT_SEARCH_{name}": value})
