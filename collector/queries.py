@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from collector import search
 from collector import tables as t
 from collector.normalize import LEVEL_NAMES
+from collector.search_budget import DEFAULT_LIMITS, SearchLimits, time_budget
 from lookout.db import read_connection
 from lookout.ids import MAX_ROW_ID
 
@@ -153,15 +154,35 @@ def decode_cursor(cursor: str) -> tuple[float, int]:
     return ts, row_id
 
 
-async def search_logs(engine: AsyncEngine, q: LogQuery) -> tuple[list[dict[str, Any]], str | None]:
-    """Logs matching ``q``, newest first, with the cursor of the next page (or None)."""
+def check_terms(terms: tuple[str, ...], limits: SearchLimits) -> None:
+    """QueryError for too many or too long terms, before any query runs: each term is a
+    substring test on every row scanned, costing about its length per message character."""
+    if len(terms) > limits.max_terms:
+        raise QueryError(f"too many search terms: {len(terms)} given, at most "
+                         f"{limits.max_terms}")
+    for term in terms:
+        if len(term) > limits.max_term_length:
+            raise QueryError(f"search term longer than {limits.max_term_length} characters "
+                             f"({len(term):,} given)")
+
+
+async def search_logs(engine: AsyncEngine, q: LogQuery, limits: SearchLimits = DEFAULT_LIMITS,
+                      ) -> tuple[list[dict[str, Any]], str | None]:
+    """Logs matching ``q``, newest first, with the cursor of the next page (or None).
+
+    Raises QueryError for a bad cursor or terms over ``limits``, and SearchTooExpensive
+    when the search ran out of its time budget.
+    """
+    check_terms(q.all_terms, limits)
     filters = search.filter_conditions(engine.dialect.name, q)
     if q.cursor:
         ts, row_id = decode_cursor(q.cursor)
         filters.append(or_(t.logs.c.ts < ts, and_(t.logs.c.ts == ts, t.logs.c.id < row_id)))
     async with engine.connect() as conn:
         await search.prefer_custom_plans(conn)
-        rows = await search.newest(conn, engine.dialect.name, q.all_terms, filters, q.limit + 1)
+        async with time_budget(conn, limits.time_budget):
+            rows = await search.newest(conn, engine.dialect.name, q.all_terms, filters,
+                                       q.limit + 1)
     items = [log_item(r) for r in rows[: q.limit]]
     next_cursor = None
     if len(rows) > q.limit:
@@ -171,15 +192,17 @@ async def search_logs(engine: AsyncEngine, q: LogQuery) -> tuple[list[dict[str, 
 
 
 async def count_logs(engine: AsyncEngine, q: LogQuery, since: float, until: float,
-                     buckets: int, cap: int | None = None) -> search.MatchCounts:
+                     buckets: int, cap: int | None = None,
+                     limits: SearchLimits = DEFAULT_LIMITS) -> search.MatchCounts:
     """How many logs match ``q`` in each of ``buckets`` equal slices of [since, until).
 
     The total is the result count; the list is the histogram. With ``cap``,
     counting stops after ``cap + 1`` matches, newest first (``capped`` says so).
     ``q.cursor`` and ``q.limit`` are ignored. Needs a finite range (the UI
-    always has one).
+    always has one). Raises like :func:`search_logs`.
     """
-    return await search.histogram(engine, q, since, until, buckets, cap)
+    check_terms(q.all_terms, limits)
+    return await search.histogram(engine, q, since, until, buckets, cap, limits.time_budget)
 
 
 async def request_exists(engine: AsyncEngine, request_id: str) -> bool:

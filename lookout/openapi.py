@@ -120,12 +120,16 @@ def _sentry_operation(name: str, summary: str, body: dict[str, Any]) -> dict[str
 
 def _read(summary: str, operation_id: str, ok: dict[str, Any], *,
           parameters: list[dict[str, Any]] | None = None, not_found: bool = False,
-          body: dict[str, Any] | None = None, status: str = "200") -> dict[str, Any]:
+          body: dict[str, Any] | None = None, status: str = "200",
+          expensive: bool = False) -> dict[str, Any]:
     # Any parameter (even an undeclared one) holding NUL is a 400: lookout.http.
     responses: dict[str, Any] = {status: _json(ok, "OK"), **_READ_ERRORS,
                                  "400": _error("a parameter is invalid; the message names it")}
     if not_found:
         responses["404"] = _error("not found")
+    if expensive:
+        responses["422"] = _error("the search ran past LOOKOUT_SEARCH_TIME_BUDGET; narrow the "
+                                  "time range or add filters")
     op: dict[str, Any] = {"summary": summary, "operationId": operation_id, "tags": ["read"],
                           "security": [{"bearer": []}, {"session": []}],
                           "parameters": parameters or [], "responses": responses}
@@ -168,7 +172,7 @@ def _paths() -> dict[str, Any]:
             _query("logger", text, "exact logger"),
             _query("request_id", text, "exact request ID"),
             _query("since", _TIME, "oldest time"), _query("until", _TIME, "newest time"),
-            _LIMIT, _CURSOR])},
+            _LIMIT, _CURSOR], expensive=True)},
         "/api/v1/issues": {"get": _read("Issues, most recently seen first", "listIssues", _PAGE,
                                         parameters=[
             _query("status", {"type": "string", "enum": ["unresolved", "resolved", "ignored"]},

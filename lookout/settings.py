@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -127,6 +128,18 @@ class Settings:
     login_hash_threads: int = 2
     """scrypt checks run at once (each takes 128 MiB and about 0.5 s of one core); further
     logins wait their turn, so a burst of them cannot exhaust memory or the CPU."""
+    # Search cost
+    search_time_budget: float = 2.0
+    """Seconds one log search (a page of results, or the search page's count) may run in the
+    database before it is stopped and answered 422 "narrow the time range": a substring
+    search costs rows x message length x term length, and hostile data can make one run for
+    minutes. PostgreSQL: ``statement_timeout``; SQLite: ``sqlite3_interrupt`` at the deadline."""
+
+    search_max_term_length: int = 256
+    """Longest search term (characters); a longer one is answered 400 before any query runs."""
+
+    search_max_terms: int = 10
+    """Most text terms in one search (each is a substring test on every row scanned); 400 above."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -155,9 +168,12 @@ class Settings:
                      "max_decompressed_bytes", "max_string_length", "write_queue_records",
                      "write_batch_records", "write_timeout", "retention_batch_rows",
                      "login_max_failures", "login_max_emails", "login_window",
-                     "login_hash_threads"):
+                     "login_hash_threads",
+                     "search_time_budget", "search_max_term_length", "search_max_terms"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{PREFIX}{name.upper()} must be greater than 0")
+        if not math.isfinite(self.search_time_budget):
+            raise ConfigError(f"{PREFIX}SEARCH_TIME_BUDGET must be a finite number of seconds")
         if self.rate_limit_per_minute < 0:
             raise ConfigError(f"{PREFIX}RATE_LIMIT_PER_MINUTE must not be negative (0 = no limit)")
         if self.max_attributes < 0:

@@ -8,6 +8,7 @@ from litestar.params import FromPath
 from collector import queries
 from collector.normalize import check_request_id
 from collector.queries import LogQuery, QueryError
+from collector.search_budget import SearchLimits, SearchTooExpensive
 from lookout.db import now
 from lookout.http import error_response, json_response, services
 from web.auth import require_reader
@@ -44,9 +45,13 @@ async def logs(request: Request) -> Response:
             limit=parse_limit(p.get("limit")),
             cursor=p.get("cursor") or None,
         )
-        items, next_cursor = await queries.search_logs(services(request).engine, query)
+        svc = services(request)
+        items, next_cursor = await queries.search_logs(svc.engine, query,
+                                                       SearchLimits.from_settings(svc.settings))
     except QueryError as exc:
         return error_response(400, str(exc))
+    except SearchTooExpensive as exc:
+        return error_response(422, str(exc))
     return json_response({"items": items, "next_cursor": next_cursor})
 
 

@@ -8,6 +8,7 @@ charts (web.charts) are pure modules tested on their own.
 from __future__ import annotations
 
 import asyncio
+from typing import TypeVar
 from urllib.parse import urlencode
 
 from litestar import Request, Response, get
@@ -18,6 +19,7 @@ from collector import issue_queries, queries, rollup_queries
 from collector.issue_queries import IssueQuery
 from collector.normalize import check_request_id
 from collector.queries import LogQuery, QueryError
+from collector.search_budget import SearchLimits, SearchTooExpensive
 from lookout.db import now
 from lookout.http import services
 from lookout.projects import dsn_for, list_projects
@@ -31,6 +33,7 @@ PAGE_SIZE = 50
 # over 7 days took seconds; the newest 10,000 take milliseconds (collector.search).
 COUNT_CAP = 10_000
 RECENT_ISSUES = 5
+T = TypeVar("T")
 
 
 def _range(request: Request) -> TimeRange:
@@ -99,6 +102,7 @@ async def search(request: Request) -> Response | Template:
     if candidate and not cursor and await queries.request_exists(svc.engine, candidate):
         return Redirect(request_path(candidate), status_code=303)
     context: dict[str, object] = {"q": q, "presets": PRESETS}
+    limits = SearchLimits.from_settings(svc.settings)
     try:
         tr = _range(request)
         context["tr"] = tr
@@ -107,25 +111,37 @@ async def search(request: Request) -> Response | Template:
                          environment=parsed.environment, logger=parsed.logger,
                          request_id=parsed.request_id, attributes=parsed.attributes,
                          since=tr.since, until=tr.until, limit=PAGE_SIZE, cursor=cursor)
-        # The page and the histogram are independent reads: run them side by side.
-        (items, next_cursor), counts = await asyncio.gather(
-            queries.search_logs(svc.engine, query),
-            queries.count_logs(svc.engine, query, tr.since, tr.until, tr.buckets, COUNT_CAP))
+        # The page and the histogram are independent reads: run them side by side. Both
+        # are awaited (neither outlives the request); a count over budget only loses the count.
+        found, counted = await asyncio.gather(
+            queries.search_logs(svc.engine, query, limits),
+            queries.count_logs(svc.engine, query, tr.since, tr.until, tr.buckets, COUNT_CAP,
+                               limits), return_exceptions=True)
+        items, next_cursor = _result(found)
+        counts = None if isinstance(counted, SearchTooExpensive) else _result(counted)
     except (QueryError, QuerySyntaxError) as exc:
         if "tr" not in context:
             context["tr"] = parse_range(None, None, None, now())
         return page(request, "search.html", 400, error=str(exc), items=[], **context)
+    except SearchTooExpensive as exc:
+        return page(request, "search.html", 422, error=str(exc), too_expensive=True, items=[],
+                    **context)
 
     def link(lo: float, hi: float) -> str:
         return "/search?" + urlencode({"q": q, "range": "custom", "from": f"{lo:.3f}",
                                        "to": f"{hi:.3f}"})
 
     base = {"q": q, **tr.params()}
+    if counts is None:
+        context.update(count_budget=f"{limits.time_budget:g}", total=0, capped=False,
+                       counted_from=None, histogram="")
+    else:
+        context.update(total=min(counts.total, COUNT_CAP), capped=counts.capped,
+                       counted_from=counts.counted_from,
+                       histogram=charts.histogram(counts.counts, tr.since, tr.until, link=link,
+                                                  counted_from=counts.counted_from))
     context.update(
-        items=items, total=min(counts.total, COUNT_CAP), capped=counts.capped,
-        counted_from=counts.counted_from,
-        histogram=charts.histogram(counts.counts, tr.since, tr.until, link=link,
-                                   counted_from=counts.counted_from),
+        items=items,
         next_url="/search?" + urlencode({**base, "cursor": next_cursor}) if next_cursor else None,
         first_url="/search?" + urlencode(base) if cursor else None,
         maybe_request_id=candidate if candidate and not items else None,
@@ -134,6 +150,13 @@ async def search(request: Request) -> Response | Template:
     if not items and not cursor and not await queries.has_records(svc.engine):
         context.update(empty_db=True, **await _getting_started(request))
     return page(request, "search.html", **context)
+
+
+def _result(value: T | BaseException) -> T:
+    """One ``gather(..., return_exceptions=True)`` result, its exception raised."""
+    if isinstance(value, BaseException):
+        raise value
+    return value
 
 
 @get("/requests/{request_id:path}")

@@ -88,6 +88,8 @@ RECIPES: dict[str, Callable[[], bytes]] = {
     "many_items_envelope": lambda: b"{}\n" + b'{"type":"attachment","length":0}\n\n' * 1001,
     # For a GET case the recipe makes the path.
     "long_search": lambda: b"/api/v1/logs?q=" + b"a%25" * 15_000,  # httpx caps URLs at 64 KB
+    # Almost matches messages made of runs of a's: LIKE compares ~all of it at every position.
+    "near_miss_search": lambda: b"/api/v1/logs?q=" + b"a" * 997 + b"b",
 }
 
 

@@ -73,3 +73,16 @@ def test_slack_response_url_origins_default_to_slack_hooks_and_take_origins():
 def test_slack_response_url_origins_must_be_origins(value):
     with pytest.raises(ConfigError, match="LOOKOUT_SLACK_RESPONSE_URL_ORIGINS entries must be"):
         Settings.from_env({"LOOKOUT_SLACK_RESPONSE_URL_ORIGINS": value})
+
+
+def test_search_limits_default_to_safe_values_and_reject_nonsense():
+    from collector.search_budget import SearchLimits
+
+    assert SearchLimits.from_settings(Settings.from_env({})) == SearchLimits(2.0, 256, 10)
+    s = Settings.from_env({"LOOKOUT_SEARCH_TIME_BUDGET": "0.5",
+                           "LOOKOUT_SEARCH_MAX_TERM_LENGTH": "64", "LOOKOUT_SEARCH_MAX_TERMS": "3"})
+    assert SearchLimits.from_settings(s) == SearchLimits(0.5, 64, 3)
+    for name, value in (("TIME_BUDGET", "nan"), ("TIME_BUDGET", "inf"), ("TIME_BUDGET", "0"),
+                        ("MAX_TERM_LENGTH", "0"), ("MAX_TERMS", "-1")):
+        with pytest.raises(ConfigError, match=f"LOOKOUT_SEARCH_{name}"):
+            Settings.from_env({f"LOOKOUT_SEARCH_{name}": value})
