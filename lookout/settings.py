@@ -101,6 +101,22 @@ class Settings:
     ``X-Forwarded-Proto`` are believed. Empty trusts nobody: a client could otherwise forge
     its address and dodge the per-address login throttle."""
 
+    # Alerting: limits on what ingested data can make the rule engine post.
+    alert_max_groups: int = 50
+    """Most alert groups (pending or firing) one rule keeps at once, unless the rule sets
+    ``max_groups``. Each group is a Slack message; groups beyond it (e.g. a client inventing
+    services) share one "N more groups" alert instead."""
+
+    alert_max_new_groups: int = 10
+    """Most new alert groups one rule starts per evaluation; the rest wait for later
+    evaluations (counted in the "N more groups" alert meanwhile), so one flood cannot queue
+    hundreds of Slack messages at once."""
+
+    slack_lease_seconds: float = 120.0
+    """How long a sender's claim on an alert's Slack deliveries lasts without renewal. It is
+    renewed before every Slack call and while one runs; another instance takes over an alert
+    only after this long without renewal (a crashed instance)."""
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Build settings from the environment, raising ConfigError on a bad value."""
@@ -139,6 +155,9 @@ class Settings:
             except ValueError:
                 raise ConfigError(f"{PREFIX}TRUSTED_PROXIES entries must be IP addresses or "
                                   f"CIDR networks (got {entry!r})") from None
+        for name in ("alert_max_groups", "alert_max_new_groups", "slack_lease_seconds"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{PREFIX}{name.upper()} must be greater than 0")
         if self.log_level.lower() not in {"debug", "info", "warning", "error"}:
             raise ConfigError("LOOKOUT_LOG_LEVEL must be one of debug, info, warning, error")
 
