@@ -88,6 +88,10 @@ RECIPES: dict[str, Callable[[], bytes]] = {
     "many_items_envelope": lambda: b"{}\n" + b'{"type":"attachment","length":0}\n\n' * 1001,
     # For a GET case the recipe makes the path.
     "long_search": lambda: b"/api/v1/logs?q=" + b"a%25" * 15_000,  # httpx caps URLs at 64 KB
+    # One request naming 600 made-up services (each a would-be alert group: rules/groups.py).
+    "service_flood": lambda: msgspec.json.encode({"logs": [
+        {"message": "boom", "level": "error", "service": f"made-up-{i:03d}"}
+        for i in range(600)]}),
 }
 
 
