@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -156,8 +157,8 @@ class Settings:
                 raise ConfigError(f"{PREFIX}TRUSTED_PROXIES entries must be IP addresses or "
                                   f"CIDR networks (got {entry!r})") from None
         for name in ("alert_max_groups", "alert_max_new_groups", "slack_lease_seconds"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"{PREFIX}{name.upper()} must be greater than 0")
+            if not 0 < getattr(self, name) < math.inf:  # NaN fails this too
+                raise ConfigError(f"{PREFIX}{name.upper()} must be a finite number above 0")
         if self.log_level.lower() not in {"debug", "info", "warning", "error"}:
             raise ConfigError("LOOKOUT_LOG_LEVEL must be one of debug, info, warning, error")
 

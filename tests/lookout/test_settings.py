@@ -57,3 +57,17 @@ def test_repr_masks_secrets_and_the_database_password() -> None:
     for secret in ("hunter2", "sk-1", "xoxb-2", "sig-3", "xapp-4"):
         assert secret not in text
     assert "postgresql+asyncpg://app:***@db:5432/lookout" in text and "slack_channel=None" in text
+
+
+def test_alert_flood_limits_default_and_validate():
+    s = Settings.from_env({})
+    assert (s.alert_max_groups, s.alert_max_new_groups, s.slack_lease_seconds) == (50, 10, 120)
+    s = Settings.from_env({"LOOKOUT_ALERT_MAX_GROUPS": "5", "LOOKOUT_SLACK_LEASE_SECONDS": "2.5"})
+    assert (s.alert_max_groups, s.slack_lease_seconds) == (5, 2.5)
+    for env, words in [({"LOOKOUT_ALERT_MAX_GROUPS": "0"}, "LOOKOUT_ALERT_MAX_GROUPS"),
+                       ({"LOOKOUT_ALERT_MAX_NEW_GROUPS": "-1"}, "LOOKOUT_ALERT_MAX_NEW_GROUPS"),
+                       ({"LOOKOUT_SLACK_LEASE_SECONDS": "nan"}, "LOOKOUT_SLACK_LEASE_SECONDS"),
+                       ({"LOOKOUT_SLACK_LEASE_SECONDS": "inf"}, "LOOKOUT_SLACK_LEASE_SECONDS")]:
+        with pytest.raises(ConfigError) as err:
+            Settings.from_env(env)
+        assert f"{words} must be a finite number above 0" in str(err.value)
