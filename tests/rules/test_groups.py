@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from collector.normalize import RowBatch
 from collector.store import write_rows
+from rules import store
 from rules import tables as t
 from rules.config import parse_rules
 from rules.groups import OVERFLOW_KIND, cap_groups, overflow_fingerprint, overflow_message
@@ -140,3 +141,18 @@ async def test_default_caps_come_from_settings(alerting: Alerting, clock: FakeCl
     rows = await _alerts(alerting)
     assert len(rows) == 50 + 1
     assert [r.value for r in rows if r.kind == OVERFLOW_KIND] == [150]
+
+
+async def test_silencing_the_overflow_alert_mutes_it_alone(alerting: Alerting, clock: FakeClock,
+                                                          slack: SlackServer) -> None:
+    alerting.ruleset.rules = parse_rules(FLOOD_RULE.replace(
+        "    window: 1m", "    window: 1m\n    max_groups: 2"))
+    clock.advance(60)
+    await _flood(alerting, clock, 5)
+    await alerting.run_tick()
+    (overflow,) = [r for r in await _alerts(alerting) if r.kind == OVERFLOW_KIND]
+    outcome = await alerting.actions.silence(overflow.id, "@alice", clock())
+    assert outcome.result == "silenced"
+    async with alerting.store.engine.connect() as conn:
+        silences = await store.active_silences(conn, clock())
+    assert silences == [{"rule": "service-errors", "overflow": "groups"}]
