@@ -4,10 +4,11 @@ One tick = claim the tick slot (only one instance per slot, across all
 instances on one database), evaluate every rule from rollups (reads, outside
 any write lock), then apply all transitions and write their outbox rows in a
 single serialised transaction. New alert groups are capped per rule (see
-:mod:`rules.groups`), so ingested data cannot open alerts without bound. A rule that fails to evaluate keeps its state
-unchanged and does not stop the others. Because everything the state machine
-needs lives in ``rule_state``/``alerts``, a restart continues ``for``
-progress and never re-pages what was already notified.
+:mod:`rules.groups`), so ingested data cannot open alerts without bound. A
+rule that fails to evaluate keeps its state unchanged and does not stop the
+others. Because everything the state machine needs lives in
+``rule_state``/``alerts``, a restart continues ``for`` progress and never
+re-pages what was already notified.
 """
 
 from __future__ import annotations
