@@ -141,6 +141,22 @@ class Settings:
     search_max_terms: int = 10
     """Most text terms in one search (each is a substring test on every row scanned); 400 above."""
 
+    # Alerting: limits on what ingested data can make the rule engine post.
+    alert_max_groups: int = 50
+    """Most alert groups (pending or firing) one rule keeps at once, unless the rule sets
+    ``max_groups``. Each group is a Slack message; groups beyond it (e.g. a client inventing
+    services) share one "N more groups" alert instead."""
+
+    alert_max_new_groups: int = 10
+    """Most new alert groups one rule starts per evaluation; the rest wait for later
+    evaluations (counted in the "N more groups" alert meanwhile), so one flood cannot queue
+    hundreds of Slack messages at once."""
+
+    slack_lease_seconds: float = 120.0
+    """How long a sender's claim on an alert's Slack deliveries lasts without renewal. It is
+    renewed before every Slack call and while one runs; another instance takes over an alert
+    only after this long without renewal (a crashed instance)."""
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Build settings from the environment, raising ConfigError on a bad value."""
@@ -188,6 +204,10 @@ class Settings:
             if origin.strip() and _origin(origin) is None:
                 raise ConfigError(f"{PREFIX}SLACK_RESPONSE_URL_ORIGINS entries must be origins "
                                   f"like https://hooks.slack.com (got {origin.strip()[:80]!r})")
+
+        for name in ("alert_max_groups", "alert_max_new_groups", "slack_lease_seconds"):
+            if not 0 < getattr(self, name) < math.inf:  # NaN fails this too
+                raise ConfigError(f"{PREFIX}{name.upper()} must be a finite number above 0")
         if self.log_level.lower() not in {"debug", "info", "warning", "error"}:
             raise ConfigError("LOOKOUT_LOG_LEVEL must be one of debug, info, warning, error")
         self._validate_slack()

@@ -101,8 +101,8 @@ class Actions:
                 return Outcome("not_found")
             if alert["state"] == "resolved":
                 return Outcome("already_resolved", alert)
-            matchers = {k: v for k, v in alert["labels"].items()
-                        if k in ("rule", "service", "environment")}
+            matchers = {k: v for k, v in alert["labels"].items()  # overflow: that alert only
+                        if k in ("rule", "service", "environment", "overflow")}
             silence_id = await store.create_silence(conn, matchers, now, now + seconds, actor,
                                                     f"from alert {alert_id}", now)
             await store.add_history(conn, alert["fingerprint"], alert["rule"], alert_id,

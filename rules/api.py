@@ -50,7 +50,8 @@ async def list_rules(request: Request) -> Response:
         active = by_rule.get(rule.name, [])
         state = "firing" if any(a["state"] == "firing" for a in active) else (
             "pending" if active else "ok")
-        items.append({**rule.describe(), "state": state, "alerts": active})
+        items.append({**rule.describe(), "max_groups": alerting.evaluator.max_groups_of(rule),
+                      "state": state, "alerts": active})
     return json_response({"source": alerting.ruleset.source, "rules": items})
 
 

@@ -26,7 +26,8 @@ DEFAULT_REPEAT = 4 * 3600.0
 MAX_TEXT_WINDOW = 3600.0  # free-text log rules scan raw rows: keep that bounded
 
 _COMMON_KEYS = {"name", "kind", "service", "environment", "window", "for", "keep_firing_for",
-                "group_by", "repeat_interval", "channel", "runbook", "labels", "summary"}
+                "group_by", "repeat_interval", "channel", "runbook", "labels", "summary",
+                "max_groups"}
 _KIND_KEYS = {
     "error_rate": {"thresholds", "min_requests", "comparison"},
     "metric": {"thresholds", "metric", "aggregate", "comparison"},
@@ -87,6 +88,9 @@ class Rule:
     aggregate: str | None = None
     query: str | None = None
     log_filter: LogFilter | None = None
+    max_groups: int | None = None
+    """Most alert groups (pending or firing) the rule keeps at once; None: the
+    ``LOOKOUT_ALERT_MAX_GROUPS`` default. Beyond it, one "N more groups" alert."""
 
     def describe(self) -> dict[str, Any]:
         """The rule as JSON for the API and UI."""
@@ -103,6 +107,7 @@ class Rule:
             "repeat_interval": self.repeat_interval, "channel": self.channel,
             "runbook": self.runbook, "summary": self.summary, "labels": self.labels,
             "metric": self.metric, "aggregate": self.aggregate, "query": self.query,
+            "max_groups": self.max_groups,
         }
 
 
@@ -244,6 +249,13 @@ class _Parser:
                            f"{where}min_requests must be a whole number >= 0")
             else:
                 out["min_requests"] = raw
+        if "max_groups" in fields:
+            raw = self.value(fields["max_groups"][1])
+            if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
+                self.error(fields["max_groups"][1],
+                           f"{where}max_groups must be a whole number >= 1")
+            else:
+                out["max_groups"] = raw
         if kind == "metric":
             out["metric"] = self._str(fields, "metric", node, required=True, where=where)
             out["aggregate"] = self._str(fields, "aggregate", node, required=True, where=where)

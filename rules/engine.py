@@ -3,10 +3,12 @@
 One tick = claim the tick slot (only one instance per slot, across all
 instances on one database), evaluate every rule from rollups (reads, outside
 any write lock), then apply all transitions and write their outbox rows in a
-single serialised transaction. A rule that fails to evaluate keeps its state
-unchanged and does not stop the others. Because everything the state machine
-needs lives in ``rule_state``/``alerts``, a restart continues ``for``
-progress and never re-pages what was already notified.
+single serialised transaction. New alert groups are capped per rule (see
+:mod:`rules.groups`), so ingested data cannot open alerts without bound. A
+rule that fails to evaluate keeps its state unchanged and does not stop the
+others. Because everything the state machine needs lives in
+``rule_state``/``alerts``, a restart continues ``for`` progress and never
+re-pages what was already notified.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from lookout import metrics
 from rules import store
 from rules.config import Rule
 from rules.evaluate import TickData, evaluate
+from rules.groups import OVERFLOW_KIND, cap_groups, is_overflow
 from rules.identity import alert_labels, fingerprint, matches
 from rules.state import Observation, Step, Track, Transition, step
 
@@ -53,7 +56,7 @@ class TickResult:
 class Evaluator:
     def __init__(self, alert_store: store.AlertStore, ruleset: RuleSet, *, interval: float,
                  default_channel: str | None, notify: bool, clock: Clock = time.time,
-                 owner: str | None = None) -> None:
+                 owner: str | None = None, max_groups: int = 50, max_new_groups: int = 10) -> None:
         self.store = alert_store
         self.ruleset = ruleset
         self.interval = interval
@@ -61,6 +64,12 @@ class Evaluator:
         self.notify = notify
         self.clock = clock
         self.owner = owner or uuid.uuid4().hex[:16]
+        self.max_groups = max_groups
+        self.max_new_groups = max_new_groups
+
+    def max_groups_of(self, rule: Rule) -> int:
+        """The rule's own ``max_groups``, else the LOOKOUT_ALERT_MAX_GROUPS default."""
+        return rule.max_groups if rule.max_groups is not None else self.max_groups
 
     @property
     def max_step(self) -> float:
@@ -123,11 +132,13 @@ class Evaluator:
             # if its alert was resolved by hand meanwhile.
             done = await store.fingerprints_with_alerts(conn, list(obs_by_fp))
             obs_by_fp = {fp: o for fp, o in obs_by_fp.items() if fp not in done or fp in current}
+        obs_by_fp = cap_groups(rule, obs_by_fp, set(current), max_groups=self.max_groups_of(rule),
+                               max_new=self.max_new_groups)
         sent = 0
         for fp in obs_by_fp.keys() | current.keys():
             track, obs = current.get(fp), obs_by_fp.get(fp)
             if obs is None and track is not None and rule.kind in ("absence", "new_issue") \
-                    and track.state == "firing":
+                    and track.state == "firing" and not is_overflow(track.labels):
                 # A service silent for longer than the look-back drops out of the
                 # data but is still absent; a new issue stays announced until a
                 # person resolves its alert. Either way the alert keeps firing.
@@ -145,14 +156,18 @@ class Evaluator:
         if before is None and after is None and not outcome.transitions:
             return 0
         alert_id = before.alert_id if before is not None else None
+        subject = after or before or outcome.resolved
+        assert subject is not None
+        overflow = is_overflow(subject.labels)
         if after is not None and after.state == "firing" and after.alert_id is None:
             alert_id = await store.create_alert(
-                conn, after, kind=rule.kind, labels={**info, **alert_labels(rule, after.labels)},
-                threshold=rule.thresholds.limit(after.severity or ""),
+                conn, after, kind=OVERFLOW_KIND if overflow else rule.kind,
+                labels={**info, **alert_labels(rule, after.labels)},
+                threshold=None if overflow else rule.thresholds.limit(after.severity or ""),
                 channel=rule.channel or self.default_channel)
             after = _with_alert(after, alert_id)
             await store.attach_history(conn, after.fingerprint, alert_id)
-        fp = (after or before or outcome.resolved).fingerprint  # type: ignore[union-attr]
+        fp = subject.fingerprint
         for tr in outcome.transitions:
             await store.add_history(conn, fp, rule.name, alert_id, tr)
         if after is None:
@@ -164,7 +179,8 @@ class Evaluator:
             final = after or outcome.resolved
             assert final is not None
             values = dict(severity=final.severity, value=final.value,
-                          threshold=rule.thresholds.limit(final.severity or ""),
+                          threshold=None if overflow else rule.thresholds.limit(
+                              final.severity or ""),
                           notified_severity=final.notified_severity,
                           last_notified_at=final.last_notified_at)
             if after is None:

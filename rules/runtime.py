@@ -44,13 +44,15 @@ class Alerting:
         notify = bool(settings.slack_bot_token)
         self.evaluator = Evaluator(self.store, self.ruleset, interval=settings.eval_interval,
                                    default_channel=settings.slack_channel, notify=notify,
-                                   clock=clock)
+                                   clock=clock, max_groups=settings.alert_max_groups,
+                                   max_new_groups=settings.alert_max_new_groups)
         self.actions = Actions(self.store, notify=notify)
         self.sender: SlackSender | None = None
         if settings.slack_bot_token:
             client = make_client(settings.slack_bot_token, settings.slack_api_url)
             self.sender = SlackSender(self.store, client, base_url=settings.base_url,
-                                      rule_lookup=self.rule, clock=clock)
+                                      rule_lookup=self.rule, clock=clock,
+                                      lease_seconds=settings.slack_lease_seconds)
         self.socket: Any = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._sighup = False

@@ -4,16 +4,20 @@ Exactly one message per alert, across crashes and instances:
 
 - a sender first takes a lease on the *alert* (``alerts.send_owner`` /
   ``send_until``, a conditional UPDATE, so only one sender in any instance
-  delivers that alert's rows, in order);
+  delivers that alert's rows, in order), renews it before every Slack call
+  and while one runs, and stops if it was lost (:mod:`rules.notify.lease`);
 - ``chat.postMessage`` is called only while the alert has no ``slack_ts``,
   and the returned channel+ts are committed *before* the outbox row is marked
   sent, so a retry after a crash updates that message instead of posting
   another. (A crash in the instant between Slack accepting the post and the
   commit of its ts can still duplicate it: Slack offers no idempotency key.)
 
-Slack calls retry on connection errors, honour ``Retry-After`` on 429, and
-retry 5xx (slack-sdk retry handlers). A row that still fails is retried later
-with backoff. What happens next depends on the failure:
+Slack calls retry on connection errors and 5xx (slack-sdk retry handlers). A
+429 is not waited out inside the call (slack-sdk would sleep ``Retry-After``
+while holding the lease): its ``Retry-After`` is recorded on the row as the
+next attempt, the sender pauses as long, and the lease is released. A row
+that fails is retried later with backoff. What happens next depends on the
+failure:
 
 - Slack unreachable, timing out, 5xx or 429 (an outage): the row stays
   ``pending`` however long it lasts (backoff capped at ``OUTAGE_BACKOFF_CAP``,
@@ -22,6 +26,10 @@ with backoff. What happens next depends on the failure:
   would keep a run busy for minutes. The sender pauses for the same backoff.
 - anything else (``channel_not_found``, ``invalid_auth``, no channel set): Slack
   will not fix it by itself; the row is marked ``failed`` after ``MAX_ATTEMPTS``.
+
+Alerts are delivered most severe first, then oldest first, and the next one
+is chosen afresh after each delivery: a critical alert queued behind a flood
+of warnings (or raised while a run is busy) goes next, not last.
 
 No wait is ever longer than ``BACKOFF_CAP``: a retry time or pause further
 ahead than that means the clock went back, and it is treated as due.
@@ -40,24 +48,26 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import or_, select, update
+from sqlalchemy import case, func, or_, select, update
 
 from lookout import metrics
 from rules import store
 from rules import tables as t
 from rules.config import Rule
+from rules.groups import OVERFLOW_KIND, overflow_message
+from rules.notify import lease as leases
 from rules.notify.slack_message import alert_blocks, summary_text, thread_text
 
 log = logging.getLogger("lookout.slack")
 
-LEASE_SECONDS = 120.0
+LEASE_SECONDS = 120.0  # default of LOOKOUT_SLACK_LEASE_SECONDS
 MAX_ATTEMPTS = 10
 CALL_TIMEOUT = 10
-BATCH_ALERTS = 50
+BATCH_ALERTS = 50  # most alerts one run tries
+CANDIDATES = 10  # alerts read per choice of the next one
 BACKOFF_CAP = 300.0
 OUTAGE_BACKOFF_CAP = 60.0
 OUTAGE_ERRORS = frozenset({"ratelimited", "internal_error", "fatal_error", "service_unavailable",
@@ -76,9 +86,9 @@ def make_client(token: str, api_url: str | None, timeout: int = CALL_TIMEOUT) ->
     kwargs: dict[str, Any] = {}
     if api_url:
         kwargs["base_url"] = api_url
+    # No rate-limit handler: a 429 is recorded on the outbox row, not slept on (see above).
     return AsyncWebClient(token=token, timeout=timeout, retry_handlers=[
         AsyncConnectionErrorRetryHandler(max_retry_count=2),
-        AsyncRateLimitErrorRetryHandler(max_retry_count=3),
         AsyncServerErrorRetryHandler(max_retry_count=2),
     ], **kwargs)
 
@@ -86,13 +96,14 @@ def make_client(token: str, api_url: str | None, timeout: int = CALL_TIMEOUT) ->
 class SlackSender:
     def __init__(self, alert_store: store.AlertStore, client: AsyncWebClient, *, base_url: str,
                  rule_lookup: Callable[[str], Rule | None], clock: Callable[[], float] = time.time,
-                 owner: str | None = None) -> None:
+                 owner: str | None = None, lease_seconds: float = LEASE_SECONDS) -> None:
         self.store = alert_store
         self.client = client
         self.base_url = base_url
         self.rule_lookup = rule_lookup
         self.clock = clock
         self.owner = owner or uuid.uuid4().hex[:16]
+        self.lease_seconds = lease_seconds
         self.running = asyncio.Lock()  # one delivery run at a time in this process
         self.paused_until = 0.0  # Slack is down: no calls before this (clock time)
         self.outage_failures = 0  # consecutive outage failures, for the pause's backoff
@@ -103,53 +114,54 @@ class SlackSender:
             now = self.clock()
             if self.paused_until - now > BACKOFF_CAP:
                 self.paused_until = 0.0  # the clock went back
-            if now < self.paused_until:
-                return 0
-            o = t.outbox.c
-            async with self.store.engine.connect() as conn:
-                ids = [r[0] for r in await conn.execute(
-                    select(o.alert_id).where(o.status == "pending", or_(
-                        o.next_attempt_at <= now, o.next_attempt_at > now + BACKOFF_CAP))
-                    .group_by(o.alert_id).order_by(o.alert_id).limit(BATCH_ALERTS))]
+            tried: list[int] = []
             sent = 0
-            for alert_id in ids:
-                if now < self.paused_until:
-                    break  # Slack is down: the remaining alerts wait for the next run
-                if await self._lease(alert_id, now):
-                    try:
-                        sent += await self._deliver(alert_id)
-                    finally:
-                        await self._release(alert_id)
+            while len(tried) < BATCH_ALERTS and now >= self.paused_until:
+                # Chosen afresh after every delivery: what was queued meanwhile competes too.
+                candidates = await self._due_alerts(now, tried)
+                if not candidates:
+                    break
+                for alert_id in candidates:
+                    tried.append(alert_id)
+                    held = await leases.take(self.store.engine, alert_id, self.owner,
+                                             self.lease_seconds, self.clock)
+                    if held is not None:
+                        async with leases.holding(held):
+                            sent += await self._deliver(held)
+                        break
+                now = self.clock()
             return sent
 
-    async def _lease(self, alert_id: int, now: float) -> bool:
-        a = t.alerts.c
-        async with self.store.engine.begin() as conn:
-            result = await conn.execute(
-                update(t.alerts).where(a.id == alert_id, or_(
-                    a.send_until.is_(None), a.send_until < now, a.send_owner == self.owner))
-                .values(send_owner=self.owner, send_until=now + LEASE_SECONDS))
-            return result.rowcount == 1
+    async def _due_alerts(self, now: float, exclude: list[int]) -> list[int]:
+        """Alerts with due rows, most severe first, then the oldest waiting row first."""
+        o, a = t.outbox.c, t.alerts.c
+        rank = case((a.severity == "critical", 0), (a.severity == "warning", 1), else_=2)
+        query = (select(o.alert_id).select_from(t.outbox.outerjoin(t.alerts, a.id == o.alert_id))
+                 .where(o.status == "pending",
+                        or_(o.next_attempt_at <= now, o.next_attempt_at > now + BACKOFF_CAP))
+                 .group_by(o.alert_id, a.severity)
+                 .order_by(rank, func.min(o.created_at), o.alert_id).limit(CANDIDATES))
+        if exclude:
+            query = query.where(o.alert_id.not_in(exclude))
+        async with self.store.engine.connect() as conn:
+            return [r[0] for r in await conn.execute(query)]
 
-    async def _release(self, alert_id: int) -> None:
-        a = t.alerts.c
-        async with self.store.engine.begin() as conn:
-            await conn.execute(update(t.alerts).where(a.id == alert_id,
-                                                      a.send_owner == self.owner)
-                               .values(send_owner=None, send_until=None))
-
-    async def _deliver(self, alert_id: int) -> int:
+    async def _deliver(self, held: leases.Lease) -> int:
         o = t.outbox.c
         async with self.store.engine.connect() as conn:
             rows = (await conn.execute(select(t.outbox).where(
-                o.alert_id == alert_id, o.status == "pending").order_by(o.id))).all()
+                o.alert_id == held.alert_id, o.status == "pending").order_by(o.id))).all()
         sent = 0
         for row in rows:
             now = self.clock()
             if now < row.next_attempt_at <= now + BACKOFF_CAP:
                 break  # keep this alert's notifications in order
             try:
-                await self._send(row)
+                await self._send(row, held)
+            except leases.LeaseLost:
+                log.warning("slack delivery lease lost; another instance delivers this alert",
+                            extra={"alert_id": row.alert_id})
+                break
             except Exception as exc:  # noqa: BLE001 - recorded on the row and retried later
                 await self._failed(row, exc)
                 break
@@ -161,7 +173,7 @@ class SlackSender:
             sent += 1
         return sent
 
-    async def _send(self, row: Any) -> None:
+    async def _send(self, row: Any, held: leases.Lease) -> None:
         async with self.store.engine.connect() as conn:
             alert = await store.get_alert(conn, row.alert_id)
         if alert is None:
@@ -170,34 +182,39 @@ class SlackSender:
         if rule is not None:
             alert["comparison"] = rule.thresholds.comparison
         runbook, summary = (rule.runbook, rule.summary) if rule is not None else (None, None)
-        text = summary_text(alert)
+        if alert["kind"] == OVERFLOW_KIND:
+            alert, text, summary = overflow_message(alert)
+        else:
+            text = summary_text(alert)
         blocks = alert_blocks(alert, self.base_url, runbook, summary)
         if alert["slack_ts"] is None:
             if row.event in ("fired", "escalated", "repeat"):
-                await self._post(alert, text, blocks)
+                await self._post(held, alert, text, blocks)
             # Nothing was ever posted (silenced or acknowledged before the first
             # message): an update or reply has nothing to attach to.
             return
-        await self._call("chat.update", channel=alert["slack_channel"], ts=alert["slack_ts"],
-                         text=text, blocks=blocks)
+        await self._call(held, "chat.update", channel=alert["slack_channel"],
+                         ts=alert["slack_ts"], text=text, blocks=blocks)
         reply = thread_text(row.event, alert, row.actor) if row.event != "fired" else None
         if reply:
-            await self._call("chat.postMessage", channel=alert["slack_channel"],
+            await self._call(held, "chat.postMessage", channel=alert["slack_channel"],
                              thread_ts=alert["slack_ts"], text=reply,
                              reply_broadcast=row.event == "escalated")
 
-    async def _post(self, alert: dict[str, Any], text: str, blocks: list[Any]) -> None:
+    async def _post(self, held: leases.Lease, alert: dict[str, Any], text: str,
+                    blocks: list[Any]) -> None:
         channel = alert.get("channel")
         if not channel:
             raise RuntimeError("no channel: set the rule's channel or LOOKOUT_SLACK_CHANNEL")
-        response = await self._call("chat.postMessage", channel=channel, text=text,
+        response = await self._call(held, "chat.postMessage", channel=channel, text=text,
                                     blocks=blocks, unfurl_links=False)
         a = t.alerts.c
         async with self.store.engine.begin() as conn:
             await conn.execute(update(t.alerts).where(a.id == alert["id"], a.slack_ts.is_(None))
                                .values(slack_channel=response["channel"], slack_ts=response["ts"]))
 
-    async def _call(self, method: str, **kwargs: Any) -> Any:
+    async def _call(self, held: leases.Lease, method: str, **kwargs: Any) -> Any:
+        await held.confirm()  # never call Slack for an alert another sender may own now
         try:
             response = await self.client.api_call(method, json=kwargs)
         except SlackApiError as exc:

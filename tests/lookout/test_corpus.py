@@ -90,6 +90,11 @@ RECIPES: dict[str, Callable[[], bytes]] = {
     "long_search": lambda: b"/api/v1/logs?q=" + b"a%25" * 15_000,  # httpx caps URLs at 64 KB
     # Almost matches messages made of runs of a's: LIKE compares ~all of it at every position.
     "near_miss_search": lambda: b"/api/v1/logs?q=" + b"a" * 997 + b"b",
+
+    # One request naming 600 made-up services (each a would-be alert group: rules/groups.py).
+    "service_flood": lambda: msgspec.json.encode({"logs": [
+        {"message": "boom", "level": "error", "service": f"made-up-{i:03d}"}
+        for i in range(600)]}),
 }
 
 

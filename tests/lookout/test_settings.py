@@ -86,3 +86,17 @@ def test_search_limits_default_to_safe_values_and_reject_nonsense():
                         ("MAX_TERM_LENGTH", "0"), ("MAX_TERMS", "-1")):
         with pytest.raises(ConfigError, match=f"LOOKOUT_SEARCH_{name}"):
             Settings.from_env({f"LOOKOUT_SEARCH_{name}": value})
+
+
+def test_alert_flood_limits_default_and_validate():
+    s = Settings.from_env({})
+    assert (s.alert_max_groups, s.alert_max_new_groups, s.slack_lease_seconds) == (50, 10, 120)
+    s = Settings.from_env({"LOOKOUT_ALERT_MAX_GROUPS": "5", "LOOKOUT_SLACK_LEASE_SECONDS": "2.5"})
+    assert (s.alert_max_groups, s.slack_lease_seconds) == (5, 2.5)
+    for env, words in [({"LOOKOUT_ALERT_MAX_GROUPS": "0"}, "LOOKOUT_ALERT_MAX_GROUPS"),
+                       ({"LOOKOUT_ALERT_MAX_NEW_GROUPS": "-1"}, "LOOKOUT_ALERT_MAX_NEW_GROUPS"),
+                       ({"LOOKOUT_SLACK_LEASE_SECONDS": "nan"}, "LOOKOUT_SLACK_LEASE_SECONDS"),
+                       ({"LOOKOUT_SLACK_LEASE_SECONDS": "inf"}, "LOOKOUT_SLACK_LEASE_SECONDS")]:
+        with pytest.raises(ConfigError) as err:
+            Settings.from_env(env)
+        assert f"{words} must be a finite number above 0" in str(err.value)

@@ -43,6 +43,7 @@ async def test_rules_alerts_ack_resolve(client: httpx.AsyncClient, services: Ser
     first = body["rules"][0]
     assert first["thresholds"] == {"warning": 0.02, "critical": 0.05, "comparison": "above"}
     assert first["window"] == 60 and first["for"] == 120 and first["repeat_interval"] == 14400
+    assert first["max_groups"] == 50  # resolved: LOOKOUT_ALERT_MAX_GROUPS
     assert first["alerts"][0]["labels"] == {"service": "checkout", "environment": "production"}
     await step(services, clock, errors=7)
     await step(services, clock, errors=7)

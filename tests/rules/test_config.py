@@ -60,6 +60,8 @@ def test_good_file_and_defaults() -> None:
     assert rules[4].thresholds.breached(0) == "critical"
     assert rules[4].thresholds.breached(5) == "warning"
     assert rules[4].thresholds.breached(50) is None
+    assert rules[0].max_groups is None  # the LOOKOUT_ALERT_MAX_GROUPS default applies
+    assert parse_rules("rules:\n  - {name: x, kind: absence, max_groups: 5}\n")[0].max_groups == 5
 
 
 BAD = """\
@@ -116,6 +118,10 @@ def test_every_error_with_its_line() -> None:
      "    thresholds: {critical: 1}\n"), "rules.yml:5: rule 'x': a query with free text"),
     ("rules:\n  - name: x\n    kind: absence\n    window: 30s\n",
      "rules.yml:4: rule 'x': window must be at least 1m"),
+    ("rules:\n  - name: x\n    kind: absence\n    max_groups: 0\n",
+     "rules.yml:4: rule 'x': max_groups must be a whole number >= 1"),
+    ("rules:\n  - name: x\n    kind: absence\n    max_groups: many\n",
+     "rules.yml:4: rule 'x': max_groups must be a whole number >= 1"),
 ])
 def test_single_errors(text: str, message: str) -> None:
     with pytest.raises(RulesError) as info:

@@ -167,14 +167,26 @@ async def test_pending_that_clears_is_silent(alerting: Alerting, clock: FakeCloc
 
 async def test_slack_429_retried_after_retry_after(alerting: Alerting, clock: FakeClock,
                                                    slack: SlackServer) -> None:
+    """A 429's Retry-After is recorded on the row (not slept on inside the call) and honoured."""
     use(alerting, RULE)
-    slack.fail_next("chat.postMessage", Failure("429", retry_after=1))
+    slack.fail_next("chat.postMessage", Failure("429", retry_after=30))
     for _ in range(6):
         await minute(alerting, clock, errors=7)
     calls = slack.by_method("chat.postMessage")
-    assert len(calls) == 2  # the 429, then the retry
-    assert calls[1].at - calls[0].at >= 0.9
-    assert len(slack.posts()) == 2 and (await alerts(alerting))[0].slack_ts is not None
+    assert len(calls) == 1 and calls[0].status == 429  # answered at once, not retried in-call
+    async with alerting.store.engine.connect() as conn:
+        (row,) = (await conn.execute(select(t.outbox))).all()
+    assert row.status == "pending" and row.attempts == 1 and "ratelimited" in row.last_error
+    assert row.next_attempt_at == clock() + 30
+    alert = (await alerts(alerting))[0]
+    assert alert.send_owner is None and alert.slack_ts is None  # the lease was released
+    assert alerting.sender is not None
+    clock.advance(29)
+    assert await alerting.sender.run_once() == 0 and len(slack.by_method("chat.postMessage")) == 1
+    clock.advance(1)
+    assert await alerting.sender.run_once() == 1
+    assert len(slack.delivered("chat.postMessage")) == 1
+    assert (await alerts(alerting))[0].slack_ts is not None
     await minute(alerting, clock, errors=7)
     assert len(slack.by_method("chat.postMessage")) == 2
 

@@ -4,7 +4,9 @@ slack-sdk talks to it over real HTTP (``base_url=server.api_url``). It records
 every call, answers like Slack (``channel`` id + a fresh ``ts`` for
 ``chat.postMessage``), and can be told to fail the next calls of a method
 with 429 + ``Retry-After``, 500, or to hang; ``down()`` makes every call fail
-(or the port refuse connections) until ``up()``, for outages. ``/response/...``
+(or the port refuse connections) until ``up()``, for outages; ``latency`` makes
+every Web API call take that long, like Slack pacing a channel at about one
+message a second. ``/response/...``
 stands in for an interaction's ``response_url``.
 """
 
@@ -47,6 +49,7 @@ class SlackServer:
     _httpd: ThreadingHTTPServer | None = None
     socket_url: str | None = None  # what apps.connections.open answers (Socket Mode tests)
     outage: Failure | None = None  # every Web API call fails like this until up()
+    latency: float = 0.0  # seconds every Web API call takes before it is answered
     _port: int = 0
 
     def start(self) -> SlackServer:
@@ -123,6 +126,8 @@ class SlackServer:
             failure = queue.pop(0) if queue else self.outage
             call = Call(method, params, time.time())
             self.calls.append(call)
+        if self.latency:
+            time.sleep(self.latency)  # this request's own handler thread
         status, headers, body = self._answer(method, params, failure)
         call.status, call.result = status, body
         return status, headers, body
