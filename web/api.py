@@ -8,6 +8,7 @@ from litestar.params import FromPath
 from collector import queries
 from collector.normalize import check_request_id
 from collector.queries import LogQuery, QueryError
+from collector.shown import Shown
 from lookout.db import now
 from lookout.http import error_response, json_response, services
 from web.auth import require_reader
@@ -20,7 +21,9 @@ async def request_detail(request: Request, request_id: FromPath[str]) -> Respons
         check_request_id(request_id)
     except ValueError as exc:
         return error_response(400, str(exc))
-    items = await queries.request_timeline(services(request).engine, request_id)
+    svc = services(request)
+    items = await queries.request_timeline(svc.engine, request_id,
+                                           shown=Shown.from_settings(svc.settings))
     if not items:
         return error_response(404, f"nothing recorded with request ID {request_id!r}")
     return json_response({"request_id": request_id, "items": items})
@@ -43,7 +46,9 @@ async def logs(request: Request) -> Response:
             limit=parse_limit(p.get("limit")),
             cursor=p.get("cursor") or None,
         )
-        items, next_cursor = await queries.search_logs(services(request).engine, query)
+        svc = services(request)
+        items, next_cursor = await queries.search_logs(svc.engine, query,
+                                                       Shown.from_settings(svc.settings))
     except QueryError as exc:
         return error_response(400, str(exc))
     return json_response({"items": items, "next_cursor": next_cursor})

@@ -17,7 +17,7 @@ from collector.normalize import LOG_COLUMNS, RowBatch
 from collector.writer import BatchWriter
 from lookout.app import create_app
 from lookout.db import create_engine
-from lookout.errors import Overloaded, StorageUnavailable
+from lookout.errors import Overloaded
 from lookout.projects import create_project
 from lookout.services import Services
 from tests.support.tcp_proxy import TcpProxy
