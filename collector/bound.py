@@ -123,8 +123,11 @@ class _Trim:
             raise TooDeep(f"nested deeper than {self.depth} levels")
         self.left -= 2
         out: list[Any] = []
+        # With its marker a trimmed container has ``items`` elements: trimming it
+        # again (when its record is bounded as a whole) keeps the marker's count.
+        over = len(values) > self.items
         for value in values:
-            if len(out) >= self.items or self.left <= 0:
+            if (over and len(out) == self.items - 1) or self.left <= 0:
                 out.append(more_items(len(values) - len(out)))
                 break
             out.append(self.walk(value, depth))
@@ -136,8 +139,9 @@ class _Trim:
             raise TooDeep(f"nested deeper than {self.depth} levels")
         self.left -= 2
         out: dict[str, Any] = {}
+        over = len(values) > self.items
         for key, value in values.items():
-            if len(out) >= self.items or self.left <= 0:
+            if (over and len(out) == self.items - 1) or self.left <= 0:
                 out[MORE_KEY] = more_keys(len(values) - len(out))
                 break
             key = key[:_KEY_LENGTH]
