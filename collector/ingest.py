@@ -33,6 +33,28 @@ class DecodedBatch:
     rejected_by_kind: dict[str, int] = field(default_factory=dict)
     dropped: dict[str, int] = field(default_factory=dict)
 
+    def refuse(self, answer: Any, attr: str, position: int, reason: str) -> None:
+        """Count a record the database refused as rejected, in ``answer`` too.
+
+        ``position`` is the record's place in ``rows.<attr>``; its index in the
+        request skips the records rejected before they became rows.
+        """
+        kind = _SINGULAR[attr]
+        before = sorted(r["index"] for r in self.rejected
+                        if r["kind"] == kind and r["index"] is not None)
+        index = position
+        for skipped in before:
+            if skipped > index:
+                break
+            index += 1
+        entry = {"kind": kind, "index": index, "error": f"not stored: {reason}"}
+        self.rejected.append(entry)
+        self.accepted_by_kind[kind] -= 1
+        self.rejected_by_kind[kind] = self.rejected_by_kind.get(kind, 0) + 1
+        if answer.rejected is not self.rejected:
+            answer.rejected.append(entry)
+        answer.accepted -= 1
+
 
 # kind -> (decoder, row builder, RowBatch attribute)
 _KINDS: dict[str, tuple[msgspec.json.Decoder[Any], Callable[..., Any], str]] = {

@@ -22,7 +22,9 @@ from collector.queries import (
     encode_cursor,
     error_item,
     level_name,
+    page_of,
 )
+from collector.shown import Shown
 
 _decode = msgspec.json.decode
 SPARKLINE_HOURS = 24
@@ -109,7 +111,8 @@ async def list_issues(engine: AsyncEngine, q: IssueQuery,
     return items, cursor
 
 
-async def get_issue(engine: AsyncEngine, issue_id: int, now: float) -> dict[str, Any] | None:
+async def get_issue(engine: AsyncEngine, issue_id: int, now: float,
+                    shown: Shown | None = None) -> dict[str, Any] | None:
     """One issue with its tags, 14 days of hourly counts and its latest event."""
     async with engine.connect() as conn:
         row = (await conn.execute(select(issues).where(issues.c.id == issue_id))).first()
@@ -122,7 +125,7 @@ async def get_issue(engine: AsyncEngine, issue_id: int, now: float) -> dict[str,
             select(tables.errors).where(tables.errors.c.issue_id == issue_id)
             .order_by(tables.errors.c.ts.desc(), tables.errors.c.id.desc()).limit(1))).first()
     item = issue_item(row, tags.get(issue_id), hourly.get(issue_id), users.get(issue_id, 0))
-    item["latest_event"] = error_item(event) if event is not None else None
+    item["latest_event"] = error_item(event, shown) if event is not None else None
     return item
 
 
@@ -135,8 +138,10 @@ async def latest_event(engine: AsyncEngine, issue_id: int) -> dict[str, Any] | N
 
 
 async def issue_events(engine: AsyncEngine, issue_id: int, limit: int = 50,
-                       cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
-    """The events of an issue, newest first, with the cursor of the next page (or None)."""
+                       cursor: str | None = None, shown: Shown | None = None
+                       ) -> tuple[list[dict[str, Any]], str | None]:
+    """The events of an issue, newest first, with the cursor of the next page (or None);
+    the page ends early when it has carried what ``shown`` allows."""
     e = tables.errors.c
     conds = [e.issue_id == issue_id]
     if cursor:
@@ -145,8 +150,7 @@ async def issue_events(engine: AsyncEngine, issue_id: int, limit: int = 50,
     async with engine.connect() as conn:
         rows = (await conn.execute(select(tables.errors).where(*conds)
                                    .order_by(e.ts.desc(), e.id.desc()).limit(limit + 1))).all()
-    items = [error_item(r) for r in rows[:limit]]
-    last = rows[limit - 1] if len(rows) > limit else None
+    items, last = page_of(rows, limit, error_item, shown or Shown())
     return items, encode_cursor(last.ts, last.id) if last is not None else None
 
 

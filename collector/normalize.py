@@ -7,6 +7,14 @@ Pure functions (no I/O) so the rules are unit-tested directly:
 - strings longer than ``max_string_length`` are truncated (like Sentry does),
   never rejected, so a huge message still arrives;
 - more than ``max_attributes`` attributes rejects the record (it says so);
+- nested values (attributes, extra, frame variables, tags) are trimmed to
+  ``max_items`` elements per list or object at any depth and a byte budget
+  per field, with a marker where something was cut (:mod:`collector.bound`);
+- labels that are database index keys (service, environment, release, route,
+  metric name) may take at most ``max_label_bytes`` / ``max_route_bytes`` in
+  UTF-8, because PostgreSQL's b-tree limit (2704 bytes per index row) counts
+  bytes, not characters: over it, the record is rejected, where otherwise its
+  write would fail for ever; display-only labels (host, logger) are cut instead;
 - request IDs are 1-200 printable ASCII characters without spaces, so they
   are safe in headers, URLs and logs;
 - numbers that feed rollup sums (metric values, counts, request durations)
@@ -27,7 +35,7 @@ from typing import Any
 
 import msgspec
 
-from collector import schema, users
+from collector import bound, schema, users
 from collector.buckets import BOUNDS, bucket_index
 
 LEVELS: dict[str, int] = {
@@ -39,7 +47,7 @@ LEVEL_NAMES: dict[int, str] = {5: "trace", 10: "debug", 20: "info", 25: "notice"
 
 REQUEST_ID_RE = re.compile(r"[\x21-\x7e]{1,200}")
 EVENT_ID_RE = re.compile(r"[0-9a-f]{32}")
-TRUNCATED = "…[truncated]"
+TRUNCATED = bound.TRUNCATED
 
 LOG_COLUMNS = ("project_id", "ts", "received_at", "service", "environment", "release", "host",
                "request_id", "trace_id", "attributes", "level", "logger", "message")
@@ -57,6 +65,11 @@ MAX_DURATION_MS = 1e12  # about 31 years
 # grouped, from deeper call stacks than ingest's: data nested near the decoder's ~1000
 # levels would be stored and then unreadable. Real data nests a few levels.
 MAX_DEPTH = 100
+# Stack frames kept per exception (the innermost ones), as Sentry's SDKs do.
+MAX_FRAMES = 250
+# When an exception chain is over its byte budget, these innermost frames of each
+# exception keep their variables and context lines longest.
+DETAILED_FRAMES = 10
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 _BRACKETS = re.compile(r"[\[\]{}]")
 
@@ -69,9 +82,17 @@ class RecordError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Limits:
+    """The per-record limits (the ``LOOKOUT_MAX_*`` settings of the same names)."""
+
     max_attributes: int = 64
     max_string_length: int = 16_384
     max_future_seconds: float = 300.0
+    max_items: int = 100
+    max_json_bytes: int = 65_536
+    max_exception_bytes: int = 262_144
+    max_frame_vars_bytes: int = 4_096
+    max_label_bytes: int = 512
+    max_route_bytes: int = 1_024
 
 
 @dataclass(slots=True)
@@ -168,20 +189,127 @@ def check_request_id(value: str | None, field_name: str = "request_id") -> str |
     return value
 
 
+def bounded_json(value: Any, limits: Limits, what: str, budget: int | None = None) -> str:
+    """``value`` as JSON text within the bounds of :mod:`collector.bound` (trimmed, marked)."""
+    try:
+        text = bound.encode(value, max_items=limits.max_items,
+                            max_string_length=limits.max_string_length,
+                            budget=budget or limits.max_json_bytes, max_depth=MAX_DEPTH)
+    except bound.TooDeep as exc:
+        raise RecordError(f"{what}: {exc}") from None
+    out = text.decode()
+    # A text of N characters nests at most N/2 levels: typical values skip the call.
+    return out if len(out) <= 2 * MAX_DEPTH else check_depth(out, what)
+
+
+def shrunk(value: Any, limits: Limits, what: str, budget: int) -> Any:
+    """A part of a record (one frame's variables) trimmed to about ``budget`` bytes."""
+    try:
+        return bound.shrink(value, max_items=limits.max_items,
+                            max_string_length=limits.max_string_length, budget=budget,
+                            max_depth=MAX_DEPTH)
+    except bound.TooDeep as exc:
+        raise RecordError(f"{what}: {exc}") from None
+
+
 def attributes_json(attrs: dict[str, Any], limits: Limits) -> str:
-    """Attributes as JSON text; over-long string values are truncated."""
+    """Attributes as JSON text, trimmed to the bounds (see :func:`bounded_json`)."""
     if not attrs:
         return "{}"
     if len(attrs) > limits.max_attributes:
         raise RecordError(f"attributes: {len(attrs)} attributes, more than the limit of "
                           f"{limits.max_attributes}")
-    text = _json_encode(attrs)
-    if len(text) > limits.max_string_length:  # only then can a single value be too long
-        text = _json_encode({key[:200]: clip(value, limits) if isinstance(value, str) else value
-                             for key, value in attrs.items()})
-    out = text.decode()
-    # A text of N characters nests at most N/2 levels: typical attributes skip the call.
-    return out if len(out) <= 2 * MAX_DEPTH else check_depth(out, "attributes")
+    return bounded_json(attrs, limits, "attributes")
+
+
+def utf8_length(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def check_bytes(value: str, field_name: str, limit: int) -> str:
+    """``value`` unless its UTF-8 form is longer than ``limit`` bytes (then RecordError).
+
+    The database's index limit counts bytes; a string of at most limit/4
+    characters cannot exceed it, so short values are not encoded.
+    """
+    if len(value) * 4 > limit and (size := utf8_length(value)) > limit:
+        raise RecordError(f"{field_name}: {size} bytes in UTF-8, more than the limit of "
+                          f"{limit} (database indexes count bytes, not characters)")
+    return value
+
+
+def cut_bytes(value: str, limit: int) -> str:
+    """``value`` cut to at most ``limit`` UTF-8 bytes, on a character boundary."""
+    if len(value) * 4 <= limit:
+        return value
+    data = value.encode("utf-8", "surrogatepass")
+    return value if len(data) <= limit else data[:limit].decode("utf-8", "ignore")
+
+
+def exceptions_json(exceptions: list[dict[str, Any]], limits: Limits) -> str:
+    """An exception chain (frames already bounded) as JSON of at most ``max_exception_bytes``.
+
+    Over the budget, detail goes first where it helps least: variables and
+    context lines of outer frames, then all variables, then the middle of
+    long stacks (a marker frame says how many), then the oldest exceptions of
+    the chain; only then is the value cut at its end.
+    """
+    text = _json_encode(exceptions)
+    budget = limits.max_exception_bytes
+    if len(text) > budget:
+        for step in (_drop_outer_detail, _drop_vars, _drop_middle_frames, _drop_old_causes):
+            exceptions = step(exceptions)
+            text = _json_encode(exceptions)
+            if len(text) <= budget:
+                break
+        else:
+            text = bound.encode(exceptions, max_items=MAX_FRAMES,
+                                max_string_length=limits.max_string_length, budget=budget,
+                                max_depth=MAX_DEPTH, text=text)
+    return check_depth(text.decode(), "exception")
+
+
+def _drop_outer_detail(chain: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    for exc in chain:
+        frames = exc["frames"]
+        exc["frames"] = [{k: v for k, v in f.items()
+                          if k not in ("vars", "pre_context", "post_context")}
+                         for f in frames[:-DETAILED_FRAMES]] + frames[-DETAILED_FRAMES:]
+    return chain
+
+
+def _drop_vars(chain: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    for exc in chain:
+        exc["frames"] = [{k: v for k, v in f.items() if k != "vars"} for f in exc["frames"]]
+    return chain
+
+
+def _drop_middle_frames(chain: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    for exc in chain:
+        frames = exc["frames"]
+        if len(frames) > 2 * DETAILED_FRAMES + 1:
+            gone = len(frames) - 2 * DETAILED_FRAMES
+            exc["frames"] = [*frames[:DETAILED_FRAMES],
+                             {"function": f"…[{gone} frames cut]"},
+                             *frames[-DETAILED_FRAMES:]]
+    return chain
+
+
+def _drop_old_causes(chain: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return chain[-3:]
+
+
+def bounded_frame(frame: dict[str, Any], limits: Limits) -> dict[str, Any]:
+    """One frame with its variables and context lines within the bounds."""
+    if "vars" in frame:
+        frame["vars"] = shrunk(frame["vars"], limits, "frame vars", limits.max_frame_vars_bytes)
+    pre = frame.get("pre_context")
+    if pre is not None and len(pre) > limits.max_items:
+        frame["pre_context"] = pre[-limits.max_items:]  # the lines nearest the current one
+    post = frame.get("post_context")
+    if post is not None and len(post) > limits.max_items:
+        frame["post_context"] = post[:limits.max_items]
+    return frame
 
 
 def _common_row(project_id: int, rec: schema._Common, res: schema.Resource | None, now: float,
@@ -189,11 +317,16 @@ def _common_row(project_id: int, rec: schema._Common, res: schema.Resource | Non
     """The shared leading columns; field lengths were already checked by msgspec."""
     ts = now if rec.ts is None else parse_ts(rec.ts, now, limits)
     if res is None:
-        labels = (rec.service or "", rec.environment or "", rec.release or "", rec.host or "")
+        service, environment, release, host = (rec.service or "", rec.environment or "",
+                                               rec.release or "", rec.host or "")
     else:
-        labels = (rec.service or res.service or "", rec.environment or res.environment or "",
-                  rec.release or res.release or "", rec.host or res.host or "")
-    return (project_id, ts, now, *labels, rec.request_id or None, rec.trace_id or None,
+        service, environment, release, host = (
+            rec.service or res.service or "", rec.environment or res.environment or "",
+            rec.release or res.release or "", rec.host or res.host or "")
+    most = limits.max_label_bytes
+    return (project_id, ts, now, check_bytes(service, "service", most),
+            check_bytes(environment, "environment", most), check_bytes(release, "release", most),
+            cut_bytes(host, most), rec.request_id or None, rec.trace_id or None,
             attributes_json(rec.attributes, limits))
 
 
@@ -203,7 +336,8 @@ def log_row(project_id: int, rec: schema.LogIn, res: schema.Resource | None, now
     message = rec.message
     if len(message) > limits.max_string_length:
         message = clip(message, limits)
-    return _common_row(project_id, rec, res, now, limits) + (level, rec.logger or "", message)
+    return _common_row(project_id, rec, res, now, limits) + (
+        level, cut_bytes(rec.logger, limits.max_label_bytes) if rec.logger else "", message)
 
 
 def request_row(project_id: int, rec: schema.RequestIn, res: schema.Resource | None, now: float,
@@ -214,7 +348,7 @@ def request_row(project_id: int, rec: schema.RequestIn, res: schema.Resource | N
         raise RecordError(f"duration_ms: must be a number from 0 to {MAX_DURATION_MS:g}")
     return _common_row(project_id, rec, res, now, limits) + (
         rec.method.upper(),
-        rec.route,
+        check_bytes(rec.route, "route", limits.max_route_bytes),
         rec.status,
         float(rec.duration_ms),
         bool(rec.unhandled),
@@ -241,7 +375,7 @@ def metric_row(project_id: int, rec: schema.MetricIn, res: schema.Resource | Non
         high = rec.max if rec.max is not None else rec.value
     tags = {k[:200]: v[:200] for k, v in sorted(rec.tags.items())}
     return _common_row(project_id, rec, res, now, limits) + (
-        rec.name,
+        check_bytes(rec.name, "name", limits.max_label_bytes),
         rec.kind,
         float(rec.value),
         count,
@@ -287,8 +421,9 @@ def error_row(project_id: int, rec: schema.ErrorIn, res: schema.Resource | None,
     for exc in exceptions:
         exc["value"] = clip(exc["value"], limits)
         exc["frames"] = [
-            {k: v for k, v in msgspec.structs.asdict(f).items() if v is not None}
-            for f in exc["frames"]
+            bounded_frame({k: v for k, v in msgspec.structs.asdict(f).items() if v is not None},
+                          limits)
+            for f in exc["frames"][-MAX_FRAMES:]
         ]
         if exc["mechanism"] is not None:
             exc["mechanism"] = msgspec.structs.asdict(exc["mechanism"])
@@ -309,13 +444,13 @@ def error_row(project_id: int, rec: schema.ErrorIn, res: schema.Resource | None,
         zip(LOG_COLUMNS[:10], common),
         event_id=normalize_event_id(rec.event_id),
         level=level_number(rec.level),
-        logger=rec.logger or "",
+        logger=cut_bytes(rec.logger, limits.max_label_bytes) if rec.logger else "",
         message=clip(message, limits),
-        exception=check_depth(_json_encode(exceptions).decode(), "exception"),
+        exception=exceptions_json(exceptions, limits),
         platform=rec.platform or "python",
         source="lookout",
         handled=handled,
-        extra=_json_encode(extra).decode(),
+        extra=bounded_json(extra, limits, "extra") if extra else "{}",
         # Not a column: counted per issue as the "user" tag (collector.issues).
         user=users.attributes_user(rec.attributes),
     )

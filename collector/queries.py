@@ -20,6 +20,7 @@ from collector import search
 from collector import tables as t
 from collector.normalize import LEVEL_NAMES
 from collector.search_budget import DEFAULT_LIMITS, SearchLimits, time_budget
+from collector.shown import Shown
 from lookout.db import read_connection
 from lookout.ids import MAX_ROW_ID
 
@@ -34,7 +35,7 @@ def level_name(number: int) -> str:
     return LEVEL_NAMES.get(number, str(number))
 
 
-def _common(row: Any) -> dict[str, Any]:
+def _common(row: Any, shown: Shown) -> dict[str, Any]:
     return {
         "id": row.id,
         "ts": row.ts,
@@ -45,26 +46,48 @@ def _common(row: Any) -> dict[str, Any]:
         "host": row.host,
         "request_id": row.request_id,
         "trace_id": row.trace_id,
-        "attributes": _decode(row.attributes) if row.attributes else {},
+        "attributes": shown.attributes(row.attributes),
     }
 
 
-def log_item(row: Any) -> dict[str, Any]:
-    return {"kind": "log", **_common(row), "level": level_name(row.level), "logger": row.logger,
-            "message": row.message}
+# Each item builder takes the answer's budget (collector.shown); without one, a
+# budget for this record alone.
+def log_item(row: Any, shown: Shown | None = None) -> dict[str, Any]:
+    shown = shown or Shown()
+    return {"kind": "log", **_common(row, shown), "level": level_name(row.level),
+            "logger": row.logger, "message": shown.message(row.message)}
 
 
-def error_item(row: Any) -> dict[str, Any]:
-    return {"kind": "error", **_common(row), "event_id": row.event_id,
-            "level": level_name(row.level), "logger": row.logger, "message": row.message,
-            "exception": _decode(row.exception) if row.exception else [],
+def error_item(row: Any, shown: Shown | None = None) -> dict[str, Any]:
+    shown = shown or Shown()
+    return {"kind": "error", **_common(row, shown), "event_id": row.event_id,
+            "level": level_name(row.level), "logger": row.logger,
+            "message": shown.message(row.message), "exception": shown.exception(row.exception),
             "handled": row.handled, "issue_id": row.issue_id, "platform": row.platform,
-            "extra": _decode(row.extra) if row.extra else {}}
+            "extra": shown.attributes(row.extra)}
 
 
-def request_item(row: Any) -> dict[str, Any]:
-    return {"kind": "request", **_common(row), "method": row.method, "route": row.route,
+def request_item(row: Any, shown: Shown | None = None) -> dict[str, Any]:
+    shown = shown or Shown()
+    return {"kind": "request", **_common(row, shown), "method": row.method, "route": row.route,
             "status": row.status, "duration_ms": row.duration_ms, "unhandled": row.unhandled}
+
+
+def page_of(rows: list[Any], limit: int, build: Any, shown: Shown
+            ) -> tuple[list[dict[str, Any]], Any]:
+    """Items of the first ``limit`` rows (``limit + 1`` were fetched) within ``shown``.
+
+    Returns the items and the row the next page continues after (None when
+    there is no more): the last row shown when the budget ran out first.
+    """
+    page = rows[:limit]
+    items: list[dict[str, Any]] = []
+    for row in page:
+        if items and shown.full:
+            break
+        items.append(build(row, shown))
+    more = len(rows) > limit or len(items) < len(page)
+    return items, page[len(items) - 1] if more and items else None
 
 
 _TIMELINE_KINDS = ((t.request_records, "request", request_item), (t.logs, "log", log_item),
@@ -98,16 +121,19 @@ def _timeline_query() -> Any:
 _TIMELINE = _timeline_query()
 
 
-async def request_timeline(engine: AsyncEngine, request_id: str,
-                           limit: int = 5000) -> list[dict[str, Any]]:
+async def request_timeline(engine: AsyncEngine, request_id: str, limit: int = 5000,
+                           shown: Shown | None = None) -> list[dict[str, Any]]:
     """Every log, error and request record carrying ``request_id``, oldest first.
+
+    Within ``shown``: once it is spent, the rest come without their JSON values.
 
     One UNION ALL statement (three index lookups, one round trip) rather than
     three queries: this is the lookup people wait for when they paste an ID.
     """
     async with read_connection(engine) as conn:
         rows = (await conn.execute(_TIMELINE, {"request_id": request_id, "limit": limit})).all()
-    return [_TIMELINE_KINDS[row.kind_rank][2](row) for row in rows]
+    shown = shown or Shown()
+    return [_TIMELINE_KINDS[row.kind_rank][2](row, shown) for row in rows]
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,11 +193,12 @@ def check_terms(terms: tuple[str, ...], limits: SearchLimits) -> None:
 
 
 async def search_logs(engine: AsyncEngine, q: LogQuery, limits: SearchLimits = DEFAULT_LIMITS,
-                      ) -> tuple[list[dict[str, Any]], str | None]:
+                      shown: Shown | None = None) -> tuple[list[dict[str, Any]], str | None]:
     """Logs matching ``q``, newest first, with the cursor of the next page (or None).
 
     Raises QueryError for a bad cursor or terms over ``limits``, and SearchTooExpensive
-    when the search ran out of its time budget.
+    when the search ran out of its time budget. The page ends early when it has carried
+    what ``shown`` allows.
     """
     check_terms(q.all_terms, limits)
     filters = search.filter_conditions(engine.dialect.name, q)
@@ -183,12 +210,8 @@ async def search_logs(engine: AsyncEngine, q: LogQuery, limits: SearchLimits = D
         async with time_budget(conn, limits.time_budget):
             rows = await search.newest(conn, engine.dialect.name, q.all_terms, filters,
                                        q.limit + 1)
-    items = [log_item(r) for r in rows[: q.limit]]
-    next_cursor = None
-    if len(rows) > q.limit:
-        last = rows[q.limit - 1]
-        next_cursor = encode_cursor(last.ts, last.id)
-    return items, next_cursor
+    items, last = page_of(rows, q.limit, log_item, shown or Shown())
+    return items, encode_cursor(last.ts, last.id) if last is not None else None
 
 
 async def count_logs(engine: AsyncEngine, q: LogQuery, since: float, until: float,

@@ -7,6 +7,7 @@ and get the first answer again (:mod:`collector.batch_ids`).
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import TYPE_CHECKING
 
@@ -87,7 +88,8 @@ async def ingest(svc: Services, project_id: str, scope: Scope, receive: Receive)
                                  "over the project's rate limit were dropped"})
     answer = Answer(len(decoded.rows), decoded.rejected)
     try:
-        stored = await svc.writer.submit(decoded.rows, key, answer)
+        stored = await svc.writer.submit(decoded.rows, key, answer,
+                                         functools.partial(decoded.refuse, answer))
     except StorageUnavailable as exc:
         return refuse(503, f"cannot store data now ({exc}); retry later",
                       {"Retry-After": str(exc.retry_after)})

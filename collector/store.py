@@ -123,7 +123,8 @@ def run_sqlite(sqlite_conn: Any, steps: Plan) -> list[dict[str, Any]]:
         return done.value  # type: ignore[no-any-return]
 
 
-async def asyncpg_transaction(connection: Any, steps: Plan) -> list[dict[str, Any]]:
+async def asyncpg_transaction(connection: Any, steps: Plan,
+                              rollback: bool = False) -> list[dict[str, Any]]:
     """Run a plan in one transaction straight on an ``asyncpg`` connection.
 
     Skips SQLAlchemy's adapter (a greenlet switch and several Python layers per
@@ -131,14 +132,15 @@ async def asyncpg_transaction(connection: Any, steps: Plan) -> list[dict[str, An
     The transaction begins before the first step, unless that step is the
     plan's ``"last"`` one: a single statement is atomic by itself, and run
     alone it commits without the BEGIN and COMMIT round trips (the usual case
-    for Sentry events, whose issue ids are cached).
+    for Sentry events, whose issue ids are cached). With ``rollback`` the plan
+    is only tried: its transaction is rolled back at the end.
     """
     transaction = None
     result: Any = None
     try:
         while True:
             sql, params, mode = steps.send(result)
-            if transaction is None and mode != "last":
+            if transaction is None and (mode != "last" or rollback):
                 transaction = connection.transaction()
                 await transaction.start()
             if mode == "copy":
@@ -152,7 +154,7 @@ async def asyncpg_transaction(connection: Any, steps: Plan) -> list[dict[str, An
                 result = await connection.fetch(issues.dollar(sql), *params)
     except StopIteration as done:
         if transaction is not None:
-            await transaction.commit()
+            await (transaction.rollback() if rollback else transaction.commit())
         return done.value  # type: ignore[no-any-return]
     except BaseException:
         if transaction is not None and not connection.is_closed():
@@ -161,8 +163,10 @@ async def asyncpg_transaction(connection: Any, steps: Plan) -> list[dict[str, An
         raise
 
 
-def sqlite_transaction(sqlite_conn: Any, steps: Plan) -> list[dict[str, Any]]:
-    """``BEGIN IMMEDIATE``, the plan, ``COMMIT`` (rolled back on any error), in one call.
+def sqlite_transaction(sqlite_conn: Any, steps: Plan,
+                       rollback: bool = False) -> list[dict[str, Any]]:
+    """``BEGIN IMMEDIATE``, the plan, ``COMMIT`` (rolled back on any error, or always
+    with ``rollback``: the plan is only tried), in one call.
 
     IMMEDIATE takes the write lock up front (waiting up to the busy timeout),
     so the plan's reads and writes see one snapshot and never fail half-way
@@ -173,7 +177,10 @@ def sqlite_transaction(sqlite_conn: Any, steps: Plan) -> list[dict[str, Any]]:
     sqlite_conn.execute("BEGIN IMMEDIATE")
     try:
         new_errors = run_sqlite(sqlite_conn, steps)
-        sqlite_conn.commit()
+        if rollback:
+            sqlite_conn.rollback()
+        else:
+            sqlite_conn.commit()
     except BaseException:
         sqlite_conn.rollback()
         raise

@@ -17,6 +17,15 @@ waiting, or the database fails, ``submit`` raises
 :class:`~lookout.errors.StorageUnavailable` and the client is told to retry
 (503 + Retry-After). Nothing is kept in memory that was not acknowledged.
 
+A record the database refuses for good (a value no statement can store:
+over an index's size limit, out of a column's range) must not fail its
+batch for ever, answered 503 and retried by the SDK while everything after
+it waits. When a transaction fails that way, the writer finds the refused
+records by halves in trial transactions that are rolled back
+(:meth:`BatchWriter._find_refused`), reports each through the job's
+``refuse`` callback (the batch is answered 202 with them in ``rejected``) and
+commits the rest. Outages and other transient failures stay 503.
+
 While the database refuses writes (down, disk full, read-only file) the
 writer says so once in the log, with the likely cause, and once more when
 writes work again, not once per failed request; :attr:`BatchWriter.failure`
@@ -27,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
@@ -44,6 +54,19 @@ from lookout.errors import Overloaded, StorageUnavailable
 
 log = logging.getLogger("lookout.writer")
 
+# Called once per record the database refused: (RowBatch attribute, position, reason).
+Refuse = Callable[[str, int, str], None]
+# Trial transactions spent finding refused records in one batch. Halving finds k
+# refused records among n in about 2k*log2(n) trials; past this the records not
+# yet cleared are refused with the others rather than holding up the writer.
+MAX_TRIALS = 64
+_KINDS = ("logs", "errors", "metrics", "requests")
+_UNCHECKED = ("another record of this batch could not be stored, and the batch was too big "
+              "to check every record")
+# SQLSTATE classes meaning "this data can never be stored": data exception (22),
+# integrity constraint (23), program limit exceeded (54, e.g. index row size).
+_REFUSING_CLASSES = frozenset({"22", "23", "54"})
+
 # What SQLite's terse messages usually mean for someone running Lookout.
 _SQLITE_CAUSES = {
     "database or disk is full": "the disk holding the database is full",
@@ -60,6 +83,7 @@ class _Job:
     rows: RowBatch
     key: Key | None = None
     answer: Answer | None = None  # stored with ``key``, for retries of this batch
+    refuse: Refuse | None = None  # told of each record the database refuses for good
     done: asyncio.Future[Answer | None] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future())
 
@@ -120,12 +144,15 @@ class BatchWriter:
             await self._idle.pop().close()
 
     async def submit(self, rows: RowBatch, key: Key | None = None,
-                     answer: Answer | None = None) -> Answer | None:
+                     answer: Answer | None = None,
+                     refuse: Refuse | None = None) -> Answer | None:
         """Return once ``rows`` are committed; raise StorageUnavailable otherwise.
 
         With ``key`` (project id, batch id) and the ``answer`` the request will
         get, the rows are written only if that batch was not stored before;
         if it was, nothing is written and the answer stored then is returned.
+        Records the database refuses for good are left out and passed to
+        ``refuse`` (which should update ``answer``: it is stored after the call).
         """
         size = len(rows)
         if size == 0:
@@ -135,7 +162,7 @@ class BatchWriter:
         if self._queued + size > self.queue_records and self._queued > 0:
             metrics.INGEST_BACKPRESSURE.inc()
             raise Overloaded("write queue is full", retry_after=1)
-        job = _Job(rows, key, (answer or Answer(size)) if key is not None else None)
+        job = _Job(rows, key, (answer or Answer(size)) if key is not None else None, refuse)
         self._queued += size
         metrics.WRITE_QUEUE.set(self._queued)
         await self._queue.put(job)
@@ -218,6 +245,12 @@ class BatchWriter:
                 for job in group:
                     await self._write_group([job], len(job.rows))
                 return
+            if refuses_rows(exc):
+                try:
+                    await self._write_refusing(group[0], exc)
+                    return
+                except Exception as again:  # noqa: BLE001 - answered 503 below
+                    exc = again
             reason = storage_problem(exc)
             metrics.WRITE_FAILURES.inc()
             if not database_unavailable(exc):
@@ -238,6 +271,72 @@ class BatchWriter:
         metrics.WRITE_BATCH_RECORDS.observe(size)
         self._finish(group, size, None, taken)
 
+    async def _write_refusing(self, job: _Job, error: BaseException) -> None:
+        """Write ``job`` without the records the database refuses; report those."""
+        refused = await self._find_refused(job.rows, error)
+        for (attr, position), reason in sorted(refused.items()):
+            log.warning("record refused by the database",
+                        extra={"kind": attr, "error": reason})
+            if job.refuse is not None:
+                job.refuse(attr, position, reason)
+            elif job.answer is not None:
+                job.answer.accepted -= 1
+                job.answer.rejected.append({"kind": attr, "index": None,
+                                            "error": f"not stored: {reason}"})
+        rest = _Job(_without(job.rows, refused), job.key, job.answer, done=job.done)
+        taken: dict[Key, Answer] = {}
+        if len(rest.rows) or rest.key is not None:
+            await self._commit([rest], taken)
+        self._finish([job], len(job.rows), None, taken)
+
+    async def _find_refused(self, rows: RowBatch, error: BaseException
+                            ) -> dict[tuple[str, int], str]:
+        """The records of ``rows`` the database refuses, with why, found by halves.
+
+        Each half is written in a trial transaction that is rolled back; a half
+        that fails is split again. A transient failure of a trial is raised
+        (the batch is answered 503 and retried).
+        """
+        records = [(attr, i) for attr in _KINDS for i in range(len(getattr(rows, attr)))]
+        refused: dict[tuple[str, int], str] = {}
+        if len(records) == 1:
+            refused[records[0]] = storage_problem(error)
+            return refused
+        parts, trials = _halves(records), 0
+        while parts:
+            part = parts.pop()
+            if trials >= MAX_TRIALS:
+                refused.update((r, _UNCHECKED) for r in part)
+                continue
+            trials += 1
+            failure = await self._try(_subset(rows, part))
+            if failure is None:
+                continue
+            if not refuses_rows(failure):
+                raise failure
+            if len(part) == 1:
+                refused[part[0]] = storage_problem(failure)
+            else:
+                parts.extend(_halves(part))
+        return refused
+
+    async def _try(self, rows: RowBatch) -> BaseException | None:
+        """Write ``rows`` in a transaction that is rolled back; the error, if any."""
+        steps = self._plan([_Job(rows)], {})
+        try:
+            if not self._direct:
+                async with self.engine.connect() as conn:
+                    transaction = await conn.begin()
+                    try:
+                        await store.run_plan(conn, steps)
+                    finally:
+                        await transaction.rollback()
+            else:
+                await self._commit_direct(steps, rollback=True)
+        except Exception as exc:  # noqa: BLE001 - the caller decides what it means
+            return exc
+        return None
+
     def _plan(self, group: list[_Job], taken: dict[Key, Answer]) -> store.Plan:
         # The plan may run on another thread (SQLite): look up shared state here.
         return _group_plan(group, taken, self._is_pg, issues.id_cache(self.engine.sync_engine),
@@ -250,7 +349,7 @@ class BatchWriter:
             return
         await self._commit_direct(self._plan(group, taken))
 
-    async def _commit_direct(self, steps: store.Plan) -> None:
+    async def _commit_direct(self, steps: store.Plan, rollback: bool = False) -> None:
         """One transaction straight on the driver, on a connection the writer keeps.
 
         Through SQLAlchemy a transaction cost a pool checkout with a ping (one
@@ -266,9 +365,9 @@ class BatchWriter:
         try:
             driver = (await conn.get_raw_connection()).driver_connection
             if self._is_pg:
-                await store.asyncpg_transaction(driver, steps)
+                await store.asyncpg_transaction(driver, steps, rollback)
             else:
-                await driver._execute(store.sqlite_transaction, driver._conn, steps)
+                await driver._execute(store.sqlite_transaction, driver._conn, steps, rollback)
         except BaseException:
             await _discard(conn)
             raise
@@ -317,6 +416,49 @@ def _group_plan(group: list[_Job], taken: dict[Key, Answer], is_pg: bool,
             owners.add(job.key)
         merged.extend(job.rows)
     return (yield from store.plan(merged, is_pg, id_cache, now))
+
+
+def refuses_rows(error: BaseException) -> bool:
+    """True when ``error`` is the database refusing the data itself, for good.
+
+    That is a data or constraint error or a size limit (SQLSTATE classes 22,
+    23, 54; SQLite's IntegrityError and DataError), or a value a driver could
+    not encode. Outages, timeouts, deadlocks and serialization failures are
+    transient: the batch is answered 503 and the client retries it.
+    """
+    if database_unavailable(error):
+        return False
+    seen: BaseException | None = error
+    for _ in range(4):  # the driver's error, SQLAlchemy's wrapper, their causes
+        if seen is None:
+            break
+        if isinstance(seen, (sqlite3.IntegrityError, sqlite3.DataError)):
+            return True
+        state = getattr(seen, "sqlstate", None)
+        if isinstance(state, str) and len(state) == 5:
+            return state[:2] in _REFUSING_CLASSES
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return isinstance(error, (ValueError, TypeError, OverflowError))
+
+
+def _halves(records: list[tuple[str, int]]) -> list[list[tuple[str, int]]]:
+    middle = len(records) // 2
+    return [records[:middle], records[middle:]]
+
+
+def _subset(rows: RowBatch, records: list[tuple[str, int]]) -> RowBatch:
+    out = RowBatch()
+    for attr, position in records:
+        getattr(out, attr).append(getattr(rows, attr)[position])
+    return out
+
+
+def _without(rows: RowBatch, refused: dict[tuple[str, int], str]) -> RowBatch:
+    out = RowBatch()
+    for attr in _KINDS:
+        getattr(out, attr).extend(row for i, row in enumerate(getattr(rows, attr))
+                                  if (attr, i) not in refused)
+    return out
 
 
 def _expire(done: asyncio.Future[Answer | None]) -> None:

@@ -44,7 +44,13 @@ class Services:
                              concurrency=1 if settings.is_sqlite else 2)
         limits = Limits(max_attributes=settings.max_attributes,
                         max_string_length=settings.max_string_length,
-                        max_future_seconds=settings.max_future_seconds)
+                        max_future_seconds=settings.max_future_seconds,
+                        max_items=settings.max_collection_items,
+                        max_json_bytes=settings.max_json_bytes,
+                        max_exception_bytes=settings.max_exception_bytes,
+                        max_frame_vars_bytes=settings.max_frame_vars_bytes,
+                        max_label_bytes=settings.max_label_bytes,
+                        max_route_bytes=settings.max_route_bytes)
         limiter = RateLimiter(engine, settings.rate_limit_per_minute)
         return cls(settings, engine, writer, KeyCache(engine), limits, limiter,
                    alerting=Alerting(settings, engine))

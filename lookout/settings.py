@@ -21,6 +21,8 @@ from yarl import URL
 from lookout.errors import ConfigError
 
 PREFIX = "LOOKOUT_"
+# PostgreSQL refuses b-tree index rows over 2704 bytes; leave room for the other key columns.
+MAX_INDEX_KEY_BYTES = 2_600
 SECRET_FIELDS = frozenset({"secret_key", "slack_bot_token", "slack_signing_secret",
                            "slack_app_token"})
 
@@ -157,6 +159,41 @@ class Settings:
     renewed before every Slack call and while one runs; another instance takes over an alert
     only after this long without renewal (a crashed instance)."""
 
+    # Bounds on stored records and on what answers show of them.
+    max_collection_items: int = 100
+    """Most elements kept in any one list or object inside a record's JSON (attributes,
+    extra, contexts, breadcrumb data, tags, frame variables), at any depth; the rest is
+    replaced by a marker such as ``"…[9999900 more items]"``."""
+
+    max_json_bytes: int = 65_536
+    """Largest serialized size of a record's attributes, and of an error's extra (contexts,
+    breadcrumbs, tags, request, user ...). Over it the value is trimmed and marked."""
+
+    max_exception_bytes: int = 262_144
+    """Largest serialized size of an error's exception chain (frames, context lines,
+    variables). Over it, outer frames lose their variables and context lines first."""
+
+    max_frame_vars_bytes: int = 4_096
+    """Largest serialized size of one stack frame's local variables."""
+
+    max_label_bytes: int = 512
+    """Most UTF-8 bytes in a service, environment, release or metric name (they are index
+    keys; PostgreSQL's b-tree limit counts bytes). A Lookout record over it is rejected;
+    Sentry events and display-only labels (host, logger) are cut instead."""
+
+    max_route_bytes: int = 1_024
+    """Most UTF-8 bytes in a request record's route (an index key with the service and
+    environment: ``2 * max_label_bytes + max_route_bytes`` must not exceed 2,600)."""
+
+    max_shown_value_bytes: int = 16_384
+    """Largest JSON value (attributes, extra, exception) of one record that a page or an
+    API answer shows in full; a bigger one is shown trimmed, with a marker."""
+
+    max_shown_page_bytes: int = 2_097_152
+    """Most bytes of record content (messages and JSON values) in one page or API answer.
+    Lists stop there (the next-page cursor goes on from there); a request timeline shows
+    the remaining records without their JSON values."""
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Build settings from the environment, raising ConfigError on a bad value."""
@@ -185,11 +222,19 @@ class Settings:
                      "write_batch_records", "write_timeout", "retention_batch_rows",
                      "login_max_failures", "login_max_emails", "login_window",
                      "login_hash_threads",
-                     "search_time_budget", "search_max_term_length", "search_max_terms"):
+                     "search_time_budget", "search_max_term_length", "search_max_terms",
+                     "max_collection_items", "max_json_bytes", "max_exception_bytes",
+                     "max_frame_vars_bytes", "max_label_bytes", "max_route_bytes",
+                     "max_shown_value_bytes", "max_shown_page_bytes"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{PREFIX}{name.upper()} must be greater than 0")
         if not math.isfinite(self.search_time_budget):
             raise ConfigError(f"{PREFIX}SEARCH_TIME_BUDGET must be a finite number of seconds")
+        if max(2 * self.max_label_bytes + self.max_route_bytes,
+               3 * self.max_label_bytes + 64) > MAX_INDEX_KEY_BYTES:
+            raise ConfigError(f"{PREFIX}MAX_LABEL_BYTES * 2 + {PREFIX}MAX_ROUTE_BYTES (and "
+                              f"{PREFIX}MAX_LABEL_BYTES * 3 + 64) must not exceed "
+                              f"{MAX_INDEX_KEY_BYTES} (PostgreSQL's index row limit)")
         if self.rate_limit_per_minute < 0:
             raise ConfigError(f"{PREFIX}RATE_LIMIT_PER_MINUTE must not be negative (0 = no limit)")
         if self.max_attributes < 0:

@@ -9,6 +9,7 @@ from collector import queries
 from collector.normalize import check_request_id
 from collector.queries import LogQuery, QueryError
 from collector.search_budget import SearchLimits, SearchTooExpensive
+from collector.shown import Shown
 from lookout.db import now
 from lookout.http import error_response, json_response, services
 from web.auth import require_reader
@@ -22,7 +23,9 @@ async def request_detail(request: Request, request_id: FromPath[str]) -> Respons
         check_request_id(request_id)
     except ValueError as exc:
         return error_response(400, str(exc))
-    items = await queries.request_timeline(services(request).engine, request_id)
+    svc = services(request)
+    items = await queries.request_timeline(svc.engine, request_id,
+                                           shown=Shown.from_settings(svc.settings))
     if not items:
         return error_response(404, f"nothing recorded with request ID {request_id!r}")
     return json_response({"request_id": request_id, "items": items})
@@ -47,7 +50,8 @@ async def logs(request: Request) -> Response:
         )
         svc = services(request)
         items, next_cursor = await queries.search_logs(svc.engine, query,
-                                                       SearchLimits.from_settings(svc.settings))
+                                                       SearchLimits.from_settings(svc.settings),
+                                                       Shown.from_settings(svc.settings))
     except QueryError as exc:
         return error_response(400, str(exc))
     except SearchTooExpensive as exc:

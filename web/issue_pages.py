@@ -16,6 +16,7 @@ from litestar.response import Redirect, Template
 from collector import issue_queries
 from collector.issue_queries import IssueQuery
 from collector.queries import QueryError
+from collector.shown import Shown
 from lookout.db import now
 from lookout.http import services
 from lookout.ids import parse_id
@@ -61,8 +62,9 @@ async def issues(request: Request) -> Template:
 async def issue_detail(request: Request, issue_id: FromPath[str]) -> Template:
     number = _issue_number(issue_id)
     current = now()
+    svc = services(request)
     item = None if number is None else await issue_queries.get_issue(
-        services(request).engine, number, current)
+        svc.engine, number, current, Shown.from_settings(svc.settings))
     if item is None:
         return page(request, "error.html", 404, title="No such issue",
                     message=f"There is no issue {issue_id[:40]!r}. It may have been removed "

@@ -8,6 +8,7 @@ from litestar.params import FromPath
 from collector import issue_queries
 from collector.issue_queries import IssueQuery
 from collector.queries import QueryError
+from collector.shown import Shown
 from lookout.db import now
 from lookout.http import error_response, json_response, services
 from lookout.ids import MAX_PROJECT_ID, parse_id
@@ -44,8 +45,9 @@ def _issue_id(raw: str) -> int | None:
 async def issue_detail(request: Request, issue_id: FromPath[str]) -> Response:
     """The issue with its latest event (stack trace, tags) and why its events grouped."""
     number = _issue_id(issue_id)
+    svc = services(request)
     item = None if number is None else await issue_queries.get_issue(
-        services(request).engine, number, now())
+        svc.engine, number, now(), Shown.from_settings(svc.settings))
     if item is None:
         return error_response(404, f"no issue {issue_id[:40]!r}")
     return json_response(item)
@@ -55,14 +57,15 @@ async def issue_detail(request: Request, issue_id: FromPath[str]) -> Response:
 async def issue_events(request: Request, issue_id: FromPath[str]) -> Response:
     """The issue's events, newest first: ``?limit=&cursor=``."""
     number = _issue_id(issue_id)
-    engine = services(request).engine
+    svc = services(request)
+    engine = svc.engine
     if number is None or await issue_queries.latest_event(engine, number) is None:
         return error_response(404, f"no events for issue {issue_id[:40]!r}")
     p = request.query_params
     try:
         items, cursor = await issue_queries.issue_events(
             engine, number, parse_limit(p.get("limit"), default=50, maximum=500),
-            p.get("cursor") or None)
+            p.get("cursor") or None, Shown.from_settings(svc.settings))
     except QueryError as exc:
         return error_response(400, str(exc))
     return json_response({"items": items, "next_cursor": cursor})

@@ -81,6 +81,33 @@ def pretty_json(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)
 
 
+def fold(values: Any, limit: int) -> list[tuple[str, str]]:
+    """``(key, text)`` pairs of an object for a ``<dl>``, at most ``limit`` characters in all.
+
+    Nested values are pretty-printed, which can multiply their size (every
+    element of a deep list on its own indented line), so the text is what is
+    counted; past ``limit`` it is cut with a marker, and the keys left over
+    become one "N more" line. The values themselves were bounded when read
+    (collector.shown).
+    """
+    if not isinstance(values, dict):
+        values = {"value": values}
+    out: list[tuple[str, str]] = []
+    left = limit
+    items = sorted(values.items(), key=lambda kv: str(kv[0]).lower())
+    for n, (key, value) in enumerate(items):
+        if left <= 0:
+            rest = f"[{len(items) - n} more not shown: over the display limit of {limit:,} characters]"
+            out.append(("…", rest))
+            break
+        text = value if isinstance(value, str) else pretty_json(value)
+        if len(text) > left:
+            text = text[:left] + f"…[{len(text) - left:,} more characters not shown]"
+        left -= len(text) + len(str(key))
+        out.append((str(key), text))
+    return out
+
+
 def duration(seconds: Any) -> str:
     """``300`` -> ``5m``; the way rules files write durations."""
     if not isinstance(seconds, (int, float)):
@@ -107,7 +134,7 @@ def build_environment() -> Environment:
                       autoescape=select_autoescape(default=True, default_for_string=True),
                       trim_blocks=True, lstrip_blocks=True)
     env.filters.update(time=time_tag, pretty_json=pretty_json, thousands=thousands, utc=utc_text,
-                       duration=duration, request_path=request_path)
+                       duration=duration, request_path=request_path, fold=fold)
     return env
 
 
@@ -122,5 +149,7 @@ def page(request: Request, name: str, code: int = 200, /, **context: Any) -> Tem
         "user": session.email if session else None,
         "csrf": csrf_token(secret, session.id) if session else "",
         "path": request.url.path,
+        # Characters of one record's JSON values a page shows (web.ui.fold).
+        "shown_chars": services(request).settings.max_shown_value_bytes,
         **context,
     })

@@ -20,6 +20,7 @@ from collector.issue_queries import IssueQuery
 from collector.normalize import check_request_id
 from collector.queries import LogQuery, QueryError
 from collector.search_budget import SearchLimits, SearchTooExpensive
+from collector.shown import Shown
 from lookout.db import now
 from lookout.http import services
 from lookout.projects import dsn_for, list_projects
@@ -114,7 +115,7 @@ async def search(request: Request) -> Response | Template:
         # The page and the histogram are independent reads: run them side by side. Both
         # are awaited (neither outlives the request); a count over budget only loses the count.
         found, counted = await asyncio.gather(
-            queries.search_logs(svc.engine, query, limits),
+            queries.search_logs(svc.engine, query, limits, Shown.from_settings(svc.settings)),
             queries.count_logs(svc.engine, query, tr.since, tr.until, tr.buckets, COUNT_CAP,
                                limits), return_exceptions=True)
         items, next_cursor = _result(found)
@@ -168,7 +169,9 @@ async def request_timeline(request: Request, request_id: FromPath[str]) -> Templ
         check_request_id(request_id)
     except ValueError as exc:
         return page(request, "error.html", 400, title="Not a request ID", message=str(exc))
-    items = await queries.request_timeline(services(request).engine, request_id)
+    svc = services(request)
+    items = await queries.request_timeline(svc.engine, request_id,
+                                           shown=Shown.from_settings(svc.settings))
     if not items:
         return page(request, "request.html", 404, request_id=request_id, items=[],
                     services=[], summary=None)

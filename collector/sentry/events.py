@@ -19,7 +19,7 @@ from collector import normalize as n
 from collector.users import user_key
 
 _encode = msgspec.json.Encoder().encode
-MAX_FRAMES = 250
+MAX_FRAMES = n.MAX_FRAMES
 MAX_BREADCRUMBS = 100
 SENTRY_LEVELS = {"fatal": 50, "critical": 50, "error": 40, "warning": 30, "warn": 30,
                  "info": 20, "log": 20, "debug": 10, "trace": 5}
@@ -32,6 +32,14 @@ _FRAME_FIELDS: dict[str, type] = {
     "package": str, "platform": str, "lineno": int, "colno": int, "pre_context": list,
     "post_context": list, "vars": dict, "in_app": bool}
 _EXTRA_KEYS = ("contexts", "user", "request", "transaction", "server_name", "logentry")
+
+
+def _label(value: Any, limits: n.Limits) -> str:
+    """A label that is an index key: 200 characters and ``max_label_bytes`` at most.
+
+    Cut rather than rejected: Sentry events are lenient everywhere (see above).
+    """
+    return n.cut_bytes(_str(value), limits.max_label_bytes)
 
 
 def _str(value: Any, limit: int = 200) -> str:
@@ -62,13 +70,20 @@ def _request_id(value: Any) -> str | None:
         return None
 
 
-def _tags(value: Any) -> dict[str, str]:
-    """Tags as a dict; Sentry also allows a list of ``[key, value]`` pairs."""
+def _tags(value: Any, limits: n.Limits) -> dict[str, str]:
+    """Tags as a dict (at most ``max_items``); Sentry also allows ``[key, value]`` pairs."""
     if isinstance(value, dict):
-        return {_str(k): _str(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return {_str(p[0]): _str(p[1]) for p in value if isinstance(p, list) and len(p) == 2}
-    return {}
+        pairs: Any = value.items()
+    elif isinstance(value, list):
+        pairs = (p for p in value if isinstance(p, list) and len(p) == 2)
+    else:
+        return {}
+    tags: dict[str, str] = {}
+    for key, tag in pairs:
+        if len(tags) >= limits.max_items:
+            break
+        tags[_str(key)] = _str(tag)
+    return tags
 
 
 def _frame(raw: Any, limits: n.Limits) -> dict[str, Any]:
@@ -93,7 +108,7 @@ def _frame(raw: Any, limits: n.Limits) -> dict[str, Any]:
                 frame[key] = value
         elif isinstance(value, kind):
             frame[key] = value
-    return frame
+    return n.bounded_frame(frame, limits)
 
 
 def _exceptions(value: Any, limits: n.Limits) -> list[dict[str, Any]]:
@@ -142,7 +157,7 @@ def event_row(project_id: int, event: dict[str, Any], now: float, limits: n.Limi
     if not message and exceptions:
         last = exceptions[-1]
         message = f"{last['type']}: {last['value']}" if last["value"] else last["type"]
-    tags = _tags(event.get("tags"))
+    tags = _tags(event.get("tags"), limits)
     trace = _dict(_dict(event.get("contexts")).get("trace"))
     trace_id = _str(trace.get("trace_id"), 64) or None
     raw_id = event.get("event_id") if isinstance(event.get("event_id"), str) else None
@@ -150,18 +165,25 @@ def event_row(project_id: int, event: dict[str, Any], now: float, limits: n.Limi
         event_id = n.normalize_event_id(raw_id or fallback_event_id)
     except n.RecordError:
         event_id = uuid.uuid4().hex  # Relay also replaces an unusable id
-    extra: dict[str, Any] = {k: event[k] for k in _EXTRA_KEYS if event.get(k)}
+    # Each part gets a share of the budget, so one huge context cannot push out the
+    # rest; the whole is bounded again below.
+    share = limits.max_json_bytes // 4
+    extra: dict[str, Any] = {k: n.shrunk(event[k], limits, "event", share)
+                             for k in _EXTRA_KEYS if event.get(k)}
     if logentry is not None:
-        extra["logentry"] = logentry
+        extra["logentry"] = n.shrunk(logentry, limits, "event", share)
     if tags:
         extra["tags"] = tags
     fingerprint = event.get("fingerprint")
     if isinstance(fingerprint, list) and fingerprint:
-        extra["fingerprint"] = [_str(p) for p in fingerprint]
+        extra["fingerprint"] = [_str(p) for p in fingerprint[:limits.max_items]]
     crumbs = event.get("breadcrumbs")
     crumbs = crumbs.get("values") if isinstance(crumbs, dict) else crumbs
     if isinstance(crumbs, list) and crumbs:
-        extra["breadcrumbs"] = crumbs[-MAX_BREADCRUMBS:]
+        # Trimmed newest first, so what a tight budget drops is the oldest crumbs.
+        newest = n.shrunk(crumbs[-MAX_BREADCRUMBS:][::-1], limits, "event",
+                          limits.max_json_bytes // 2)
+        extra["breadcrumbs"] = newest[::-1]
     sdk = _dict(event.get("sdk"))
     if sdk:
         extra["sdk"] = {"name": _str(sdk.get("name")), "version": _str(sdk.get("version"))}
@@ -174,22 +196,22 @@ def event_row(project_id: int, event: dict[str, Any], now: float, limits: n.Limi
         "project_id": project_id,
         "ts": _ts(event.get("timestamp"), now, limits),
         "received_at": now,
-        "service": tags.get("service", ""),
-        "environment": _str(event.get("environment")),
-        "release": _str(event.get("release")),
-        "host": _str(event.get("server_name")),
+        "service": _label(tags.get("service", ""), limits),
+        "environment": _label(event.get("environment"), limits),
+        "release": _label(event.get("release"), limits),
+        "host": _label(event.get("server_name"), limits),
         "request_id": _request_id(tags.get("request_id")) or _request_id(trace_id),
         "trace_id": trace_id,
         "attributes": n.attributes_json(attributes, limits),
         "event_id": event_id,
         "level": SENTRY_LEVELS.get(_str(event.get("level")).lower(), 40),
-        "logger": _str(event.get("logger")),
+        "logger": _label(event.get("logger"), limits),
         "message": n.clip(message or "<unlabeled event>", limits),
-        "exception": n.check_depth(_encode(exceptions).decode(), "exception"),
+        "exception": n.exceptions_json(exceptions, limits),
         "platform": _str(event.get("platform"), 50) or "other",
         "source": "sentry",
         "handled": handled,
-        "extra": n.check_depth(_encode(extra).decode(), "event"),
+        "extra": n.bounded_json(extra, limits, "event"),
         "user": user_key(event.get("user")),  # not a column: the issue's "user" tag
     }
 
@@ -230,11 +252,12 @@ def log_rows(project_id: int, payload: dict[str, Any], now: float,
         level = SENTRY_LEVELS.get(_str(item.get("level")).lower(), 20)
         rows.append((
             project_id, _ts(item.get("timestamp"), now, limits), now,
-            _str(attrs.get("service.name") or attrs.get("service")),
-            _str(attrs.get("sentry.environment")), _str(attrs.get("sentry.release")),
-            _str(attrs.get("server.address")),
+            _label(attrs.get("service.name") or attrs.get("service"), limits),
+            _label(attrs.get("sentry.environment"), limits),
+            _label(attrs.get("sentry.release"), limits),
+            _label(attrs.get("server.address"), limits),
             _request_id(attrs.get("request_id")) or _request_id(trace_id), trace_id,
-            attributes, level, _str(attrs.get("logger.name")),
+            attributes, level, _label(attrs.get("logger.name"), limits),
             n.clip(body, limits),
         ))
     return rows, bad
@@ -247,7 +270,7 @@ def metric_rows(project_id: int, payload: dict[str, Any], now: float,
     for item in _container_items(payload):
         kind = METRIC_KINDS.get(_str(item.get("type")))
         value = item.get("value")
-        name = _str(item.get("name"))
+        name = _label(item.get("name"), limits)
         if kind is None or not name or not n.is_measurement(value):
             bad += 1
             continue
@@ -259,9 +282,10 @@ def metric_rows(project_id: int, payload: dict[str, Any], now: float,
         value = float(value)
         rows.append((
             project_id, _ts(item.get("timestamp"), now, limits), now,
-            _str(attrs.get("service.name") or attrs.get("service")),
-            _str(attrs.get("sentry.environment")), _str(attrs.get("sentry.release")),
-            _str(attrs.get("server.address")),
+            _label(attrs.get("service.name") or attrs.get("service"), limits),
+            _label(attrs.get("sentry.environment"), limits),
+            _label(attrs.get("sentry.release"), limits),
+            _label(attrs.get("server.address"), limits),
             _request_id(attrs.get("request_id")), trace_id, _capped(attrs, limits),
             name, kind, value, 1, value, value, value,
             _encode(tags).decode() if tags else "{}", "",

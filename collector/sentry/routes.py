@@ -108,11 +108,14 @@ async def _handle(svc: Services, project_id: str, scope: Scope, receive: Receive
             return refuse(429, f"project {owner} is over its limit of "
                                 f"{svc.settings.rate_limit_per_minute} events per minute",
                            limit_headers)
+    refused: list[str] = []  # records the database refused for good (collector.writer)
     try:
-        await svc.writer.submit(rows)
+        await svc.writer.submit(rows, refuse=lambda _kind, _at, why: refused.append(why))
     except StorageUnavailable as exc:
         return refuse(503, f"cannot store data now ({exc}); retry later",
                        {"Retry-After": str(exc.retry_after)})
+    if refused and len(refused) == len(rows):  # a retry could never succeed: say so
+        return refuse(400, f"event is not usable: {refused[0]}")
     for kind, count in (("error", len(rows.errors)), ("log", len(rows.logs)),
                         ("metric", len(rows.metrics))):
         if count:

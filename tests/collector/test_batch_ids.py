@@ -144,19 +144,22 @@ async def test_two_writers_racing_on_the_same_ids_store_each_batch_once(db_url):
         await e.dispose()
 
 
-async def test_a_failed_transaction_leaves_the_id_free_for_the_retry(engine):
+async def test_a_refused_record_is_answered_and_stored_with_the_id(engine):
+    """A record the database refuses for good is rejected, and that answer is kept:
+    a retry of the batch gets it again instead of failing (and being retried) for ever."""
     project = await create_project(engine, "p")
     writer = BatchWriter(engine)
     writer.start()
     key = (project.id, "retried")
-    broken = _log_row(project.id, "x")[:-1] + (None,)  # message NOT NULL: the write fails
-    with pytest.raises(Exception):  # noqa: B017 - StorageUnavailable, any driver message
-        await writer.submit(RowBatch(logs=[broken]), key, Answer(1))
-    assert await writer.submit(RowBatch(logs=[_log_row(project.id, "ok")]), key,
-                               Answer(1)) is None
-    assert await writer.submit(RowBatch(logs=[_log_row(project.id, "ok")]), key,
-                               Answer(1)) == Answer(1)
+    broken = _log_row(project.id, "x")[:-1] + (None,)  # message NOT NULL: refused
+    answer = Answer(2)
+    assert await writer.submit(RowBatch(logs=[_log_row(project.id, "ok"), broken]), key,
+                               answer) is None
+    assert answer.accepted == 1 and answer.rejected[0]["kind"] == "logs"
+    again = await writer.submit(RowBatch(logs=[_log_row(project.id, "ok"), broken]), key,
+                                Answer(2))
     await writer.stop()
+    assert again == answer
     assert await _messages(engine) == ["ok"]
 
 

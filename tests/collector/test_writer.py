@@ -17,7 +17,7 @@ from collector.normalize import LOG_COLUMNS, RowBatch
 from collector.writer import BatchWriter
 from lookout.app import create_app
 from lookout.db import create_engine
-from lookout.errors import Overloaded, StorageUnavailable
+from lookout.errors import Overloaded
 from lookout.projects import create_project
 from lookout.services import Services
 from tests.support.tcp_proxy import TcpProxy
@@ -171,12 +171,16 @@ async def test_failed_transaction_rolls_back_alone_and_the_next_one_commits(engi
     writer.start()
     broken = _log_row(project.id, "broken")
     broken = (*broken[:LOG_COLUMNS.index("ts")], None, *broken[LOG_COLUMNS.index("ts") + 1:])
-    with pytest.raises(StorageUnavailable):
-        # The good row shares the failing transaction, so it is not stored either.
-        await writer.submit(RowBatch(logs=[_log_row(project.id, "same-batch"), broken]))
+    refused: list[tuple[str, int, str]] = []
+    # The row the database refuses (ts NOT NULL) is left out and reported; its neighbour
+    # in the failed transaction is written on its own.
+    await writer.submit(RowBatch(logs=[_log_row(project.id, "same-batch"), broken]),
+                        refuse=lambda *r: refused.append(r))
     await writer.submit(RowBatch(logs=[_log_row(project.id, "after")]))
     await writer.stop()
-    assert await _messages(engine) == ["after"]
+    assert sorted(await _messages(engine)) == ["after", "same-batch"]
+    assert [(kind, at) for kind, at, _ in refused] == [("logs", 1)]
+    assert "ts" in refused[0][2]
 
 
 async def test_error_hook_sees_new_errors_in_the_write_transaction(engine):
