@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -101,6 +102,31 @@ class Settings:
     ``X-Forwarded-Proto`` are believed. Empty trusts nobody: a client could otherwise forge
     its address and dodge the per-address login throttle."""
 
+    # HTTP connections (lookout serve; see lookout/http_limits.py)
+    max_header_bytes: int = 64 * 1024
+    """Largest request head (request line and all headers, in bytes); over it: ``431`` and the
+    connection is closed. Bounds what one connection buffers before a request starts."""
+
+    max_headers: int = 100
+    """Most headers in one request; more: ``431`` and the connection is closed."""
+
+    header_timeout: float = 10.0
+    """Seconds a connection may take to send a complete request head (from connecting, or from
+    the first byte of a request after keep-alive); then ``408`` and closed (slowloris)."""
+
+    body_timeout: float = 30.0
+    """Seconds without any body data while a request body is arriving; then ``408`` and
+    closed. Time the server itself stops reading (the app is busy) does not count."""
+
+    keepalive_timeout: float = 5.0
+    """Seconds an idle keep-alive connection stays open between requests."""
+
+    max_connections: int = 1000
+    """Most open client connections; at the cap a new one closes the connection that has
+    waited longest for a request head (idle or unfinished), or is answered ``503`` when none
+    is waiting. Lowered at start to stay below the open-files limit (which ``lookout serve``
+    raises to its hard limit when allowed)."""
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Build settings from the environment, raising ConfigError on a bad value."""
@@ -126,9 +152,11 @@ class Settings:
             raise ConfigError("LOOKOUT_BASE_URL must be an http:// or https:// URL")
         for name in ("eval_interval", "retention_days", "max_body_bytes", "max_batch_records",
                      "max_decompressed_bytes", "max_string_length", "write_queue_records",
-                     "write_batch_records", "write_timeout", "retention_batch_rows"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"{PREFIX}{name.upper()} must be greater than 0")
+                     "write_batch_records", "write_timeout", "retention_batch_rows",
+                     "max_header_bytes", "max_headers", "header_timeout", "body_timeout",
+                     "keepalive_timeout", "max_connections"):
+            if not 0 < getattr(self, name) < math.inf:  # also refuses nan
+                raise ConfigError(f"{PREFIX}{name.upper()} must be greater than 0 (and finite)")
         if self.rate_limit_per_minute < 0:
             raise ConfigError(f"{PREFIX}RATE_LIMIT_PER_MINUTE must not be negative (0 = no limit)")
         if self.max_attributes < 0:
