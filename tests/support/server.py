@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import resource
 import signal
 import socket
 import subprocess
@@ -59,12 +58,11 @@ class LookoutServer:
     def start_background(self) -> None:
         """Spawn ``lookout serve`` without waiting (several start at once; see wait_ready)."""
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
-        nofile = self.nofile
-        limit = None if nofile is None else (
-            lambda: resource.setrlimit(resource.RLIMIT_NOFILE, nofile))
+        # util-linux's prlimit sets the limit and execs the command (same pid).
+        prefix = [] if self.nofile is None else ["prlimit", "--nofile={}:{}".format(*self.nofile)]
         self.process = subprocess.Popen(
-            [LOOKOUT, "serve", "--port", str(self.port)], cwd=self.workdir, env=self.env,
-            stdout=log, stderr=subprocess.STDOUT, preexec_fn=limit)
+            [*prefix, LOOKOUT, "serve", "--port", str(self.port)], cwd=self.workdir,
+            env=self.env, stdout=log, stderr=subprocess.STDOUT)
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         """Poll ``/readyz`` until 200; raise with the server's log if it exits or times out."""
