@@ -20,10 +20,11 @@ the rest to the protocol ``lookout serve`` runs:
   with ``408`` (time the server itself stops reading, because the app has not
   taken the data yet, does not count);
 - at ``max_connections`` open connections a new one makes room by closing the
-  connection that has waited longest for a request head (idle keep-alive or
-  unfinished); when none is waiting, the new one is answered ``503``. Requests
-  already in the app are never cut, and a flood of unfinished connections
-  cannot keep out a client that sends its request at once.
+  connection that has waited longest on its client (idle keep-alive, an
+  unfinished head, or a body still arriving); when none is waiting, the new
+  one is answered ``503``. Requests whose body has arrived are never cut, and
+  a flood of unfinished or trickling connections cannot keep out a client
+  that sends its whole request at once (a trickle is never the oldest wait).
 
 One timer per connection, armed only while the server waits on the client:
 a whole request arriving in one read (every SDK batch) arms none.
@@ -76,8 +77,9 @@ class LimitedHttpToolsProtocol(CoalescingHttpToolsProtocol):
     """
 
     limits: ClassVar[ConnectionLimits] = ConnectionLimits()
-    # Connections waiting on the client for a request head, oldest first: the
-    # ones to close when the connection cap is reached.
+    # Connections waiting on the client for the rest of a request (from connecting, or
+    # from the last answer, until the request is complete), oldest first: the ones to
+    # close when the connection cap is reached.
     waiting: ClassVar[OrderedDict[LimitedHttpToolsProtocol, None]]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -111,7 +113,11 @@ class LimitedHttpToolsProtocol(CoalescingHttpToolsProtocol):
             if other is not self:
                 log.warning("connection limit (%d) reached: closing the longest-waiting "
                             "connection", self.limits.max_connections)
-                other._close()
+                if other._in_body or other._head_read:
+                    other._refuse(_answer(503, "Service Unavailable", "too many open "
+                                          "connections; this request was too slow"))
+                else:
+                    other._close()  # idle: nothing was asked
                 return
         log.warning("connection limit (%d) reached: refusing a new connection",
                     self.limits.max_connections)
@@ -200,13 +206,13 @@ class LimitedHttpToolsProtocol(CoalescingHttpToolsProtocol):
         self._head_since = None
         self._head_read = 0
         self._in_body = True
-        self.waiting.pop(self, None)
         self._disarm()
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
         self._in_body = False
         self._awaiting_head = True
+        self.waiting.pop(self, None)
         self._disarm()
         super().on_message_complete()
 

@@ -123,8 +123,8 @@ class Settings:
 
     max_connections: int = 1000
     """Most open client connections; at the cap a new one closes the connection that has
-    waited longest for a request head (idle or unfinished), or is answered ``503`` when none
-    is waiting. Lowered at start to stay below the open-files limit (which ``lookout serve``
+    waited longest on its client (idle, unfinished head or body still arriving), or is
+    answered ``503`` when none is waiting. Lowered at start to stay below the open-files limit (which ``lookout serve``
     raises to its hard limit when allowed)."""
 
     @classmethod

@@ -189,15 +189,18 @@ def test_a_slow_but_steady_body_is_not_cut(server_factory):
     assert _status(answer) == 202, answer
 
 
-def test_many_unfinished_connections_leave_healthz_answering(server_factory):
+@pytest.mark.parametrize("bodies_only", [False, True], ids=["heads-and-bodies", "bodies"])
+def test_many_unfinished_connections_leave_healthz_answering(server_factory, bodies_only):
     # A small open-files limit, as on a default system (1,024) but quicker to fill.
     server = server_factory(nofile=(256, 256))
     unfinished: list[socket.socket] = []
+    half_head = b"POST /api/1/ingest HTTP/1.1\r\nHost: x\r\n"
+    half_body = half_head + b"Content-Length: 1000\r\nContent-Type: application/json\r\n\r\n{"
     try:
-        for _ in range(400):
+        for n in range(400):  # unfinished heads and bodies, each past the cap of 192
             try:
                 sock = _connect(server)
-                sock.sendall(b"POST /api/1/ingest HTTP/1.1\r\nHost: x\r\n")
+                sock.sendall(half_head if n % 2 and not bodies_only else half_body)
             except OSError:
                 continue
             unfinished.append(sock)
