@@ -96,5 +96,20 @@ def decode_batch(body: bytes, project_id: int, now: float, limits: n.Limits,
         if bad:
             out.rejected_by_kind[_SINGULAR[kind]] = bad
     if batch.dropped:
-        out.dropped = {k[:20]: v for k, v in batch.dropped.items() if isinstance(v, int) and v > 0}
+        out.dropped = dropped_by_kind(batch.dropped)
+    return out
+
+
+def dropped_by_kind(reported: dict[str, int]) -> dict[str, int]:
+    """The SDK's ``dropped`` counts keyed by record kind, anything else summed as ``"other"``.
+
+    The keys become label values of ``lookout_sdk_dropped_records_total``. They come
+    from the client, and every distinct label value is a series kept in memory until
+    restart and rendered on every scrape, so only a fixed set may get through.
+    """
+    out: dict[str, int] = {}
+    for key, count in reported.items():
+        if count > 0:
+            kind = key if key in _KINDS else "other"
+            out[kind] = out.get(kind, 0) + count
     return out

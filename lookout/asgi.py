@@ -39,6 +39,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from lookout import metrics
 from lookout.db import database_unavailable
+from lookout.errors import ClientDisconnected
 from lookout.http import UNAVAILABLE, unavailable
 
 if TYPE_CHECKING:
@@ -99,11 +100,14 @@ def query_of(scope: Scope) -> dict[str, str]:
 
 
 async def body_chunks(receive: Receive) -> AsyncIterator[bytes]:
-    """The request body as it arrives (for ``collector.decode.read_limited``)."""
+    """The request body as it arrives (for ``collector.decode.read_limited``).
+
+    Raises :class:`~lookout.errors.ClientDisconnected` when the connection ends first.
+    """
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            return  # the client went away; what arrived so far is all there is
+            raise ClientDisconnected("the connection ended before the request body did")
         chunk = message.get("body", b"")
         if chunk:
             yield chunk
@@ -150,6 +154,8 @@ class FastPaths:
                    send: Send) -> None:
         try:
             reply = await handler(self.services, project_id, scope, receive)
+        except ClientDisconnected:
+            return  # nobody to answer, and nothing was stored
         except Exception as exc:  # like Litestar's handler: a JSON 503 or 500, logged
             if database_unavailable(exc):
                 unavailable(scope["path"], exc)

@@ -21,3 +21,11 @@ class StorageUnavailable(LookoutError):
 
 class Overloaded(StorageUnavailable):
     """The write queue is full; clients should back off briefly (503 with Retry-After)."""
+
+
+class ClientDisconnected(LookoutError):
+    """The client went away (or was cut off by a timeout) before its request body was complete.
+
+    Nothing of such a request may be stored: a body that stops early can still be
+    valid JSON (a chunked body cut at a chunk boundary), and it was never acknowledged.
+    """

@@ -7,6 +7,8 @@ own series are exported.
 
 from __future__ import annotations
 
+import asyncio
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -48,6 +50,27 @@ RETENTION_DELETED = Counter("lookout_retention_deleted_rows_total",
 def render() -> bytes:
     """The registry in Prometheus text exposition format."""
     return generate_latest(REGISTRY)
+
+
+# The render in progress, per event loop: scrapes that arrive meanwhile share it.
+_rendering: dict[asyncio.AbstractEventLoop, asyncio.Future[bytes]] = {}
+
+
+async def render_off_loop() -> bytes:
+    """:func:`render` on a worker thread, at most one at a time per event loop.
+
+    Rendering walks every series; on the event loop it would hold up every request
+    for as long as it takes (a client-fed label once made that 22 s). On a thread
+    the loop keeps answering, and concurrent scrapes wait for the same render
+    instead of starting one each, so a scrape flood costs one thread, not many.
+    """
+    loop = asyncio.get_running_loop()
+    future = _rendering.get(loop)
+    if future is None:
+        future = loop.run_in_executor(None, render)
+        _rendering[loop] = future
+        future.add_done_callback(lambda _: _rendering.pop(loop, None))
+    return await asyncio.shield(future)
 
 RULE_TICK_SECONDS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 TICK_SECONDS = Histogram("lookout_rule_tick_seconds",

@@ -39,10 +39,12 @@ async def readyz(request: Request) -> Response:
     return json_response({"status": "ready"})
 
 
-@get("/metrics", sync_to_thread=False)
-def prometheus_metrics(request: Request) -> Response:
+@get("/metrics")
+async def prometheus_metrics(request: Request) -> Response:
+    """Prometheus text format, rendered off the event loop (ingest never waits for it)."""
     metrics.WRITE_QUEUE.set(services(request).writer.queued_records)
-    return Response(content=metrics.render(), media_type="text/plain; version=0.0.4")
+    return Response(content=await metrics.render_off_loop(),
+                    media_type="text/plain; version=0.0.4")
 
 
 routes = [healthz, readyz, prometheus_metrics]

@@ -16,7 +16,7 @@ import uvicorn
 from lookout import logs
 from lookout.db import create_engine, describe_database
 from lookout.errors import ConfigError
-from lookout.http_protocol import CoalescingHttpToolsProtocol
+from lookout.http_limits import ConnectionLimits, connection_cap, protocol_class, raise_fd_limit
 from lookout.migrate import upgrade
 from lookout.settings import Settings
 
@@ -35,6 +35,10 @@ def serve(settings: Settings, host: str, port: int) -> int:
     from lookout.app import create_app
 
     app = create_app(settings)
+    limits = ConnectionLimits(
+        max_header_bytes=settings.max_header_bytes, max_headers=settings.max_headers,
+        header_timeout=settings.header_timeout, body_timeout=settings.body_timeout,
+        max_connections=connection_cap(settings.max_connections, raise_fd_limit()))
     url = f"http://{host}:{port}"
     log.info(f"Lookout is running at {url} (database: {describe_database(settings.database_url)})")
     for warning in settings.warnings():
@@ -44,7 +48,8 @@ def serve(settings: Settings, host: str, port: int) -> int:
     if not has_user:
         log.info("Create a login for the web UI with: lookout user create EMAIL")
     config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
-                            http=CoalescingHttpToolsProtocol,
+                            http=protocol_class(limits),
+                            timeout_keep_alive=settings.keepalive_timeout,  # type: ignore[arg-type]
                             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
                             lifespan="on", server_header=False,
                             # Client address and scheme from X-Forwarded-* only when

@@ -194,6 +194,31 @@ class Settings:
     Lists stop there (the next-page cursor goes on from there); a request timeline shows
     the remaining records without their JSON values."""
 
+    # HTTP connections (lookout serve; see lookout/http_limits.py)
+    max_header_bytes: int = 64 * 1024
+    """Largest request head (request line and all headers, in bytes); over it: ``431`` and the
+    connection is closed. Bounds what one connection buffers before a request starts."""
+
+    max_headers: int = 100
+    """Most headers in one request; more: ``431`` and the connection is closed."""
+
+    header_timeout: float = 10.0
+    """Seconds a connection may take to send a complete request head (from connecting, or from
+    the first byte of a request after keep-alive); then ``408`` and closed (slowloris)."""
+
+    body_timeout: float = 30.0
+    """Seconds without any body data while a request body is arriving; then ``408`` and
+    closed. Time the server itself stops reading (the app is busy) does not count."""
+
+    keepalive_timeout: float = 5.0
+    """Seconds an idle keep-alive connection stays open between requests."""
+
+    max_connections: int = 1000
+    """Most open client connections; at the cap a new one closes the connection that has
+    waited longest on its client (idle, unfinished head or body still arriving), or is
+    answered ``503`` when none is waiting. Lowered at start to stay below the open-files limit (which ``lookout serve``
+    raises to its hard limit when allowed)."""
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Build settings from the environment, raising ConfigError on a bad value."""
@@ -225,11 +250,11 @@ class Settings:
                      "search_time_budget", "search_max_term_length", "search_max_terms",
                      "max_collection_items", "max_json_bytes", "max_exception_bytes",
                      "max_frame_vars_bytes", "max_label_bytes", "max_route_bytes",
-                     "max_shown_value_bytes", "max_shown_page_bytes"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"{PREFIX}{name.upper()} must be greater than 0")
-        if not math.isfinite(self.search_time_budget):
-            raise ConfigError(f"{PREFIX}SEARCH_TIME_BUDGET must be a finite number of seconds")
+                     "max_shown_value_bytes", "max_shown_page_bytes",
+                     "max_header_bytes", "max_headers", "header_timeout", "body_timeout",
+                     "keepalive_timeout", "max_connections"):
+            if not 0 < getattr(self, name) < math.inf:  # also refuses nan
+                raise ConfigError(f"{PREFIX}{name.upper()} must be greater than 0 (and finite)")
         if max(2 * self.max_label_bytes + self.max_route_bytes,
                3 * self.max_label_bytes + 64) > MAX_INDEX_KEY_BYTES:
             raise ConfigError(f"{PREFIX}MAX_LABEL_BYTES * 2 + {PREFIX}MAX_ROUTE_BYTES (and "

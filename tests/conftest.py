@@ -195,8 +195,9 @@ def server_factory(tmp_path: Path) -> Iterator:
     started: list[LookoutServer] = []
 
     def factory(db_url: str | None = None, env: dict[str, str] | None = None,
-                workdir: Path | None = None) -> LookoutServer:
-        server = start_server(workdir or tmp_path, db_url=db_url, env=env)
+                workdir: Path | None = None,
+                nofile: tuple[int, int] | None = None) -> LookoutServer:
+        server = start_server(workdir or tmp_path, db_url=db_url, env=env, nofile=nofile)
         started.append(server)
         return server
 

@@ -190,3 +190,62 @@ def test_nginx_body_limit_matches_lookouts(cluster: Cluster):
     assert status == 400 and b"error" in body  # reached Lookout, which read it all
     status, body = request(cluster.url, "POST", path, b" " * (limit + 1), headers)
     assert status == 413 and b"<center>nginx" in body  # nginx's page, not Lookout's
+
+
+
+def _held_back(cluster: Cluster, path: str, n: int, body: bytes,
+               headers: dict[str, str]) -> list[tuple[int, bytes, str | None]]:
+    """``n`` requests sent at once, their bodies held back until all heads are in, then each
+    answer (status 0: nginx refused before reading the body and closed)."""
+    parts = urlsplit(cluster.url)
+    conns = []
+    for _ in range(n):
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+        conn.putrequest("POST", path)
+        for name, value in {**headers, "Content-Length": str(len(body))}.items():
+            conn.putheader(name, value)
+        conn.endheaders()
+        conns.append(conn)
+    answers: list[tuple[int, bytes, str | None]] = []
+    for conn in conns:
+        try:
+            conn.send(body)
+            resp = conn.getresponse()
+            answers.append((resp.status, resp.read(), resp.getheader("Retry-After")))
+        except OSError as exc:
+            answers.append((0, str(exc).encode(), None))
+        finally:
+            conn.close()
+    return answers
+
+
+def _assert_json_429(answers: list[tuple[int, bytes, str | None]]) -> None:
+    refused = next(a for a in answers if a[0] == 429)
+    assert json.loads(refused[1])["error"].startswith("too many requests") and refused[2] == "1"
+
+
+def test_nginx_limits_the_ingest_rate_per_address_with_a_json_429(cluster: Cluster):
+    dsn = urlsplit(cluster.create_project())
+    path = f"/api/{dsn.path.strip('/')}/ingest"
+    headers = {"X-Lookout-Key": dsn.username or "", "Content-Type": "application/json"}
+    body = json.dumps({"logs": [{"message": "rate"}]}).encode()
+    # 300 at once from one address: 100/s plus a burst of 200 are let through (delayed).
+    answers = _held_back(cluster, path, 300, body, headers)
+    statuses = Counter(status for status, _, _ in answers)
+    assert set(statuses) <= {202, 429}, statuses
+    assert statuses[202] >= 150 and statuses[429] >= 50, statuses
+    _assert_json_429(answers)
+
+
+def test_nginx_limits_concurrent_requests_per_address(cluster: Cluster):
+    # Not ingest (no rate limit there): 100 requests in flight at once, 64 allowed.
+    answers = _held_back(cluster, "/login", 100, b"email=a",
+                         {"Content-Type": "application/x-www-form-urlencoded"})
+    statuses = Counter(status for status, _, _ in answers)
+    assert statuses[429] >= 30 and all(s < 500 for s in statuses), statuses
+    _assert_json_429(answers)
+
+
+def test_nginx_serves_metrics_to_loopback(cluster: Cluster):
+    status, body = request(cluster.url, path="/metrics")
+    assert status == 200 and b"lookout_ingest_records_accepted_total" in body

@@ -84,6 +84,9 @@ RECIPES: dict[str, Callable[[], bytes]] = {
         "errors": [{"exception": [{"type": "E", "value": "x" * MB}]}]}),
     "too_many_records": lambda: msgspec.json.encode({"logs": [{"message": "x"}] * 10_001}),
     "empty": lambda: b"",
+    # Each made-up kind was once a Prometheus series, kept until restart.
+    "dropped_key_flood": lambda: msgspec.json.encode({
+        "logs": [{"message": "x"}], "dropped": {f"kind-{i}": 1 for i in range(10_000)}}),
     "deep_envelope": lambda: b'{}\n{"type":"event"}\n{"extra": ' + _deep(100_000) + b"}\n",
     "many_items_envelope": lambda: b"{}\n" + b'{"type":"attachment","length":0}\n\n' * 1001,
     # For a GET case the recipe makes the path.

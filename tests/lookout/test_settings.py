@@ -27,6 +27,10 @@ def test_values_are_parsed():
 @pytest.mark.parametrize("env,words", [
     ({"LOOKOUT_RETENTION_DAYS": "soon"}, "LOOKOUT_RETENTION_DAYS must be a number"),
     ({"LOOKOUT_RETENTION_DAYS": "0"}, "LOOKOUT_RETENTION_DAYS must be greater than 0"),
+    ({"LOOKOUT_HEADER_TIMEOUT": "nan"}, "LOOKOUT_HEADER_TIMEOUT must be greater than 0"),
+    ({"LOOKOUT_BODY_TIMEOUT": "inf"}, "LOOKOUT_BODY_TIMEOUT must be greater than 0"),
+    ({"LOOKOUT_MAX_HEADERS": "0"}, "LOOKOUT_MAX_HEADERS must be greater than 0"),
+    ({"LOOKOUT_MAX_CONNECTIONS": "-1"}, "LOOKOUT_MAX_CONNECTIONS must be greater than 0"),
     ({"LOOKOUT_DATABASE_URL": "mysql://x"}, "LOOKOUT_DATABASE_URL must start with"),
     ({"LOOKOUT_BASE_URL": "ftp://x"}, "LOOKOUT_BASE_URL"),
     ({"LOOKOUT_LOG_LEVEL": "chatty"}, "LOOKOUT_LOG_LEVEL"),

@@ -28,6 +28,8 @@ class LookoutServer:
     env: dict[str, str]
     process: subprocess.Popen[bytes] | None = None
     log_path: Path = field(default_factory=Path)
+    nofile: tuple[int, int] | None = None
+    """(soft, hard) open-files limit for the process; inherited when None."""
 
     @property
     def url(self) -> str:
@@ -56,9 +58,11 @@ class LookoutServer:
     def start_background(self) -> None:
         """Spawn ``lookout serve`` without waiting (several start at once; see wait_ready)."""
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
+        # util-linux's prlimit sets the limit and execs the command (same pid).
+        prefix = [] if self.nofile is None else ["prlimit", "--nofile={}:{}".format(*self.nofile)]
         self.process = subprocess.Popen(
-            [LOOKOUT, "serve", "--port", str(self.port)], cwd=self.workdir, env=self.env,
-            stdout=log, stderr=subprocess.STDOUT)
+            [*prefix, LOOKOUT, "serve", "--port", str(self.port)], cwd=self.workdir,
+            env=self.env, stdout=log, stderr=subprocess.STDOUT)
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         """Poll ``/readyz`` until 200; raise with the server's log if it exits or times out."""
@@ -101,13 +105,14 @@ class LookoutServer:
 
 
 def start_server(workdir: Path, db_url: str | None = None, env: dict[str, str] | None = None,
-                 port: int | None = None) -> LookoutServer:
+                 port: int | None = None, nofile: tuple[int, int] | None = None) -> LookoutServer:
     workdir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("LOOKOUT_")}
     full_env["LOOKOUT_DATABASE_URL"] = db_url or f"sqlite+aiosqlite:///{workdir / 'lookout.db'}"
     full_env["LOOKOUT_BASE_URL"] = f"http://127.0.0.1:{port}"
     full_env.update(env or {})
-    server = LookoutServer(workdir, port, full_env, log_path=workdir / f"serve-{port}.log")
+    server = LookoutServer(workdir, port, full_env, log_path=workdir / f"serve-{port}.log",
+                           nofile=nofile)
     server.start()
     return server
