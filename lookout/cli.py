@@ -37,6 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
 
     sub.add_parser("migrate", help="apply database migrations")
+    backup = sub.add_parser("backup", help="SQLite: a consistent copy of the database, "
+                                           "also while serving")
+    backup.add_argument("path", help="the new file to write")
+    sub.add_parser("vacuum", help="SQLite: switch an older database to incremental "
+                                  "auto-vacuum, so it shrinks after retention")
 
     from lookout.cli_accounts import add_parsers as add_account_parsers
     from rules.cli import add_parser as add_rules_parser
@@ -95,6 +100,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         print(f"database at {where} is up to date" if existed
               else f"created a new Lookout database at {where}")
         return 0
+    if args.command in ("backup", "vacuum"):
+        return _sqlite_maintenance(args, settings)
     if args.command in ("project", "user", "token"):
         from lookout.cli_accounts import run as run_accounts
 
@@ -104,6 +111,33 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
         return run_rules(args, settings)
     raise ConfigError(f"unknown command {args.command}")
+
+
+def _sqlite_maintenance(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
+    from lookout import sqlite_space
+
+    if not settings.is_sqlite:
+        where = describe_database(settings.database_url)
+        raise ConfigError(
+            f"{args.command} is for SQLite; for PostgreSQL ({where}) use "
+            "`pg_dump --format=custom --file=PATH DBNAME` for a consistent copy while serving "
+            "(docs/deploy.md), and PostgreSQL's autovacuum reclaims space")
+    database = make_url(settings.database_url).database or ""
+    if not Path(database).is_file():
+        raise ConfigError(f"no Lookout database at {describe_database(settings.database_url)}")
+    if args.command == "backup":
+        done = sqlite_space.backup(database, Path(args.path).resolve())
+        print(f"Wrote {done.path} ({done.bytes:,} bytes) in {done.seconds:.1f} s: "
+              "a consistent copy as of the start of the backup.")
+        return 0
+    seconds = sqlite_space.convert_to_incremental(database)
+    print(f"{describe_database(settings.database_url)} now uses incremental auto-vacuum "
+          f"(took {seconds:.1f} s); it shrinks after each retention run.")
+    return 0
 
 
 async def _noop() -> None:

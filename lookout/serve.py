@@ -84,6 +84,7 @@ async def _migrate(settings: Settings) -> tuple[bool, bool]:
     """Apply migrations; say whether there is a project and a user yet (for the hints)."""
     from sqlalchemy import func, select
 
+    from lookout.sqlite_space import INCREMENTAL, auto_vacuum_mode
     from lookout.tables import projects, users
 
     engine = create_engine(settings.database_url)
@@ -92,6 +93,10 @@ async def _migrate(settings: Settings) -> tuple[bool, bool]:
         async with engine.connect() as conn:
             n_projects = await conn.scalar(select(func.count()).select_from(projects))
             n_users = await conn.scalar(select(func.count()).select_from(users))
+        if settings.is_sqlite and await auto_vacuum_mode(engine) != INCREMENTAL:
+            log.warning("this SQLite database was created without incremental auto-vacuum, so "
+                        "it does not shrink after retention: stop Lookout and run `lookout "
+                        "vacuum` once (it rewrites the file; about a minute per few GB)")
         return bool(n_projects), bool(n_users)
     finally:
         await engine.dispose()

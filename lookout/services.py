@@ -16,6 +16,7 @@ from lookout import meta
 from lookout.db import create_engine, now
 from lookout.projects import KeyCache
 from lookout.settings import Settings
+from lookout.sqlite_space import reclaim
 from rules.runtime import Alerting
 
 log = logging.getLogger("lookout")
@@ -84,6 +85,13 @@ class Services:
             return {}
         if any(deleted.values()):
             log.info("retention removed old rows", extra={"deleted": deleted})
+            try:
+                freed = await reclaim(self.engine)
+            except Exception as exc:  # noqa: BLE001 - space comes back at the next run
+                log.warning("reclaiming free space failed", extra={"error": str(exc)[:200]})
+            else:
+                if freed:
+                    log.info("returned free pages to the file system", extra={"pages": freed})
         return deleted
 
 
