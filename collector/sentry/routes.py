@@ -18,7 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 from litestar.types import Receive, Scope
 
-from collector.decode import BodyError, decompress, read_limited, replace_nul_escapes
+from collector.decode import (
+    BodyError,
+    decode_store_body,
+    decompress,
+    read_limited,
+    replace_nul_escapes,
+)
 from collector.normalize import RecordError, RowBatch
 from collector.ratelimit import limit_errors
 from collector.sentry import auth, events
@@ -77,8 +83,10 @@ async def _handle(svc: Services, project_id: str, scope: Scope, receive: Receive
     try:
         body = await read_limited(body_chunks(receive), headers.get("content-length"),
                                   settings.max_body_bytes)
-        body = replace_nul_escapes(decompress(body, headers.get("content-encoding"),
-                                              settings.max_decompressed_bytes))
+        body = decompress(body, headers.get("content-encoding"), settings.max_decompressed_bytes)
+        if legacy_store:
+            body = decode_store_body(body, settings.max_decompressed_bytes)
+        body = replace_nul_escapes(body)
         if legacy_store:
             envelope = Envelope(items=[Item("event", {}, body)])
         else:
