@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import getpass
 import sys
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -41,6 +42,14 @@ def build_parser() -> argparse.ArgumentParser:
     create = project.add_parser("create", help="create a project and print its DSN")
     create.add_argument("name")
     project.add_parser("list", help="list projects and their DSNs")
+    grouping = project.add_parser(
+        "grouping", help="show or switch a project's grouping version (docs/grouping.md)")
+    grouping.add_argument("project", help="project name or id")
+    grouping.add_argument("--set", type=int, dest="set_version", metavar="VERSION",
+                          help="switch to this grouping version")
+    grouping.add_argument("--transition-days", type=float, default=30.0,
+                          help="days during which new events still find the issues grouped "
+                               "by the previous version (default 30; 0 = none)")
 
     user = sub.add_parser("user", help="manage UI users").add_subparsers(
         dest="action", required=True, parser_class=_Parser)
@@ -136,9 +145,31 @@ def _project(args: argparse.Namespace, settings: Settings) -> int:
         print(f"Created project {project.name!r} (id {project.id}). Its DSN:")
         print(dsn_for(settings.base_url, project.id, project.public_key))
         return 0
+    if args.action == "grouping":
+        return _grouping(args, settings)
     for project in _with_engine(settings, list_projects):
         print(f"{project.id}\t{project.name}\t"
               f"{dsn_for(settings.base_url, project.id, project.public_key)}")
+    return 0
+
+
+def _grouping(args: argparse.Namespace, settings: Settings) -> int:
+    from collector.grouping import LATEST_VERSION, VERSIONS
+    from lookout.projects import get_grouping, set_grouping
+
+    if args.set_version is None:
+        config = _with_engine(settings, lambda engine: get_grouping(engine, args.project))
+    else:
+        if args.set_version not in VERSIONS:
+            raise ConfigError(f"grouping version must be one of {', '.join(map(str, VERSIONS))}")
+        if not 0 <= args.transition_days <= 3650:
+            raise ConfigError("--transition-days must be between 0 and 3650")
+        config = _with_engine(settings, lambda engine: set_grouping(
+            engine, args.project, args.set_version, args.transition_days * 86400))
+    until = (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(config.fallback_until))
+             if config.fallback_until else "none")
+    print(f"project {config.name!r} (id {config.id}): grouping version {config.version} "
+          f"(latest {LATEST_VERSION}); previous-version fallback until: {until}")
     return 0
 
 

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -54,6 +54,49 @@ async def create_project(engine: AsyncEngine, name: str) -> Project:
     except IntegrityError:
         raise ConfigError(f"a project named {name!r} already exists") from None
     return Project(project_id, name, key)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupingConfig:
+    id: int
+    name: str
+    version: int
+    fallback_until: float | None
+
+
+async def _find(conn, name_or_id: str):  # -> Row
+    query = select(projects.c.id, projects.c.name, projects.c.grouping_version,
+                   projects.c.grouping_fallback_until)
+    row = (await conn.execute(query.where(projects.c.name == name_or_id.strip()))).first()
+    if row is None and name_or_id.strip().isdigit() and len(name_or_id.strip()) < 10:
+        row = (await conn.execute(query.where(projects.c.id == int(name_or_id)))).first()
+    if row is None:
+        raise ConfigError(f"no project named or numbered {name_or_id[:200]!r}")
+    return row
+
+
+async def get_grouping(engine: AsyncEngine, name_or_id: str) -> GroupingConfig:
+    async with engine.connect() as conn:
+        return GroupingConfig(*(await _find(conn, name_or_id)))
+
+
+async def set_grouping(engine: AsyncEngine, name_or_id: str, version: int,
+                       transition_seconds: float) -> GroupingConfig:
+    """Switch a project's grouping version (the caller checks the version exists).
+
+    For ``transition_seconds`` after an upgrade, events also look for issues under
+    the previous version's fingerprint (see ``collector.issues``), so existing
+    issues keep receiving their events instead of being split off silently.
+    """
+    async with engine.begin() as conn:
+        row = await _find(conn, name_or_id)
+        until = now() + transition_seconds if version > row.grouping_version and \
+            transition_seconds > 0 else None
+        if version == row.grouping_version:
+            until = row.grouping_fallback_until
+        await conn.execute(update(projects).where(projects.c.id == row.id).values(
+            grouping_version=version, grouping_fallback_until=until))
+    return GroupingConfig(row.id, row.name, version, until)
 
 
 async def list_projects(engine: AsyncEngine) -> list[Project]:
