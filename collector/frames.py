@@ -44,9 +44,20 @@ def is_url_like(name: str) -> bool:
     return "://" in name or _EXTENSION.search(name.split("?", 1)[0].split("#", 1)[0]) is not None
 
 
-@functools.lru_cache(maxsize=4096)
+CACHED_LENGTH = 512  # longer names are computed each time: a cache of them could hold GBs
+
+
 def normalize_url(name: str) -> str:
     """``https://www.shop.example/static/1.4.2/main.3f9a2b1c.js?v=2#x`` -> ``static/main``."""
+    return _url_cached(name) if len(name) <= CACHED_LENGTH else _url(name)
+
+
+def normalize_path(name: str) -> str:
+    """A server-side path stable across machines and deploy directories."""
+    return _path_cached(name) if len(name) <= CACHED_LENGTH else _path(name)
+
+
+def _url(name: str) -> str:
     path = name.split("#", 1)[0].split("?", 1)[0]
     path = _SCHEME_HOST.sub("", path.replace("\\", "/"))
     path = _NODE_MODULES.sub("node_modules/", path)
@@ -61,15 +72,17 @@ def normalize_url(name: str) -> str:
     return "/".join([*dirs[-3:], last])
 
 
-@functools.lru_cache(maxsize=4096)
-def normalize_path(name: str) -> str:
-    """A server-side path stable across machines and deploy directories."""
+def _path(name: str) -> str:
     if is_url_like(name):
         return normalize_url(name)
     path = _SITE_PACKAGES.sub("", name.replace("\\", "/"))
     if path.startswith("/") or re.match(r"^[A-Za-z]:/", path):
         path = "/".join(path.rsplit("/", 2)[-2:])
     return path.lstrip("./") or "?"
+
+
+_url_cached = functools.lru_cache(maxsize=4096)(_url)
+_path_cached = functools.lru_cache(maxsize=4096)(_path)
 
 
 def normalize_function(name: Any) -> str:
@@ -107,11 +120,45 @@ def location(frame: dict[str, Any]) -> str | None:
     return None
 
 
+def identity(frame: dict[str, Any]) -> tuple[str | None, str, str]:
+    """(location, function, context line) of a frame, normalized.
+
+    Cached for ordinary frames (the same bug sends the same frames over and
+    over); frames with long strings are computed each time, so the cache
+    stays small.
+    """
+    get = frame.get
+    key = (get("module"), get("filename"), get("abs_path"), get("package"), get("function"),
+           get("context_line"))
+    try:
+        if sum(len(v) for v in key if v is not None) <= CACHED_LENGTH * 2:
+            return _identity_cached(key)
+    except TypeError:  # a non-string value: computed uncached
+        pass
+    return _identity(frame)
+
+
 def component(frame: dict[str, Any]) -> str | None:
-    """A frame's identity, or None when it carries nothing stable (an address only)."""
-    where = location(frame)
-    function = frame.get("function")
-    if where is None and not (isinstance(function, str) and function):
+    """A frame's identity as hashed, or None when it carries nothing stable (an address)."""
+    where, function, context = identity(frame)
+    if where is None and function == "<anonymous>" and not _has_function(frame):
         return None
-    return (f"{where or '?'} | {normalize_function(function)} | "
-            f"{normalize_context_line(frame.get('context_line'))}")
+    return f"{where or '?'} | {function} | {context}"
+
+
+def _has_function(frame: dict[str, Any]) -> bool:
+    function = frame.get("function")
+    return isinstance(function, str) and bool(function)
+
+
+def _identity(frame: dict[str, Any]) -> tuple[str | None, str, str]:
+    return (location(frame), normalize_function(frame.get("function")),
+            normalize_context_line(frame.get("context_line")))
+
+
+_FIELDS = ("module", "filename", "abs_path", "package", "function", "context_line")
+
+
+@functools.lru_cache(maxsize=4096)
+def _identity_cached(key: tuple[Any, ...]) -> tuple[str | None, str, str]:
+    return _identity(dict(zip(_FIELDS, key, strict=True)))

@@ -219,21 +219,20 @@ def main_chain(exceptions: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """
     if not any(_is_group(e) for e in exceptions):
         return exceptions
-    by_id = {m.get("exception_id"): e for e in exceptions
-             if isinstance(m := e.get("mechanism") or {}, dict)}
+    by_id = {i: e for e in exceptions if (i := _tree_field(e, "exception_id")) is not None}
     leaves = [e for e in exceptions if not _is_group(e)]
     if not leaves:
         return exceptions[-1:]
-    main = min(leaves, key=lambda e: _exception_id(e))
+    main = min(leaves, key=lambda e: _tree_field(e, "exception_id") or 1 << 30)
     chain = [main]
     seen = {id(main)}
-    parent = (main.get("mechanism") or {}).get("parent_id")
+    parent = _tree_field(main, "parent_id")
     while parent is not None and parent in by_id and id(by_id[parent]) not in seen:
         node = by_id[parent]
         seen.add(id(node))
         if not _is_group(node):
             chain.insert(0, node)
-        parent = (node.get("mechanism") or {}).get("parent_id")
+        parent = _tree_field(node, "parent_id")
     return chain
 
 
@@ -242,9 +241,11 @@ def _is_group(exc: dict[str, Any]) -> bool:
     return isinstance(mechanism, dict) and mechanism.get("is_exception_group") is True
 
 
-def _exception_id(exc: dict[str, Any]) -> int:
-    value = (exc.get("mechanism") or {}).get("exception_id")
-    return value if isinstance(value, int) else 1 << 30
+def _tree_field(exc: dict[str, Any], key: str) -> int | None:
+    """``mechanism.exception_id`` / ``parent_id`` when it is an integer."""
+    mechanism = exc.get("mechanism")
+    value = mechanism.get(key) if isinstance(mechanism, dict) else None
+    return value if type(value) is int else None
 
 
 def _frame_parts(frames: list[dict[str, Any]]) -> list[str]:
@@ -313,8 +314,8 @@ def _culprit_v2(chain: list[dict[str, Any]], fallback: str) -> str:
         chosen = next((f for f in reversed(frames) if f.get("in_app") is True),
                       frames[-1] if frames else None)
         if chosen is not None:
-            where = fr.location(chosen) or "?"
-            return f"{where} in {fr.normalize_function(chosen.get('function'))}"[:TITLE_LENGTH]
+            where, function, _ = fr.identity(chosen)
+            return f"{where or '?'} in {function}"[:TITLE_LENGTH]
     return fallback[:TITLE_LENGTH]
 
 

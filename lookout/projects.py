@@ -90,10 +90,10 @@ async def set_grouping(engine: AsyncEngine, name_or_id: str, version: int,
     """
     async with engine.begin() as conn:
         row = await _find(conn, name_or_id)
-        until = now() + transition_seconds if version > row.grouping_version and \
-            transition_seconds > 0 else None
-        if version == row.grouping_version:
-            until = row.grouping_fallback_until
+        # Upgrading (or re-running on the same version) opens the window anew; 0 closes
+        # it; a downgrade has none (version 1 has no previous version to look in).
+        upgrade = version > 1 and version >= row.grouping_version
+        until = now() + transition_seconds if upgrade and transition_seconds > 0 else None
         await conn.execute(update(projects).where(projects.c.id == row.id).values(
             grouping_version=version, grouping_fallback_until=until))
     return GroupingConfig(row.id, row.name, version, until)
