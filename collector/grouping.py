@@ -15,6 +15,17 @@ The rules follow Sentry's order, so teams moving over see the same issues:
 
 Every decision is recorded in :attr:`Grouping.inputs` so people can see *why*
 two events were grouped together.
+
+Versions (``projects.grouping_version``, see docs/grouping.md): version 1 is
+the rules above as first shipped, kept bit for bit so issues grouped by it keep
+their events. Version 2 (:data:`LATEST_VERSION`) follows Sentry more closely:
+with no in-app frame it groups by all frames (``system_frames``) instead of
+type + value; every exception of a chain contributes; an ``ExceptionGroup`` is
+grouped and titled by its main exception; frames are identified by
+:mod:`collector.frames` (URLs without host, query, hashes or versions;
+anonymous functions normalized); and events with neither exception nor message
+group by what they do carry (platform, logger, transaction, attachments)
+instead of all sharing one issue.
 """
 
 from __future__ import annotations
@@ -27,6 +38,11 @@ from typing import Any
 
 import msgspec
 
+from collector import frames as fr
+
+VERSIONS = (1, 2)
+LATEST_VERSION = 2
+"""What new projects get; ``lookout project grouping`` switches existing ones."""
 DEFAULT_MARKERS = frozenset({"{{ default }}", "{{default}}"})
 MAX_CONTEXT_LINE = 120  # longer lines are usually minified or generated code: not stable
 TITLE_LENGTH = 200
@@ -58,7 +74,8 @@ class Grouping:
     fingerprint: str
     """Hex hash of the inputs; events of one project with the same hash are one issue."""
     method: str
-    """``fingerprint`` | ``in_app_frames`` | ``exception`` | ``message``."""
+    """``fingerprint`` | ``in_app_frames`` | ``system_frames`` | ``exception`` | ``message``
+    | ``event`` (version 2: no exception and no message)."""
     inputs: dict[str, Any]
     """The values that were hashed, to show why events grouped together."""
     title: str
@@ -161,9 +178,23 @@ def _title(exceptions: list[dict[str, Any]], message: str) -> str:
 
 def group_event(exceptions: list[dict[str, Any]], message: str, *,
                 fingerprint: list[str] | None = None, template: str | None = None,
-                culprit_fallback: str = "") -> Grouping:
-    """Group one event from its exception chain (oldest first), message and options."""
-    method, inputs = _default(exceptions, message, template)
+                culprit_fallback: str = "", version: int = 1,
+                context: dict[str, Any] | None = None) -> Grouping:
+    """Group one event from its exception chain (oldest first), message and options.
+
+    ``context`` (version 2): what an event without exception and message is told
+    apart by (see :func:`_bare_event`).
+    """
+    if version >= 2:
+        chain = main_chain(exceptions)
+        method, inputs = _default_v2(chain, message, template, context or {})
+        title, culprit = _title(chain, message), _culprit_v2(chain, culprit_fallback)
+        if method == "event" and inputs.get("attachments"):
+            title = (f"{UNLABELED} with {', '.join(inputs['attachments'])}"
+                     f" ({inputs.get('platform', 'other')})")[:TITLE_LENGTH]
+    else:
+        method, inputs = _default(exceptions, message, template)
+        title, culprit = _title(exceptions, message), _culprit(exceptions, culprit_fallback)
     if fingerprint:
         parts: list[Any] = []
         for part in fingerprint[:50]:
@@ -171,15 +202,127 @@ def group_event(exceptions: list[dict[str, Any]], message: str, *,
             parts.append({"default": {"method": method, **inputs}}
                          if text.strip() in DEFAULT_MARKERS else text)
         method, inputs = "fingerprint", {"fingerprint": parts}
+    # The version is not hashed: where both versions agree (messages, fingerprints,
+    # in-app Python stacks) a project switching versions keeps its issues as they are.
     digest = hashlib.blake2b(_encode([method, inputs]), digest_size=16).hexdigest()
-    return Grouping(digest, method, inputs, _title(exceptions, message),
-                    _culprit(exceptions, culprit_fallback))
+    return Grouping(digest, method, inputs, title, culprit)
+
+
+def main_chain(exceptions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The exceptions that name and group the event (oldest first).
+
+    An ``ExceptionGroup`` arrives as a tree (``mechanism.exception_id`` /
+    ``parent_id``, the group itself flagged ``is_exception_group``). Like
+    Sentry, the event is about its main exception: the first exception that
+    is not itself a group, with the exceptions it was raised from (its own
+    children, for a nested chain); the group wrappers are left out.
+    """
+    if not any(_is_group(e) for e in exceptions):
+        return exceptions
+    by_id = {i: e for e in exceptions if (i := _tree_field(e, "exception_id")) is not None}
+    leaves = [e for e in exceptions if not _is_group(e)]
+    if not leaves:
+        return exceptions[-1:]
+    main = min(leaves, key=lambda e: _tree_field(e, "exception_id") or 1 << 30)
+    chain = [main]
+    seen = {id(main)}
+    parent = _tree_field(main, "parent_id")
+    while parent is not None and parent in by_id and id(by_id[parent]) not in seen:
+        node = by_id[parent]
+        seen.add(id(node))
+        if not _is_group(node):
+            chain.insert(0, node)
+        parent = _tree_field(node, "parent_id")
+    return chain
+
+
+def _is_group(exc: dict[str, Any]) -> bool:
+    mechanism = exc.get("mechanism")
+    return isinstance(mechanism, dict) and mechanism.get("is_exception_group") is True
+
+
+def _tree_field(exc: dict[str, Any], key: str) -> int | None:
+    """``mechanism.exception_id`` / ``parent_id`` when it is an integer."""
+    mechanism = exc.get("mechanism")
+    value = mechanism.get(key) if isinstance(mechanism, dict) else None
+    return value if type(value) is int else None
+
+
+def _frame_parts(frames: list[dict[str, Any]]) -> list[str]:
+    parts: list[str] = []
+    for frame in frames:
+        part = fr.component(frame)
+        if part is not None and (not parts or parts[-1] != part):  # recursion counts once
+            parts.append(part)
+    return parts
+
+
+def _default_v2(chain: list[dict[str, Any]], message: str, template: str | None,
+                context: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    if chain:
+        stacks = [[f for f in (e.get("frames") or []) if isinstance(f, dict)] for e in chain]
+        in_app = any(f.get("in_app") is True for frames in stacks for f in frames)
+        entries: list[dict[str, Any]] = []
+        any_frames = False
+        for exc, frames in zip(chain, stacks, strict=True):
+            chosen = [f for f in frames if f.get("in_app") is True] if in_app else frames
+            parts = _frame_parts(chosen)
+            entry: dict[str, Any] = {"type": str(exc.get("type") or "Error")}
+            if parts:
+                any_frames = True
+                entry["frames"] = parts
+            else:
+                entry["value"] = normalize_value(str(exc.get("value") or ""))
+            entries.append(entry)
+        method = "in_app_frames" if in_app and any_frames else (
+            "system_frames" if any_frames else "exception")
+        if len(entries) == 1:  # the shape of version 1: the same hash where both agree
+            return method, entries[0]
+        return method, {"exceptions": entries}
+    if template:
+        return "message", {"template": template.strip()[:1000]}
+    if message and message != UNLABELED:
+        return "message", {"message": normalize_value(message)}
+    return "event", _bare_event(context)
+
+
+UNLABELED = "<unlabeled event>"
+_BARE_KEYS = ("platform", "logger", "transaction", "level")
+
+
+def _bare_event(context: dict[str, Any]) -> dict[str, Any]:
+    """What tells apart events with neither exception nor message.
+
+    Minidump-only crash reports and similar events carry no stack Lookout can
+    read. They are told apart by platform, logger, transaction, level and the
+    kinds of attachment sent with them (a minidump, an Apple crash report);
+    with an attachment the release too, because a crash without symbols is
+    best tracked per release. A truly empty event groups by platform alone.
+    """
+    inputs = {k: str(context[k])[:200] for k in _BARE_KEYS if context.get(k)}
+    attachments = context.get("attachments")
+    if isinstance(attachments, list) and attachments:
+        inputs["attachments"] = sorted({str(a)[:100] for a in attachments})[:20]
+        if context.get("release"):
+            inputs["release"] = str(context["release"])[:200]
+    return inputs
+
+
+def _culprit_v2(chain: list[dict[str, Any]], fallback: str) -> str:
+    if chain:
+        frames = [f for f in (chain[-1].get("frames") or []) if isinstance(f, dict)]
+        chosen = next((f for f in reversed(frames) if f.get("in_app") is True),
+                      frames[-1] if frames else None)
+        if chosen is not None:
+            where, function, _ = fr.identity(chosen)
+            return f"{where or '?'} in {function}"[:TITLE_LENGTH]
+    return fallback[:TITLE_LENGTH]
 
 
 _decode = msgspec.json.decode
 
 
-def group_row(row: dict[str, Any]) -> Grouping:
+def group_row(row: dict[str, Any], version: int = 1) -> Grouping:
     """Group a stored-shape error row (see ``collector.normalize.error_row``).
 
     Both ingest paths (Lookout SDK and Sentry) build such rows, so both get
@@ -192,6 +335,12 @@ def group_row(row: dict[str, Any]) -> Grouping:
         fingerprint = None
     logentry = extra.get("logentry")
     template = logentry.get("message") if isinstance(logentry, dict) else None
+    context = None
+    if version >= 2 and not exceptions:
+        context = {"platform": row.get("platform"), "logger": row.get("logger"),
+                   "transaction": extra.get("transaction"), "level": row.get("level"),
+                   "release": row.get("release"), "attachments": extra.get("attachments")}
     return group_event(exceptions, row.get("message") or "", fingerprint=fingerprint,
                        template=template if isinstance(template, str) else None,
-                       culprit_fallback=str(extra.get("transaction") or row.get("logger") or ""))
+                       culprit_fallback=str(extra.get("transaction") or row.get("logger") or ""),
+                       version=version, context=context)

@@ -84,6 +84,22 @@ issue_tags = Table(
     UniqueConstraint("issue_id", "key", "value"),
 )
 
+# Further fingerprints of an issue: a fingerprint computed by a newer grouping version
+# that, during a transition, found the issue under its previous-version fingerprint.
+# Kept after the transition, so such issues keep receiving their events.
+issue_hashes = Table(
+    "issue_hashes",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("project_id", Integer, nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("issue_id", BigInteger, nullable=False),
+    Column("grouping_version", SmallInteger, nullable=False),
+    Column("created_at", Double, nullable=False),
+    UniqueConstraint("project_id", "hash"),
+    Index("ix_issue_hashes_issue_id", "issue_id"),
+)
+
 rate_counters = Table(
     "rate_counters",
     metadata,

@@ -5,10 +5,17 @@ event, its issue and the issue's counters commit together or not at all.
 
 Steps, each one statement (or one ``executemany``) per batch:
 
-1. fingerprint every row (:mod:`collector.grouping`, pure);
-2. find the issues for those fingerprints, creating the missing ones
+1. fingerprint every row (:mod:`collector.grouping`, pure) with its project's
+   grouping version (``projects.grouping_version``, cached for
+   :data:`CONFIG_TTL` seconds);
+2. find the issues for those fingerprints (``issues.fingerprint``, then the
+   further fingerprints of ``issue_hashes``), creating the missing ones
    (``ON CONFLICT DO NOTHING``, then read back: another instance may have
-   created one a moment ago);
+   created one a moment ago). During a project's grouping transition
+   (``grouping_fallback_until``) a fingerprint not found yet is looked up as
+   the previous version computed it; when that finds an issue, the new
+   fingerprint is added to the issue's hashes, for good, as Sentry does on a
+   grouping config upgrade: existing issues keep their events;
 3. insert the error rows with their ``issue_id`` (``ON CONFLICT DO NOTHING
    RETURNING``): only events really inserted are counted, so an SDK retrying
    an event never bumps a counter twice;
@@ -53,11 +60,28 @@ ERROR_COLUMNS = tuple(c.name for c in tables.errors.columns if c.name != "id")
 ROWS_PER_INSERT = 500  # 21 columns: far below SQLite's 32766 variables per statement
 
 ID_CACHE_SIZE = 50_000
-# Issue ids by (project_id, fingerprint), per engine. Only ids read from committed
-# rows are cached (never ones created by a transaction that may still roll back),
-# and issues are never deleted, so an entry cannot go stale. Saves a round trip.
-_ID_CACHES: weakref.WeakKeyDictionary[Any, dict[tuple[int, str], int]] = (
-    weakref.WeakKeyDictionary())
+CONFIG_TTL = 10.0
+"""Seconds a project's grouping version is cached: ``lookout project grouping`` takes
+effect within this long on running servers (a restart applies it at once)."""
+
+
+class IdCache(dict[tuple[int, str], int]):
+    """Issue ids by (project_id, fingerprint), and the projects' grouping configs.
+
+    Only ids read from committed rows are cached (never ones created by a
+    transaction that may still roll back), and issues are never deleted, so an
+    entry cannot go stale. Saves a round trip.
+    """
+
+    __slots__ = ("configs",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        # project_id -> (grouping version, fallback until, cached until)
+        self.configs: dict[int, tuple[int, float | None, float]] = {}
+
+
+_ID_CACHES: weakref.WeakKeyDictionary[Any, IdCache] = weakref.WeakKeyDictionary()
 
 # A step of a plan: (sql with ? placeholders, parameters, "rows" | "many"), or on
 # PostgreSQL (table, (columns, records), "copy") and "last": like "rows", and the
@@ -97,9 +121,11 @@ class _IssueDelta:
                     slot[2] = max(slot[2], ts)
 
 
-def id_cache(engine: Any) -> dict[tuple[int, str], int]:
+def id_cache(engine: Any) -> IdCache:
     """The issue id cache of ``engine`` (a sync Engine), emptied when it grows too big."""
-    cache = _ID_CACHES.setdefault(engine, {})
+    cache = _ID_CACHES.get(engine)
+    if cache is None:
+        cache = _ID_CACHES[engine] = IdCache()
     if len(cache) > ID_CACHE_SIZE:
         cache.clear()
     return cache
@@ -152,9 +178,10 @@ def plan(rows: list[dict[str, Any]], now: float, is_pg: bool,
     ``last``: nothing follows in the caller's plan, so on PostgreSQL a batch that
     fits one insert statement ends with a ``"last"`` step.
     """
+    configs = yield from _grouping_configs(sorted({r["project_id"] for r in rows}), now, cache)
     groups: dict[tuple[int, str], tuple[grouping.Grouping, dict[str, Any]]] = {}
     for row in rows:
-        g = grouping.group_row(row)
+        g = grouping.group_row(row, configs[row["project_id"]][0])
         row["fingerprint"] = g.fingerprint
         key = (row["project_id"], g.fingerprint)
         known = groups.get(key)
@@ -166,6 +193,15 @@ def plan(rows: list[dict[str, Any]], now: float, is_pg: bool,
     cache.update(existing)
     ids.update(existing)
     missing = [k for k in keys if k not in ids]
+    if missing:
+        hashed = yield from _select_hashes(missing)
+        cache.update(hashed)
+        ids.update(hashed)
+        missing = [k for k in keys if k not in ids]
+    if missing:
+        adopted = yield from _adopt_previous(missing, groups, configs, now)
+        ids.update(adopted)
+        missing = [k for k in keys if k not in ids]
     if missing:
         yield (_INSERT_ISSUE, [_new_issue(k, *groups[k], now) for k in missing], "many")
         ids.update((yield from _select_ids(missing)))
@@ -241,6 +277,80 @@ def _select_ids(keys: list[tuple[int, str]]) -> Generator[Step, Any, dict[tuple[
             result = yield (sql, [project_id, *chunk], "rows")
             found.update({(project_id, r[1]): r[0] for r in result})
     return found
+
+
+def _grouping_configs(project_ids: list[int], now: float, cache: dict[Any, int]
+                      ) -> Generator[Step, Any, dict[int, tuple[int, float | None]]]:
+    """Each project's (grouping version, fallback until); cached for CONFIG_TTL seconds."""
+    known: dict[int, tuple[int, float | None, float]] = getattr(cache, "configs", {})
+    wanted = [p for p in project_ids if p not in known or known[p][2] < now]
+    if wanted:
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            sql = ("SELECT id, grouping_version, grouping_fallback_until FROM projects "
+                   f"WHERE id IN ({', '.join('?' * len(chunk))})")
+            result = yield (sql, chunk, "rows")
+            for project_id, version, until in result:
+                known[project_id] = (int(version), until, now + CONFIG_TTL)
+        if len(known) > ID_CACHE_SIZE:
+            known.clear()
+    # A project that is not in the table (rows written by tests or tools): version 1.
+    return {p: (known[p][0], known[p][1]) if p in known else (1, None) for p in project_ids}
+
+
+def _select_hashes(keys: list[tuple[int, str]]
+                   ) -> Generator[Step, Any, dict[tuple[int, str], int]]:
+    """Issues found by one of their further fingerprints (``issue_hashes``)."""
+    found: dict[tuple[int, str], int] = {}
+    by_project: dict[int, list[str]] = {}
+    for project_id, fingerprint in keys:
+        by_project.setdefault(project_id, []).append(fingerprint)
+    for project_id, fingerprints in sorted(by_project.items()):
+        for start in range(0, len(fingerprints), 500):
+            chunk = fingerprints[start:start + 500]
+            sql = ("SELECT issue_id, hash FROM issue_hashes WHERE project_id = ? AND hash IN "
+                   f"({', '.join('?' * len(chunk))})")
+            result = yield (sql, [project_id, *chunk], "rows")
+            found.update({(project_id, r[1]): r[0] for r in result})
+    return found
+
+
+def _adopt_previous(missing: list[tuple[int, str]],
+                    groups: dict[tuple[int, str], tuple[grouping.Grouping, dict[str, Any]]],
+                    configs: dict[int, tuple[int, float | None]], now: float
+                    ) -> Generator[Step, Any, dict[tuple[int, str], int]]:
+    """During a grouping transition: attach new fingerprints to issues of the old version.
+
+    The previous version's fingerprint is computed (only for fingerprints no issue
+    has yet: rare, new groups); when an issue has it, the new fingerprint becomes
+    one of that issue's hashes. Several new fingerprints may land on one old issue
+    (the new version would have split it): they all stay with it, as in Sentry.
+    """
+    previous: dict[tuple[int, str], tuple[int, str]] = {}
+    for key in missing:
+        version, until = configs[key[0]]
+        if version <= 1 or until is None or now >= until:
+            continue
+        old = grouping.group_row(groups[key][1], version - 1).fingerprint
+        if old != key[1]:
+            previous[key] = (key[0], old)
+    if not previous:
+        return {}
+    olds = sorted(set(previous.values()))
+    found = yield from _select_ids(olds)
+    found.update((yield from _select_hashes([k for k in olds if k not in found])))
+    links = sorted((key[0], key[1], found[old], configs[key[0]][0], now)
+                   for key, old in previous.items() if old in found)
+    if not links:
+        return {}
+    yield (_INSERT_HASH, links, "many")
+    # Read back (not cached: uncommitted); another instance may have linked it first.
+    return (yield from _select_hashes([(p, h) for p, h, *_ in links]))
+
+
+_INSERT_HASH = (
+    "INSERT INTO issue_hashes (project_id, hash, issue_id, grouping_version, created_at) "
+    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (project_id, hash) DO NOTHING")
 
 
 def _new_issue(key: tuple[int, str], g: grouping.Grouping, row: dict[str, Any],

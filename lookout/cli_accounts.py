@@ -26,6 +26,14 @@ def add_parsers(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
         dest="action", required=True, parser_class=parser_class)
     project.add_parser("create", help="create a project and print its DSN").add_argument("name")
     project.add_parser("list", help="list projects and their DSNs")
+    grouping = project.add_parser(
+        "grouping", help="show or switch a project's grouping version (docs/grouping.md)")
+    grouping.add_argument("project", help="project name or id")
+    grouping.add_argument("--set", type=int, dest="set_version", metavar="VERSION",
+                          help="switch to this grouping version")
+    grouping.add_argument("--transition-days", type=float, default=30.0,
+                          help="days during which new events still find the issues grouped "
+                               "by the previous version (default 30; 0 = none)")
     rename = project.add_parser("rename", help="rename a project")
     rename.add_argument("old")
     rename.add_argument("new")
@@ -90,6 +98,8 @@ def _project(args: argparse.Namespace, settings: Settings, with_engine: WithEngi
         print(f"Renamed project {args.old.strip()!r} to {args.new.strip()!r}.")
     elif args.action == "delete":
         return _delete_project(args, with_engine)
+    elif args.action == "grouping":
+        return _grouping(args, with_engine)
     else:
         return _key(args, settings, with_engine)
     return 0
@@ -113,6 +123,25 @@ def _delete_project(args: argparse.Namespace, with_engine: WithEngine) -> int:
     deleted = with_engine(work)
     rows = ", ".join(f"{n} {table}" for table, n in sorted(deleted.items())) or "no data"
     print(f"Deleted project {args.name.strip()!r} ({rows}).")
+    return 0
+
+
+def _grouping(args: argparse.Namespace, with_engine: WithEngine) -> int:
+    from collector.grouping import LATEST_VERSION, VERSIONS
+    from lookout.projects import get_grouping, set_grouping
+
+    if args.set_version is None:
+        config = with_engine(lambda engine: get_grouping(engine, args.project))
+    else:
+        if args.set_version not in VERSIONS:
+            raise ConfigError(f"grouping version must be one of {', '.join(map(str, VERSIONS))}")
+        if not 0 <= args.transition_days <= 3650:
+            raise ConfigError("--transition-days must be between 0 and 3650")
+        config = with_engine(lambda engine: set_grouping(
+            engine, args.project, args.set_version, args.transition_days * 86400))
+    until = _when(config.fallback_until) if config.fallback_until else "none"
+    print(f"project {config.name!r} (id {config.id}): grouping version {config.version} "
+          f"(latest {LATEST_VERSION}); previous-version fallback until: {until}")
     return 0
 
 

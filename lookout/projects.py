@@ -56,6 +56,49 @@ async def create_project(engine: AsyncEngine, name: str) -> Project:
     return Project(project_id, name, key)
 
 
+@dataclass(frozen=True, slots=True)
+class GroupingConfig:
+    id: int
+    name: str
+    version: int
+    fallback_until: float | None
+
+
+async def _find(conn, name_or_id: str):  # -> Row
+    query = select(projects.c.id, projects.c.name, projects.c.grouping_version,
+                   projects.c.grouping_fallback_until)
+    row = (await conn.execute(query.where(projects.c.name == name_or_id.strip()))).first()
+    if row is None and name_or_id.strip().isdigit() and len(name_or_id.strip()) < 10:
+        row = (await conn.execute(query.where(projects.c.id == int(name_or_id)))).first()
+    if row is None:
+        raise ConfigError(f"no project named or numbered {name_or_id[:200]!r}")
+    return row
+
+
+async def get_grouping(engine: AsyncEngine, name_or_id: str) -> GroupingConfig:
+    async with engine.connect() as conn:
+        return GroupingConfig(*(await _find(conn, name_or_id)))
+
+
+async def set_grouping(engine: AsyncEngine, name_or_id: str, version: int,
+                       transition_seconds: float) -> GroupingConfig:
+    """Switch a project's grouping version (the caller checks the version exists).
+
+    For ``transition_seconds`` after an upgrade, events also look for issues under
+    the previous version's fingerprint (see ``collector.issues``), so existing
+    issues keep receiving their events instead of being split off silently.
+    """
+    async with engine.begin() as conn:
+        row = await _find(conn, name_or_id)
+        # Upgrading (or re-running on the same version) opens the window anew; 0 closes
+        # it; a downgrade has none (version 1 has no previous version to look in).
+        upgrade = version > 1 and version >= row.grouping_version
+        until = now() + transition_seconds if upgrade and transition_seconds > 0 else None
+        await conn.execute(update(projects).where(projects.c.id == row.id).values(
+            grouping_version=version, grouping_fallback_until=until))
+    return GroupingConfig(row.id, row.name, version, until)
+
+
 async def list_projects(engine: AsyncEngine) -> list[Project]:
     query = (select(projects.c.id, projects.c.name, project_keys.c.public_key)
              .join(project_keys, project_keys.c.project_id == projects.c.id)

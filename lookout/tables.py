@@ -6,7 +6,17 @@ unit across SQLite and PostgreSQL, cheap to compare and to bucket by minute.
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Double, ForeignKey, Integer, String, Table, Text
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Double,
+    ForeignKey,
+    Integer,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+)
 
 from lookout.db import metadata
 
@@ -16,6 +26,13 @@ projects = Table(
     Column("id", Integer, primary_key=True),
     Column("name", String(200), nullable=False, unique=True),
     Column("created_at", Double, nullable=False),
+    # How this project's events are grouped (docs/grouping.md). New projects get the
+    # current version (collector.grouping.LATEST_VERSION); projects created before
+    # versions existed stay on 1 until switched (``lookout project grouping``).
+    Column("grouping_version", SmallInteger, nullable=False, default=2, server_default="1"),
+    # Until then, events of a project switched to a newer version also look for issues
+    # under the fingerprint of the previous version, so existing issues keep their events.
+    Column("grouping_fallback_until", Double, nullable=True),
 )
 
 project_keys = Table(

@@ -111,6 +111,19 @@ def _frame(raw: Any, limits: n.Limits) -> dict[str, Any]:
     return n.bounded_frame(frame, limits)
 
 
+def _mechanism(raw: dict[str, Any]) -> dict[str, Any]:
+    """Type and handled, plus the ``ExceptionGroup`` tree fields grouping needs."""
+    out: dict[str, Any] = {"type": _str(raw.get("type")) or "generic",
+                           "handled": raw.get("handled")
+                           if isinstance(raw.get("handled"), bool) else None}
+    for key in ("exception_id", "parent_id"):
+        if type(raw.get(key)) is int:
+            out[key] = raw[key]
+    if raw.get("is_exception_group") is True:
+        out["is_exception_group"] = True
+    return out
+
+
 def _exceptions(value: Any, limits: n.Limits) -> list[dict[str, Any]]:
     """Sentry's ``exception`` (``{"values": [...]}`` or a list), oldest first, in Lookout's shape."""
     values = value.get("values") if isinstance(value, dict) else value
@@ -125,10 +138,7 @@ def _exceptions(value: Any, limits: n.Limits) -> list[dict[str, Any]]:
             "type": _str(raw.get("type")) or "Error",
             "value": n.clip(_str(raw.get("value"), limits.max_string_length + 1), limits),
             "module": _str(raw.get("module")) or None,
-            "mechanism": {"type": _str(mechanism.get("type")) or "generic",
-                          "handled": mechanism.get("handled")
-                          if isinstance(mechanism.get("handled"), bool) else None}
-            if isinstance(mechanism, dict) else None,
+            "mechanism": _mechanism(mechanism) if isinstance(mechanism, dict) else None,
             "frames": [_frame(f, limits) for f in frames],
         })
     return out
@@ -150,8 +160,13 @@ def _message(event: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
 
 
 def event_row(project_id: int, event: dict[str, Any], now: float, limits: n.Limits,
-              fallback_event_id: str | None = None) -> dict[str, Any]:
-    """One Sentry error/message event as an ``errors`` row (see ``normalize.error_row``)."""
+              fallback_event_id: str | None = None,
+              attachments: list[str] | None = None) -> dict[str, Any]:
+    """One Sentry error/message event as an ``errors`` row (see ``normalize.error_row``).
+
+    ``attachments``: the ``attachment_type`` of each attachment sent with the event
+    (``event.minidump``...), kept because it tells crash reports apart in grouping.
+    """
     exceptions = _exceptions(event.get("exception"), limits)
     message, logentry = _message(event)
     if not message and exceptions:
@@ -174,6 +189,8 @@ def event_row(project_id: int, event: dict[str, Any], now: float, limits: n.Limi
         extra["logentry"] = n.shrunk(logentry, limits, "event", share)
     if tags:
         extra["tags"] = tags
+    if attachments:
+        extra["attachments"] = sorted({_str(a, 100) for a in attachments})[:20]
     fingerprint = event.get("fingerprint")
     if isinstance(fingerprint, list) and fingerprint:
         extra["fingerprint"] = [_str(p) for p in fingerprint[:limits.max_items]]

@@ -18,7 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 from litestar.types import Receive, Scope
 
-from collector.decode import BodyError, decompress, read_limited, replace_nul_escapes
+from collector.decode import (
+    BodyError,
+    decode_store_body,
+    decompress,
+    read_limited,
+    replace_nul_escapes,
+)
 from collector.normalize import RecordError, RowBatch
 from collector.ratelimit import limit_errors
 from collector.sentry import auth, events
@@ -41,13 +47,13 @@ class _Converted:
 
 
 def _convert(project_id: int, items: list[tuple[Item, dict[str, Any]]], envelope_event_id: Any,
-             received: float, svc: Any) -> _Converted:
+             received: float, svc: Any, attachments: list[str] | None = None) -> _Converted:
     out = _Converted()
     for item, payload in items:
         if item.type == "event":
             row = events.event_row(project_id, payload, received, svc.limits,
                                    envelope_event_id if isinstance(envelope_event_id, str)
-                                   else None)
+                                   else None, attachments)
             out.rows.errors.append(row)
             out.event_id = out.event_id or row["event_id"]
         elif item.type == "log":
@@ -77,8 +83,10 @@ async def _handle(svc: Services, project_id: str, scope: Scope, receive: Receive
     try:
         body = await read_limited(body_chunks(receive), headers.get("content-length"),
                                   settings.max_body_bytes)
-        body = replace_nul_escapes(decompress(body, headers.get("content-encoding"),
-                                              settings.max_decompressed_bytes))
+        body = decompress(body, headers.get("content-encoding"), settings.max_decompressed_bytes)
+        if legacy_store:
+            body = decode_store_body(body, settings.max_decompressed_bytes)
+        body = replace_nul_escapes(body)
         if legacy_store:
             envelope = Envelope(items=[Item("event", {}, body)])
         else:
@@ -97,7 +105,8 @@ async def _handle(svc: Services, project_id: str, scope: Scope, receive: Receive
     except (BodyError, EnvelopeError) as exc:
         return refuse(exc.status if isinstance(exc, BodyError) else 400, str(exc))
     try:
-        converted = _convert(owner, stored, envelope.headers.get("event_id"), now(), svc)
+        converted = _convert(owner, stored, envelope.headers.get("event_id"), now(), svc,
+                             _attachment_types(envelope))
     except (RecordError, RecursionError) as exc:  # Sentry SDKs nest a few levels at most
         return refuse(400, f"event is not usable: {exc}")
     rows = converted.rows
@@ -124,6 +133,12 @@ async def _handle(svc: Services, project_id: str, scope: Scope, receive: Receive
         metrics.RECORDS_REJECTED.labels(kind, "sentry").inc(count)
     event_id = converted.event_id or _header_event_id(envelope)
     return Reply(200, {"id": event_id}, limit_headers or None)
+
+
+def _attachment_types(envelope: Envelope) -> list[str]:
+    """``attachment_type`` of each attachment (minidumps tell crash reports apart)."""
+    return [t if isinstance(t := item.headers.get("attachment_type"), str) else "event.attachment"
+            for item in envelope.items if item.type == "attachment"]
 
 
 def _header_event_id(envelope: Envelope) -> str | None:

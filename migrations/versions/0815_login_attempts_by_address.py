@@ -1,13 +1,13 @@
 """login_failures: index by client address, for the per-address cap on distinct emails
 
 Revision ID: 0815
-Revises: 0701
+Revises: 0814
 Create Date: 2026-12-01
 """
 from alembic import op
 
 revision = '0815'
-down_revision = '0701'
+down_revision = '0814'
 branch_labels = None
 depends_on = None
 

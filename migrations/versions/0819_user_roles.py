@@ -4,14 +4,14 @@ Users of an existing installation become admins on upgrade: until now every
 user could do everything, and taking that away silently would lock people out.
 
 Revision ID: 0819
-Revises: 0701
+Revises: 0818
 Create Date: 2026-12-01
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0819'
-down_revision = '0701'
+down_revision = '0818'
 branch_labels = None
 depends_on = None
 

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
+import os
 import zlib
 
 import brotli
 import pytest
 
-from collector.decode import BodyError, decompress, read_limited, replace_nul_escapes
+from collector.decode import (
+    BodyError,
+    decode_store_body,
+    decompress,
+    read_limited,
+    replace_nul_escapes,
+)
 
 PAYLOAD = b'{"logs": [{"message": "hello"}]}' * 100
 
@@ -94,3 +102,30 @@ def test_gzip_members_larger_than_a_chunk():
     with pytest.raises(BodyError) as info:
         decompress(member * 64, "gzip", 8 * 1024 * 1024)
     assert info.value.status == 413
+
+
+@pytest.mark.parametrize("size", [480_000, 600_000, 3_000_000])
+def test_brotli_inflating_past_the_output_chunk_is_whole(size):
+    """The decoder holds output beyond one chunk while it says it accepts more input."""
+    for data in (b"x" * size, os.urandom(size)):
+        assert decompress(brotli.compress(data, quality=4), "br", size) == data
+        with pytest.raises(BodyError) as err:
+            decompress(brotli.compress(data, quality=4), "br", size - 1)
+        assert err.value.status == 413
+
+
+def test_store_body_plain_base64_json_and_base64_deflate():
+    event = b'{"message": "hi"}'
+    assert decode_store_body(event, 100) == event
+    assert decode_store_body(b"  " + event, 100) == b"  " + event
+    assert decode_store_body(base64.b64encode(zlib.compress(event)), 100) == event
+    assert decode_store_body(base64.b64encode(event) + b"\n", 100) == event
+    with pytest.raises(BodyError) as err:
+        decode_store_body(base64.b64encode(zlib.compress(b"{" + b" " * 200 + b"}")), 100)
+    assert err.value.status == 413
+    with pytest.raises(BodyError) as err:
+        decode_store_body(b"%%% not base64", 100)
+    assert err.value.status == 400 and "base64" in str(err.value)
+    with pytest.raises(BodyError) as err:
+        decode_store_body(base64.b64encode(b"plain words"), 100)
+    assert err.value.status == 400

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from collector import frames as frames_v2
 from collector.grouping import (
     TITLE_LENGTH,
     group_event,
@@ -30,29 +31,34 @@ frames = st.lists(st.fixed_dictionaries({}, optional={
     "module": st.none() | text, "filename": st.none() | text, "abs_path": st.none() | text,
     "function": st.none() | text, "context_line": st.none() | text,
     "in_app": st.none() | st.booleans(), "lineno": st.none() | st.integers()}), max_size=5)
+mechanisms = st.none() | json_values | st.fixed_dictionaries({}, optional={
+    "exception_id": st.integers(-1, 3) | json_values, "parent_id": st.integers(-1, 3) | json_values,
+    "is_exception_group": st.booleans() | json_values})
 exceptions = st.lists(st.fixed_dictionaries({}, optional={
     "type": st.none() | text, "value": st.none() | text | st.integers(), "frames": frames,
-    "module": st.none() | text}), max_size=3)
+    "module": st.none() | text, "mechanism": mechanisms}), max_size=4)
+versions = st.sampled_from([1, 2])
 
 
-@given(exceptions, text, st.none() | st.lists(json_values, max_size=4), st.none() | text, text)
+@given(exceptions, text, st.none() | st.lists(json_values, max_size=4), st.none() | text, text,
+       versions)
 def test_group_event_never_raises_and_is_deterministic(excs, message, fingerprint, template,
-                                                       culprit):
+                                                       culprit, version):
     first = group_event(excs, message, fingerprint=fingerprint, template=template,
-                        culprit_fallback=culprit)
+                        culprit_fallback=culprit, version=version)
     again = group_event(excs, message, fingerprint=fingerprint, template=template,
-                        culprit_fallback=culprit)
+                        culprit_fallback=culprit, version=version)
     assert first == again
     assert len(first.fingerprint) == 32 and len(first.title) <= TITLE_LENGTH
     assert len(first.culprit) <= TITLE_LENGTH
 
 
 @given(exceptions, text, st.dictionaries(st.sampled_from(
-    ["fingerprint", "logentry", "transaction", "tags"]), json_values))
-def test_group_row_accepts_any_stored_extra(excs, message, extra):
+    ["fingerprint", "logentry", "transaction", "tags", "attachments"]), json_values), versions)
+def test_group_row_accepts_any_stored_extra(excs, message, extra, version):
     row = {"exception": msgspec.json.encode(excs).decode(), "message": message,
-           "extra": msgspec.json.encode(extra).decode(), "logger": "app"}
-    assert len(group_row(row).fingerprint) == 32
+           "extra": msgspec.json.encode(extra).decode(), "logger": "app", "platform": "x"}
+    assert len(group_row(row, version).fingerprint) == 32
 
 
 @given(st.text(max_size=2000))
@@ -61,6 +67,8 @@ def test_normalizers_never_raise(value):
     normalize_filename(value)
     normalize_function(value)
     assert len(normalize_context_line(value)) <= 120
+    frames_v2.normalize_path(value)
+    frames_v2.normalize_function(value)
 
 
 ADVERSARIAL = {
@@ -75,6 +83,9 @@ ADVERSARIAL = {
     "uuid-like": "0123abcd-" * 110_000,
     "spaces": " \t\n" * 330_000,
     "path": "/a" * 500_000,
+    "url": "https://" + "a." * 300_000 + "/x?" + "b" * 100_000,
+    "hashed bundle": "main" + ".a1b2c3d4" * 100_000 + ".js",
+    "versions": "/1.2" * 250_000 + "/x.js",
     "site-packages": "/site-packages/x" * 60_000,
 }
 
@@ -87,8 +98,12 @@ def test_normalizers_are_fast_on_a_megabyte(name):
     normalize_filename(value)
     normalize_function(value)
     normalize_context_line(value)
-    group_event([{"type": value, "value": value,
-                  "frames": [{"filename": value, "function": value, "context_line": value,
-                              "in_app": True}]}], value)
+    frames_v2.normalize_path(value)
+    frames_v2.normalize_url(value)
+    frames_v2.normalize_function(value)
+    for version in (1, 2):
+        group_event([{"type": value, "value": value,
+                      "frames": [{"filename": value, "function": value, "context_line": value,
+                                  "in_app": True}]}], value, version=version)
     # Linear work is well under a second; catastrophic backtracking would take hours.
     assert time.process_time() - start < 10

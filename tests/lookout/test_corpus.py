@@ -8,6 +8,7 @@ here from small recipes instead of being committed.
 
 from __future__ import annotations
 
+import base64
 import gzip
 import zlib
 from collections.abc import Callable
@@ -67,6 +68,9 @@ RECIPES: dict[str, Callable[[], bytes]] = {
     "gzip_members_bomb": lambda: gzip.compress(bytes(MB)) * (BOMB_SIZE // MB),
     "deflate_bomb": lambda: _stream(zlib.compressobj(9), BOMB_SIZE),
     "br_bomb": lambda: _stream(_Brotli(), BOMB_SIZE),
+    "store_base64_bomb": lambda: base64.b64encode(_stream(zlib.compressobj(9), BOMB_SIZE)),
+    "br_large_attachment": lambda: brotli.compress(
+        b'{}\n{"type":"attachment","length":600000}\n' + b"x" * 600_000, quality=4),
     "huge_body": lambda: b" " * (BODY_LIMIT + 1) + b"{}",
     "deep_json": lambda: b'{"logs": ' + _deep(100_000) + b"}",
     "deep_attribute": lambda: (b'{"logs": [{"message": "x", "attributes": {"a": '

@@ -116,3 +116,37 @@ async def test_0814_matches_the_model_ends_bad_silences_and_downgrades(engine):
         await conn.commit()
     assert gone
     assert rows == [(100.0, 200.0)] + [(50.0, 50.0)] * len(bad)
+
+
+async def test_0818_keeps_existing_projects_on_grouping_version_1(engine):
+    """Projects made before grouping versions keep version 1; new ones get the latest."""
+    from alembic import command
+    from alembic.autogenerate import compare_metadata
+    from sqlalchemy import text
+
+    from collector.grouping import LATEST_VERSION
+    from lookout.migrate import alembic_config
+    from lookout.projects import create_project
+
+    def diff(conn) -> list:
+        context = MigrationContext.configure(conn)
+        return [d for d in compare_metadata(context, metadata)
+                if "issue_hashes" in repr(d) or "grouping_" in repr(d)]
+
+    def old_project_then_upgrade(conn) -> list:
+        command.downgrade(alembic_config(conn), "0701")
+        assert "issue_hashes" not in inspect(conn).get_table_names()
+        conn.execute(text("INSERT INTO projects (name, created_at) VALUES ('old', 0)"))
+        command.upgrade(alembic_config(conn), "head")
+        return list(conn.execute(text(
+            "SELECT grouping_version, grouping_fallback_until FROM projects WHERE name = 'old'")))
+
+    async with engine.connect() as conn:
+        assert await conn.run_sync(diff) == []
+        assert [tuple(r) for r in await conn.run_sync(old_project_then_upgrade)] == [(1, None)]
+        await conn.commit()
+    new = await create_project(engine, "new")
+    async with engine.connect() as conn:
+        version = (await conn.execute(text(
+            f"SELECT grouping_version FROM projects WHERE id = {new.id}"))).scalar_one()
+    assert version == LATEST_VERSION == 2

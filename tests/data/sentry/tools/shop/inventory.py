@@ -1,0 +1,5 @@
+STOCK = {"A1": 3}
+
+
+def reserve(sku):
+    return STOCK[sku] - 1
