@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+from sqlalchemy import select
+
 from collector.normalize import RowBatch
 from collector.store import write_rows
+from rules import tables as t
 from rules.config import parse_rules
+from rules.notify import lease as leases
 from rules.runtime import Alerting
 from tests.rules.conftest import FakeClock, add_requests
 from tests.support.slack_server import SlackServer
@@ -77,3 +82,29 @@ async def test_a_critical_alert_raised_during_a_run_goes_next(
     rules = _post_rules(slack)
     assert rules.index("checkout-errors") <= queued_at + 1, rules  # not behind the whole flood
     assert len(rules) == 13
+
+
+async def test_a_lease_is_renewed_by_its_holder_and_fenced_once_taken_over(
+        alerting: Alerting, clock: FakeClock, slack: SlackServer) -> None:
+    alerting.ruleset.rules = parse_rules(RULES)
+    clock.advance(60)
+    await add_requests(alerting.store.engine, clock() - 5, "checkout", 100, 40)
+    await alerting.evaluator.tick()
+    async with alerting.store.engine.connect() as conn:
+        alert_id = (await conn.execute(select(t.alerts.c.id))).scalar_one()
+    engine = alerting.store.engine
+    first = await leases.take(engine, alert_id, "first", 10, clock)
+    assert first is not None and await leases.take(engine, alert_id, "second", 10, clock) is None
+    clock.advance(8)
+    await first.confirm()  # renewed: good for another 10 s from now
+    clock.advance(8)
+    assert await leases.take(engine, alert_id, "second", 10, clock) is None
+    assert alerting.sender is not None
+    assert await alerting.sender.run_once() == 0 and slack.calls == []  # held elsewhere
+    clock.advance(11)  # the holder stopped renewing: another sender may take over
+    second = await leases.take(engine, alert_id, "second", 10, clock)
+    assert second is not None
+    with pytest.raises(leases.LeaseLost):
+        await first.confirm()  # the old holder makes no further Slack call
+    await first.release()  # and cannot free what it no longer holds
+    assert await leases.take(engine, alert_id, "third", 10, clock) is None
