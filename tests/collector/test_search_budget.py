@@ -31,10 +31,9 @@ async def _within(seconds: float, coro) -> float:
 
 
 async def _run_in_budget(engine, budget: float, *statements) -> None:
-    async with engine.connect() as conn:
-        async with time_budget(conn, budget):
-            for statement in statements:
-                await conn.execute(statement)
+    async with engine.connect() as conn, time_budget(conn, budget):
+        for statement in statements:
+            await conn.execute(statement)
 
 
 async def test_a_statement_over_budget_is_stopped(engine):
@@ -58,9 +57,8 @@ async def test_the_budget_covers_every_statement_of_a_search(engine):
 
 
 async def test_fast_statements_and_other_errors_are_untouched(engine):
-    async with engine.connect() as conn:
-        async with time_budget(conn, 5.0):
-            assert (await conn.execute(SHORT)).scalar_one() == 200_000
+    async with engine.connect() as conn, time_budget(conn, 5.0):
+        assert (await conn.execute(SHORT)).scalar_one() == 200_000
     with pytest.raises(exc.DBAPIError) as raised:
         await _run_in_budget(engine, 5.0, text("SELECT no_such_column FROM logs"))
     assert not isinstance(raised.value, SearchTooExpensive)
