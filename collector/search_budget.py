@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from lookout.settings import Settings
 
 QUERY_CANCELED = "57014"  # PostgreSQL's SQLSTATE for a statement stopped by statement_timeout
+PG_MAX_MS = 2**31 - 1  # the largest statement_timeout PostgreSQL accepts
 INTERRUPT_REPEAT = 0.05  # seconds between repeated interrupts once SQLite's budget is spent
 
 
@@ -76,9 +77,9 @@ async def time_budget(conn: AsyncConnection, seconds: float) -> AsyncIterator[No
     setting is ``LOCAL``); the connection stays usable either way.
     """
     if conn.dialect.name == "postgresql":
-        # An integer in milliseconds, at least 1 (0 would mean "no limit").
+        # An integer in milliseconds: at least 1 (0 means "no limit"), at most PostgreSQL's.
         await conn.exec_driver_sql(
-            f"SET LOCAL statement_timeout = {max(1, int(seconds * 1000))}")
+            f"SET LOCAL statement_timeout = {min(max(1, int(seconds * 1000)), PG_MAX_MS)}")
         try:
             yield
         except exc.DBAPIError as error:

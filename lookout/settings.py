@@ -135,7 +135,8 @@ class Settings:
     """Seconds one log search (a page of results, or the search page's count) may run in the
     database before it is stopped and answered 422 "narrow the time range": a substring
     search costs rows x message length x term length, and hostile data can make one run for
-    minutes. PostgreSQL: ``statement_timeout``; SQLite: ``sqlite3_interrupt`` at the deadline."""
+    minutes. PostgreSQL: ``statement_timeout``; SQLite: ``sqlite3_interrupt`` at the deadline.
+    Keep it under 15 s: past that, the PostgreSQL driver's own timeout answers 503 first."""
 
     search_max_term_length: int = 256
     """Longest search term (characters); a longer one is answered 400 before any query runs."""
