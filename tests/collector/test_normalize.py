@@ -158,3 +158,62 @@ def test_deep_attributes_and_frame_vars_reject_the_record():
                           schema.ErrorIn)
     with pytest.raises(n.RecordError, match="exception: nested deeper"):
         n.error_row(1, err, None, NOW, n.Limits())
+
+
+FOUR = "".join(chr(0x1D100 + i) for i in range(200))  # 200 characters, 800 bytes
+
+
+@pytest.mark.parametrize("field", ["service", "environment", "release"])
+def test_index_key_labels_are_checked_in_bytes(field):
+    assert row(log(**{field: "é" * 200}))[field] == "é" * 200  # 400 bytes: fine
+    with pytest.raises(n.RecordError, match=f"{field}: 800 bytes in UTF-8, more than the "
+                                            "limit of 512"):
+        row(log(**{field: FOUR}))
+
+
+def test_display_only_labels_are_cut_on_a_character_boundary():
+    r = row(log(host=FOUR, logger=FOUR))
+    assert r["host"] == FOUR[:128] and r["logger"] == FOUR[:128]
+
+
+def test_routes_and_metric_names_are_checked_in_bytes():
+    req = msgspec.convert({"request_id": "r", "method": "GET", "route": FOUR * 2 + "/x",
+                           "status": 200, "duration_ms": 1}, schema.RequestIn)
+    with pytest.raises(n.RecordError, match="route: 1602 bytes"):
+        n.request_row(1, req, None, NOW, LIMITS)
+    metric = msgspec.convert({"name": FOUR, "kind": "counter", "value": 1}, schema.MetricIn)
+    with pytest.raises(n.RecordError, match="name: 800 bytes"):
+        n.metric_row(1, metric, None, NOW, LIMITS)
+
+
+def test_nested_attribute_values_are_trimmed_and_marked():
+    r = row(log(attributes={"big": list(range(1_000_000))}))
+    big = msgspec.json.decode(r["attributes"])["big"]
+    assert len(big) == 100 and big[-1] == "…[999901 more items]"
+
+
+def test_error_frames_vars_and_context_lines_are_bounded():
+    frame = {"function": "f", "pre_context": ["p"] * 500, "post_context": ["q"] * 500,
+             "vars": {"rows": list(range(10_000))}}
+    rec = msgspec.convert({"exception": [{"type": "E", "frames": [frame] * 400}],
+                           "tags": {f"t{i}": "v" * 50_000 for i in range(300)}},
+                          schema.ErrorIn)
+    r = n.error_row(1, rec, None, NOW, n.Limits())
+    frames = msgspec.json.decode(r["exception"])[0]["frames"]
+    assert len(r["exception"]) <= n.Limits().max_exception_bytes
+    assert len(frames) <= n.MAX_FRAMES
+    last = frames[-1]
+    assert len(last["pre_context"]) == 100 and len(last["post_context"]) == 100
+    assert last["vars"]["rows"][-1] == "…[9901 more items]"
+    assert len(r["extra"]) <= n.Limits().max_json_bytes
+
+
+def test_an_exception_chain_over_its_budget_loses_outer_detail_first():
+    frames = [{"function": f"f{i}", "context_line": "x" * 100, "pre_context": ["p" * 100] * 5,
+               "vars": {"v": "y" * 3_000}} for i in range(250)]
+    rec = msgspec.convert({"exception": [{"type": "E", "frames": frames}]}, schema.ErrorIn)
+    r = n.error_row(1, rec, None, NOW, n.Limits(max_exception_bytes=100_000))
+    kept = msgspec.json.decode(r["exception"])[0]["frames"]
+    assert len(r["exception"]) <= 100_000
+    assert len(kept) == 250  # every frame is still there
+    assert "vars" in kept[-1] and "vars" not in kept[0] and "pre_context" not in kept[0]

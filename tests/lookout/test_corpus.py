@@ -86,6 +86,18 @@ RECIPES: dict[str, Callable[[], bytes]] = {
     "megabyte_strings": lambda: msgspec.json.encode({
         "logs": [{"message": "m" * MB, "attributes": {"a": "v" * MB}}],
         "errors": [{"exception": [{"type": "E", "value": "x" * MB}]}]}),
+    # Nested values escaped the size limits: stored whole, then rendered by every page.
+    "huge_list_attribute": lambda: gzip.compress(
+        b'{"logs": [{"message": "x", "attributes": {"big": [' + b"0," * 3_999_999 + b"0]}}]}"),
+    "wide_nested": lambda: msgspec.json.encode({"logs": [{"message": "x", "attributes": {
+        "grid": [[list(range(300))] * 300] * 3}}], "errors": [{"exception": [{"type": "E", "frames": [
+            {"function": "f", "vars": {"grid": [[list(range(300))] * 30] * 3}}] * 20}]}]}),
+    "huge_sentry_event": lambda: msgspec.json.encode({
+        "message": "big", "contexts": {"app": {"l": list(range(100_000))}},
+        "breadcrumbs": [{"message": "c", "data": {"l": list(range(1_000))}}] * 100,
+        "extra": {f"k{i}": list(range(1_000)) for i in range(64)},
+        "exception": {"values": [{"type": "E", "stacktrace": {"frames": [
+            {"function": "f", "vars": {"l": list(range(2_000))}}] * 100}}]}}),
     "too_many_records": lambda: msgspec.json.encode({"logs": [{"message": "x"}] * 10_001}),
     "empty": lambda: b"",
     # Each made-up kind was once a Prometheus series, kept until restart.
