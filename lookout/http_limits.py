@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import resource
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -46,6 +47,8 @@ log = logging.getLogger("lookout.http")
 # File descriptors kept free of client connections: the database pool, SQLite's
 # files, logs, the Slack client, the listening socket.
 RESERVED_FDS = 64
+# Seconds between two "connection limit reached" warnings.
+WARN_EVERY = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +84,8 @@ class LimitedHttpToolsProtocol(CoalescingHttpToolsProtocol):
     # from the last answer, until the request is complete), oldest first: the ones to
     # close when the connection cap is reached.
     waiting: ClassVar[OrderedDict[LimitedHttpToolsProtocol, None]]
+    warned_at: ClassVar[float] = -math.inf
+    cap_hits: ClassVar[int] = 0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -111,18 +116,27 @@ class LimitedHttpToolsProtocol(CoalescingHttpToolsProtocol):
     def _make_room(self) -> None:
         for other in self.waiting:
             if other is not self:
-                log.warning("connection limit (%d) reached: closing the longest-waiting "
-                            "connection", self.limits.max_connections)
+                self._warn("closing the longest-waiting connection")
                 if other._in_body or other._head_read:
                     other._refuse(_answer(503, "Service Unavailable", "too many open "
                                           "connections; this request was too slow"))
                 else:
                     other._close()  # idle: nothing was asked
                 return
-        log.warning("connection limit (%d) reached: refusing a new connection",
-                    self.limits.max_connections)
+        self._warn("refusing a new connection")
         self._refuse(_answer(503, "Service Unavailable",
                              "too many open connections; retry later"))
+
+    def _warn(self, action: str) -> None:
+        """Log the cap being hit at most once per :data:`WARN_EVERY` seconds (a flood of
+        connections must not become a flood of log lines), with how often it was hit."""
+        cls = type(self)
+        cls.cap_hits += 1
+        now = self.loop.time()
+        if now - cls.warned_at >= WARN_EVERY:
+            log.warning("connection limit (%d) reached: %s (%d times since the last warning)",
+                        self.limits.max_connections, action, cls.cap_hits)
+            cls.warned_at, cls.cap_hits = now, 0
 
     def _wait_on_client(self) -> None:
         self.waiting[self] = None
@@ -264,7 +278,8 @@ class LimitedHttpToolsProtocol(CoalescingHttpToolsProtocol):
 def protocol_class(limits: ConnectionLimits) -> type[LimitedHttpToolsProtocol]:
     """A protocol class for ``uvicorn.Config(http=...)`` applying ``limits``."""
     return type("LookoutHttpProtocol", (LimitedHttpToolsProtocol,),
-                {"limits": limits, "waiting": OrderedDict()})
+                {"limits": limits, "waiting": OrderedDict(), "warned_at": -math.inf,
+                 "cap_hits": 0})
 
 
 def raise_fd_limit() -> int:

@@ -209,7 +209,8 @@ def test_many_unfinished_connections_leave_healthz_answering(server_factory, bod
         for sock in unfinished:
             sock.close()
     assert answers == [200] * 20
-    assert "connection limit (192) reached" in server.log()
+    warnings = [line for line in server.log().splitlines() if "connection limit (192)" in line]
+    assert 1 <= len(warnings) <= 2, warnings  # not one per connection
 
 
 def test_serve_raises_the_open_files_limit_to_the_hard_limit(server_factory):
