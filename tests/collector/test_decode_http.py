@@ -102,6 +102,12 @@ def test_large_compressed_bodies_under_and_over_the_limit(served, endpoint):
             over = _post(http, key, project_id, endpoint, build(LIMIT + 1, kind), encoding)
             assert over.status_code == 413, (encoding, kind, over.text)
             assert "limit" in over.json()["error"]
+    # Over the wire limit (incompressible bytes): refused before anything is inflated.
+    wire = os.urandom(WIRE_LIMIT + 1024)
+    for encoding in COMPRESS:
+        over = _post(http, key, project_id, endpoint, wire, encoding)
+        assert over.status_code == 413, (encoding, over.text)
+        assert f"the limit is {WIRE_LIMIT}" in over.json()["error"]
     # The server is still fine and small bodies still work.
     small = _post(http, key, project_id, endpoint, build(100_000, "random"), "br")
     assert small.status_code == ok, small.text
