@@ -1,9 +1,9 @@
 """Large compressed bodies through the real ``lookout serve``, on SQLite and PostgreSQL.
 
 Multi-megabyte ``br``, ``gzip`` and ``deflate`` bodies, random (incompressible)
-and repetitive, just under and just over ``LOOKOUT_MAX_DECOMPRESSED_BYTES``, on
-every endpoint that decodes bodies. Under the limit they must be accepted;
-over it, 413. (``br`` bodies over about 480 KB inflated used to be refused as
+and repetitive, just under and just over ``LOOKOUT_MAX_DECOMPRESSED_BYTES``
+(and over ``LOOKOUT_MAX_BODY_BYTES`` on the wire), on every endpoint that
+decodes bodies. Under the limits they must be accepted; over them, 413. (``br`` bodies over about 480 KB inflated used to be refused as
 "truncated".) Also the raven-node ``/store/`` body: base64 of zlib-deflated
 JSON without ``Content-Encoding``.
 """
