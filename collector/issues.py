@@ -265,6 +265,20 @@ def _chunked(sql: str, tuples: list[tuple[Any, ...]]) -> Generator[Step, Any, No
 
 
 def _select_ids(keys: list[tuple[int, str]]) -> Generator[Step, Any, dict[tuple[int, str], int]]:
+    """Issues by their fingerprint."""
+    return (yield from _lookup(keys, "SELECT id, fingerprint FROM issues "
+                                     "WHERE project_id = ? AND fingerprint IN"))
+
+
+def _select_hashes(keys: list[tuple[int, str]]
+                   ) -> Generator[Step, Any, dict[tuple[int, str], int]]:
+    """Issues by one of their further fingerprints (``issue_hashes``)."""
+    return (yield from _lookup(keys, "SELECT issue_id, hash FROM issue_hashes "
+                                     "WHERE project_id = ? AND hash IN"))
+
+
+def _lookup(keys: list[tuple[int, str]], select: str
+            ) -> Generator[Step, Any, dict[tuple[int, str], int]]:
     found: dict[tuple[int, str], int] = {}
     by_project: dict[int, list[str]] = {}
     for project_id, fingerprint in keys:
@@ -272,8 +286,7 @@ def _select_ids(keys: list[tuple[int, str]]) -> Generator[Step, Any, dict[tuple[
     for project_id, fingerprints in sorted(by_project.items()):
         for start in range(0, len(fingerprints), 500):
             chunk = fingerprints[start:start + 500]
-            sql = ("SELECT id, fingerprint FROM issues WHERE project_id = ? AND fingerprint IN "
-                   f"({', '.join('?' * len(chunk))})")
+            sql = f"{select} ({', '.join('?' * len(chunk))})"
             result = yield (sql, [project_id, *chunk], "rows")
             found.update({(project_id, r[1]): r[0] for r in result})
     return found
@@ -283,7 +296,9 @@ def _grouping_configs(project_ids: list[int], now: float, cache: dict[Any, int]
                       ) -> Generator[Step, Any, dict[int, tuple[int, float | None]]]:
     """Each project's (grouping version, fallback until); cached for CONFIG_TTL seconds."""
     known: dict[int, tuple[int, float | None, float]] = getattr(cache, "configs", {})
-    wanted = [p for p in project_ids if p not in known or known[p][2] < now]
+    # Expired, or cached "in the future" (the clock was set back): read again.
+    wanted = [p for p in project_ids
+              if p not in known or not now <= known[p][2] <= now + CONFIG_TTL]
     if wanted:
         for start in range(0, len(wanted), 500):
             chunk = wanted[start:start + 500]
@@ -296,23 +311,6 @@ def _grouping_configs(project_ids: list[int], now: float, cache: dict[Any, int]
             known.clear()
     # A project that is not in the table (rows written by tests or tools): version 1.
     return {p: (known[p][0], known[p][1]) if p in known else (1, None) for p in project_ids}
-
-
-def _select_hashes(keys: list[tuple[int, str]]
-                   ) -> Generator[Step, Any, dict[tuple[int, str], int]]:
-    """Issues found by one of their further fingerprints (``issue_hashes``)."""
-    found: dict[tuple[int, str], int] = {}
-    by_project: dict[int, list[str]] = {}
-    for project_id, fingerprint in keys:
-        by_project.setdefault(project_id, []).append(fingerprint)
-    for project_id, fingerprints in sorted(by_project.items()):
-        for start in range(0, len(fingerprints), 500):
-            chunk = fingerprints[start:start + 500]
-            sql = ("SELECT issue_id, hash FROM issue_hashes WHERE project_id = ? AND hash IN "
-                   f"({', '.join('?' * len(chunk))})")
-            result = yield (sql, [project_id, *chunk], "rows")
-            found.update({(project_id, r[1]): r[0] for r in result})
-    return found
 
 
 def _adopt_previous(missing: list[tuple[int, str]],

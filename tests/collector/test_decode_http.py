@@ -1,9 +1,9 @@
 """Large compressed bodies through the real ``lookout serve``, on SQLite and PostgreSQL.
 
 Multi-megabyte ``br``, ``gzip`` and ``deflate`` bodies, random (incompressible)
-and repetitive, just under and just over ``LOOKOUT_MAX_DECOMPRESSED_BYTES``, on
-every endpoint that decodes bodies. Under the limit they must be accepted;
-over it, 413. (``br`` bodies over about 480 KB inflated used to be refused as
+and repetitive, just under and just over ``LOOKOUT_MAX_DECOMPRESSED_BYTES``
+(and over ``LOOKOUT_MAX_BODY_BYTES`` on the wire), on every endpoint that
+decodes bodies. Under the limits they must be accepted; over them, 413. (``br`` bodies over about 480 KB inflated used to be refused as
 "truncated".) Also the raven-node ``/store/`` body: base64 of zlib-deflated
 JSON without ``Content-Encoding``.
 """
@@ -102,6 +102,12 @@ def test_large_compressed_bodies_under_and_over_the_limit(served, endpoint):
             over = _post(http, key, project_id, endpoint, build(LIMIT + 1, kind), encoding)
             assert over.status_code == 413, (encoding, kind, over.text)
             assert "limit" in over.json()["error"]
+    # Over the wire limit (incompressible bytes): refused before anything is inflated.
+    wire = os.urandom(WIRE_LIMIT + 1024)
+    for encoding in COMPRESS:
+        over = _post(http, key, project_id, endpoint, wire, encoding)
+        assert over.status_code == 413, (encoding, over.text)
+        assert f"the limit is {WIRE_LIMIT}" in over.json()["error"]
     # The server is still fine and small bodies still work.
     small = _post(http, key, project_id, endpoint, build(100_000, "random"), "br")
     assert small.status_code == ok, small.text

@@ -119,3 +119,31 @@ def test_cli_refuses_unknown_versions_and_projects(server_factory):
     assert bad.returncode != 0 and "grouping version must be one of 1, 2" in bad.stderr
     missing = server.cli("project", "grouping", "nope")
     assert missing.returncode != 0 and "no project" in missing.stderr
+
+
+def _drive(steps, answers):
+    """Run a plan generator, answering each SELECT with the next of ``answers``."""
+    asked, result = [], None
+    try:
+        while True:
+            sql, params, _ = steps.send(result)
+            asked.append((sql, params))
+            result = answers.pop(0)
+    except StopIteration as done:
+        return done.value, asked
+
+
+def test_grouping_config_is_cached_and_reread_after_the_ttl_or_a_clock_jump():
+    from collector.issues import CONFIG_TTL, IdCache, _grouping_configs
+
+    cache = IdCache()
+    got, asked = _drive(_grouping_configs([7], 1000.0, cache), [[(7, 2, 5000.0)]])
+    assert got == {7: (2, 5000.0)} and len(asked) == 1
+    got, asked = _drive(_grouping_configs([7], 1000.0 + CONFIG_TTL / 2, cache), [])
+    assert got == {7: (2, 5000.0)} and asked == []  # cached
+    got, asked = _drive(_grouping_configs([7], 1000.0 + CONFIG_TTL + 1, cache), [[(7, 1, None)]])
+    assert got == {7: (1, None)} and len(asked) == 1  # expired: read again
+    got, asked = _drive(_grouping_configs([7], 10.0, cache), [[(7, 2, None)]])
+    assert got == {7: (2, None)} and len(asked) == 1  # the clock went back: read again
+    got, _ = _drive(_grouping_configs([8], 20.0, cache), [[]])
+    assert got == {8: (1, None)}  # no such project row: version 1

@@ -130,7 +130,8 @@ def test_sentry_sdk_events_logs_and_grouping(server_factory, db_url, tmp_path, b
     assert detail.status_code == 200
     chained = detail.json()["latest_event"]
     assert [e["type"] for e in chained["exception"]] == ["ValueError", "RuntimeError"]
-    assert detail.json()["grouping"]["inputs"]["type"] == "RuntimeError"  # the raised one
+    hashed = detail.json()["grouping"]["inputs"]["exceptions"]  # every exception of the chain
+    assert [e["type"] for e in hashed] == ["ValueError", "RuntimeError"]
     frames = chained["exception"][-1]["frames"]
     assert frames[-1]["function"] == "load_config" and frames[-1]["in_app"] is True
     assert chained["extra"]["tags"]["service"] == "shop"
