@@ -23,13 +23,13 @@ from web.sessions import SESSION_COOKIE
 # Reachable without credentials, each for a stated reason (docs/security.md).
 PUBLIC = {
     "/healthz", "/readyz", "/metrics",  # probes and Prometheus; restrict at the proxy if needed
-    "/login", "/logout",  # logout needs the session's CSRF token, not a login
+    "/login", "/logout", "/logout/everywhere",  # need the session's CSRF token, not a login
     "/slack/interactions",  # authenticated by Slack's request signature instead
     "/static/{file_path:path}",
     "/schema", "/schema/openapi.json", "/schema/openapi.yaml", "/schema/openapi.yml",
     "/schema/{path:str}",
 }
-EXAMPLE = {"int": "1", "str": "abc"}
+EXAMPLE = {"int": "1", "str": "abc", "path": "abc"}
 
 
 def concrete(path: str) -> str:

@@ -302,3 +302,23 @@ def test_silence_an_alert_then_expire_the_silence(page, server_factory, tmp_path
     assert page.locator("ol.silences li.si-expired").count() == 1
     page.goto(live.url + "/alerts?show=silenced")
     assert page.locator("ol.alerts li.alert").count() == 0
+
+
+def test_log_out_everywhere_ends_the_other_browsers_session(browser, page, live):
+    _login(page, live)
+    other = browser.new_context(viewport={"width": 390, "height": 800})
+    phone = other.new_page()
+    phone.set_default_timeout(15_000)
+    try:
+        _login(phone, live)
+        assert phone.url.rstrip("/") == live.url
+        screenshot(phone, "log-out-everywhere-phone", full_page=False)
+        screenshot(page, "log-out-everywhere-desktop", full_page=False)
+        page.get_by_role("button", name="Log out everywhere").click()
+        page.wait_for_load_state()
+        assert "/login" in page.url
+        phone.goto(live.url + "/issues")
+        assert "/login" in phone.url  # the other browser's session is gone too
+        screenshot(phone, "logged-out-everywhere")
+    finally:
+        other.close()

@@ -64,7 +64,12 @@ def _query_names(route_handler: object) -> set[str]:
 
 def walk(services: Services) -> Iterator[tuple[str, str]]:
     """(method, url) pairs: every route with hostile path and query values."""
-    app = create_app(services=services, background_jobs=False).app
+    fast = create_app(services=services, background_jobs=False)
+    for value in VALUES:  # the raw ingest endpoints in front of Litestar
+        for pattern, _handler in fast.routes:
+            yield "POST", pattern.pattern.replace("([^/]+)", quote(value or "x", safe=""), 1
+                                                  ).replace("/?", "/")
+    app = fast.app
     for route in app.routes:
         if route.path in SKIP or route.path.startswith("/static"):
             continue
