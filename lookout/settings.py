@@ -101,6 +101,12 @@ class Settings:
     ``X-Forwarded-Proto`` are believed. Empty trusts nobody: a client could otherwise forge
     its address and dodge the per-address login throttle."""
 
+    # OTLP ingest (collector/otlp)
+    otlp_max_series: int = 100_000
+    """Cumulative OTLP metric series whose last point is remembered (in memory) to turn
+    cumulative sums and histograms into deltas; past it the least recently seen is
+    forgotten, and its next point only sets a new baseline."""
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Build settings from the environment, raising ConfigError on a bad value."""
@@ -126,7 +132,8 @@ class Settings:
             raise ConfigError("LOOKOUT_BASE_URL must be an http:// or https:// URL")
         for name in ("eval_interval", "retention_days", "max_body_bytes", "max_batch_records",
                      "max_decompressed_bytes", "max_string_length", "write_queue_records",
-                     "write_batch_records", "write_timeout", "retention_batch_rows"):
+                     "write_batch_records", "write_timeout", "retention_batch_rows",
+                     "otlp_max_series"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{PREFIX}{name.upper()} must be greater than 0")
         if self.rate_limit_per_minute < 0:
