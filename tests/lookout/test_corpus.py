@@ -85,6 +85,7 @@ RECIPES: dict[str, Callable[[], bytes]] = {
     "too_many_records": lambda: msgspec.json.encode({"logs": [{"message": "x"}] * 10_001}),
     "empty": lambda: b"",
     "deep_envelope": lambda: b'{}\n{"type":"event"}\n{"extra": ' + _deep(100_000) + b"}\n",
+    "otlp_deep_json": lambda: b'{"resourceLogs": ' + _deep(100_000) + b"}",
     "many_items_envelope": lambda: b"{}\n" + b'{"type":"attachment","length":0}\n\n' * 1001,
     # For a GET case the recipe makes the path.
     "long_search": lambda: b"/api/v1/logs?q=" + b"a%25" * 15_000,  # httpx caps URLs at 64 KB
@@ -104,7 +105,11 @@ async def _send(client: httpx.AsyncClient, case: dict[str, Any], project, token:
         return await client.get(path, headers={"Authorization": f"Bearer {token}"})
     project_id = case.get("project", project.id)
     query = f"?{case['query']}" if case.get("query") else ""
-    if target == "ingest":
+    if target.startswith("otlp-"):
+        url = f"/v1/{target[5:]}"
+        headers = {"Authorization": f"Bearer {project.public_key}",
+                   "Content-Type": "application/x-protobuf", **headers}
+    elif target == "ingest":
         url = f"/api/{project_id}/ingest"
         headers = {"X-Lookout-Key": project.public_key, "Content-Type": "application/json",
                    **headers}
