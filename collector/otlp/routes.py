@@ -104,6 +104,7 @@ async def _export(svc: Services, signal: Signal, path_project: str, scope: Scope
             raise OtlpError(413, f"export has {items} {signal.name} items; the limit is "
                                  f"{settings.max_batch_records}")
         converted = _convert(svc, signal, owner, message)
+        converted.replace_nul()
     except (BodyError, OtlpError) as exc:
         return refuse(exc.status, str(exc))
     except RecursionError:
