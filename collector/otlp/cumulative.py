@@ -73,12 +73,12 @@ class CumulativeState:
             if point.start_ns and point.start_ns >= self.started_ns:
                 return Delta(point.total, point.count, point.buckets)
             return None  # baseline: its history may have been counted before a restart
+        if point.start_ns == previous.start_ns and point.time_ns <= previous.time_ns:
+            pending[key] = previous
+            return None  # a duplicate or an older point
         if point.start_ns != previous.start_ns or point.total < previous.total \
                 or point.count < previous.count:
             return Delta(point.total, point.count, point.buckets)  # the series was reset
-        if point.time_ns <= previous.time_ns:
-            pending[key] = previous
-            return None  # a duplicate or an older point
         buckets = tuple(a - b for a, b in zip(point.buckets, previous.buckets, strict=False)) \
             if len(point.buckets) == len(previous.buckets) else point.buckets
         return Delta(point.total - previous.total, point.count - previous.count, buckets)
