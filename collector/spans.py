@@ -124,6 +124,29 @@ def request_row(project_id: int, span: SpanIn, labels: Labels, now: float, limit
             duration_ms(span.start, span.end), unhandled)
 
 
+REQUEST_ID_ATTRIBUTES = ("request_id", "request.id", "http.request.header.x-request-id")
+
+
+def request_id_from(attrs: dict[str, Any], fallback: str | None) -> str | None:
+    """A ``request_id`` attribute, or the ``X-Request-ID`` header attribute, else ``fallback``.
+
+    OpenTelemetry and Sentry's streamed spans record request headers as
+    ``http.request.header.<name>`` (a list of values); invalid ids are skipped.
+    """
+    for key in REQUEST_ID_ATTRIBUTES:
+        value = attrs.get(key)
+        if isinstance(value, list) and value:
+            value = value[0]
+        if isinstance(value, str):
+            try:
+                checked = n.check_request_id(value)
+            except n.RecordError:
+                continue
+            if checked:
+                return checked
+    return fallback
+
+
 def http_status(value: Any) -> int | None:
     """An HTTP status (100-599) from an int or a numeric string, else None."""
     if isinstance(value, str) and value.strip().isdigit():

@@ -92,15 +92,4 @@ def timestamp(unix_nano: int, fallback: float, now: float, limits: n.Limits) -> 
 
 def request_id(attrs: dict[str, Any], trace_id: str | None) -> str | None:
     """A ``request_id`` attribute (or the ``x-request-id`` header one), else the trace id."""
-    for key in ("request_id", "request.id", "http.request.header.x-request-id"):
-        value = attrs.get(key)
-        if isinstance(value, list) and value:
-            value = value[0]
-        if isinstance(value, str):
-            try:
-                checked = n.check_request_id(value)
-            except n.RecordError:
-                continue
-            if checked:
-                return checked
-    return trace_id
+    return sp.request_id_from(attrs, trace_id)

@@ -171,15 +171,14 @@ def span_item_rows(project_id: int, payload: dict[str, Any], envelope_rate: floa
             bad += 1
             continue
         tags = _tags(raw.get("tags"))
-        labels = sp.Labels(service=_str(tags.get("service") or attrs.get("service")),
+        labels = sp.Labels(service=_str(tags.get("service") or attrs.get("service.name")),
                            environment=_str(attrs.get("sentry.environment")),
                            release=_str(attrs.get("sentry.release")),
                            host=_str(attrs.get("server.address")))
         op = _str(raw.get("op") or attrs.get("sentry.op"), 100)
         name = _str(raw.get("name") or raw.get("description"), 500) or op
         status = _str(raw.get("status"), 32)
-        request_id = (_request_id(tags.get("request_id")) or _request_id(attrs.get("request_id"))
-                      or _request_id(trace_id))
+        request_id = _request_id(tags.get("request_id")) or sp.request_id_from(attrs, trace_id)
         span = sp.SpanIn(
             trace_id=trace_id, span_id=span_id, start=_ts(raw.get("start_timestamp"), now, limits),
             end=_ts(raw.get("end_timestamp") or raw.get("timestamp"), now, limits),
