@@ -4,8 +4,9 @@ exports, with a trailing slash).
 
 Answers, as the OTLP spec says: ``200`` with the ``Export*ServiceResponse``
 in the request's format (``partial_success`` counts rejected items and says
-why) once the rows are committed; ``429`` / ``503`` with ``Retry-After`` when
-Lookout cannot take the data now (exporters retry those); permanent ``400``
+why) once the rows are committed; ``429`` (the write queue is full) or
+``503`` (the database cannot take data) with ``Retry-After``, which
+exporters retry; permanent ``400``
 (malformed body), ``401`` (missing or unknown key), ``404`` (not a project
 id), ``413`` (body, decompressed body or item count over the limit) and
 ``415`` (content type or encoding). Error bodies are Lookout's JSON
@@ -40,7 +41,7 @@ from collector.sentry import auth as sentry_auth
 from lookout import metrics as lookout_metrics
 from lookout.asgi import Handler, Reply, body_chunks, headers_of, query_of, refuse
 from lookout.db import now
-from lookout.errors import StorageUnavailable
+from lookout.errors import Overloaded, StorageUnavailable
 from lookout.ids import MAX_PROJECT_ID, parse_id
 
 if TYPE_CHECKING:
@@ -120,7 +121,10 @@ async def _export(svc: Services, signal: Signal, path_project: str, scope: Scope
     try:
         stored = await svc.writer.submit(rows, key, Answer(len(rows), rejected))
     except StorageUnavailable as exc:
-        return refuse(503, f"cannot store data now ({exc}); retry later",
+        # Both are retryable for OTLP exporters: 429 when the write queue is full
+        # (too much at once), 503 when the database cannot take data.
+        return refuse(429 if isinstance(exc, Overloaded) else 503,
+                      f"cannot store data now ({exc}); retry later",
                       {"Retry-After": str(exc.retry_after)})
     svc.otlp_series.commit(converted.series)
     if stored is not None:  # a retry of an export stored before: nothing counted twice

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from collector import tables
 from collector.span_queries import spans_for_request, spans_for_trace
-from lookout.errors import StorageUnavailable
+from lookout.errors import Overloaded, StorageUnavailable
 from lookout.projects import Project
 from tests.support import otlp_bodies
 
@@ -131,9 +131,15 @@ async def test_retry_after_503_and_lost_answer_store_once(client, project, servi
     async def refuse(*args, **kwargs):
         raise StorageUnavailable("database unavailable: test", retry_after=3)
 
+    async def full(*args, **kwargs):
+        raise Overloaded("write queue is full", retry_after=1)
+
     monkeypatch.setattr(services.writer, "submit", refuse)
     resp = await client.post("/v1/traces", content=body, headers=_headers(project))
     assert resp.status_code == 503 and resp.headers["retry-after"] == "3"
+    monkeypatch.setattr(services.writer, "submit", full)
+    resp = await client.post("/v1/traces", content=body, headers=_headers(project))
+    assert resp.status_code == 429 and resp.headers["retry-after"] == "1"
     monkeypatch.setattr(services.writer, "submit", submit)
     for _ in range(2):  # the exporter's retry, then a retry whose answer was lost
         resp = await client.post("/v1/traces", content=body, headers=_headers(project))
