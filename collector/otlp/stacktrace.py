@@ -8,6 +8,9 @@ two common shapes are read with one regular expression each:
 - Java, JavaScript, .NET: ``at pkg.Class.method(File.java:12)`` /
   ``at fn (file.js:12:5)``, innermost first (reversed to outermost first).
 
+Leading blanks are ``[ \\t]*``, never ``\\s*``: a pattern anchored at every line
+start that may also eat newlines is quadratic on a text of blank lines.
+
 Anything else yields no frames, and grouping falls back to the exception
 type and normalised message, as for a Sentry event without a stack.
 """
@@ -18,11 +21,12 @@ import re
 from typing import Any
 
 MAX_FRAMES = 250
-_PYTHON = re.compile(r'^\s*File "([^"\n]{1,1000})", line (\d{1,9}), in ([^\n]{1,300})\n'
+_PYTHON = re.compile(r'^[ \t]*File "([^"\n]{1,1000})", line (\d{1,9}), in ([^\n]{1,300})\n'
                      r'(?:[ \t]+(?!File ")([^\n]{0,1000})\n)?', re.MULTILINE)
-_AT = re.compile(r"^\s*at (?:([^\s(]{1,300}) \()?([^\s()]{1,1000}?):(\d{1,9})(?::\d{1,9})?\)?\s*$",
+_AT = re.compile(r"^[ \t]*at (?:([^\s(]{1,300}) \()?([^\s()]{1,1000}?):(\d{1,9})(?::\d{1,9})?\)?"
+                 r"[ \t\r]*$",
                  re.MULTILINE)
-_JAVA = re.compile(r"^\s*at ([^\s(]{1,300})\(([^\s():]{1,1000})(?::(\d{1,9}))?\)\s*$",
+_JAVA = re.compile(r"^[ \t]*at ([^\s(]{1,300})\(([^\s():]{1,1000})(?::(\d{1,9}))?\)[ \t\r]*$",
                    re.MULTILINE)
 _LIBRARY = ("site-packages", "dist-packages", "node_modules", "/lib/python", "<frozen",
             "java.", "javax.", "jdk.", "sun.", "node:internal")
