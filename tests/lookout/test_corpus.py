@@ -85,6 +85,11 @@ RECIPES: dict[str, Callable[[], bytes]] = {
     "too_many_records": lambda: msgspec.json.encode({"logs": [{"message": "x"}] * 10_001}),
     "empty": lambda: b"",
     "deep_envelope": lambda: b'{}\n{"type":"event"}\n{"extra": ' + _deep(100_000) + b"}\n",
+    "otlp_blank_stacktrace": lambda: msgspec.json.encode({"resourceSpans": [{"scopeSpans": [{
+        "spans": [{"traceId": "4bf92f3577b34da6a3ce929d0e0e4736", "spanId": "00f067aa0ba902b7",
+                   "name": "x", "events": [{"name": "exception", "attributes": [
+                       {"key": "exception.stacktrace",
+                        "value": {"stringValue": "\n" * 500_000}}]}]}]}]}]}),
     "otlp_deep_json": lambda: b'{"resourceLogs": ' + _deep(100_000) + b"}",
     "many_items_envelope": lambda: b"{}\n" + b'{"type":"attachment","length":0}\n\n' * 1001,
     # For a GET case the recipe makes the path.
