@@ -24,6 +24,7 @@ into the record's attributes.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from typing import Any
 
@@ -93,6 +94,13 @@ def _metric(project_id: int, metric: Any, labels: Any, resource_key: tuple[str, 
             out.rows.metrics.append(row)
 
 
+def _series(project_id: int, resource_key: tuple[str, ...], name: str,
+            tags: dict[str, str]) -> bytes:
+    """A series' identity, hashed: the state keeps 16 bytes, not up to 64 tags of text."""
+    return hashlib.blake2b(_encode([project_id, resource_key, name, tags]),
+                           digest_size=16).digest()
+
+
 def _point_count(metric: Any, which: str | None) -> int:
     return len(getattr(metric, which).data_points) if which else 1
 
@@ -128,7 +136,7 @@ def _number(project_id: int, name: str, kind: str, metric: Any, point: Any, labe
     if sums is not None and sums.aggregation_temporality == CUMULATIVE and sums.is_monotonic:
         if not math.isfinite(value):
             raise n.RecordError(f"metric {name!r}: values must be finite numbers")
-        key = (project_id, resource_key, name, tuple(tags.items()))
+        key = _series(project_id, resource_key, name, tags)
         delta = state.delta(key, Point(point.start_time_unix_nano, point.time_unix_nano,
                                        float(value)), out.series)
         if delta is None:
@@ -188,7 +196,7 @@ def _histogram(project_id: int, name: str, which: str, temporality: int, point: 
     if temporality == CUMULATIVE:
         if not math.isfinite(total):
             raise n.RecordError(f"metric {name!r}: sum must be a finite number")
-        key = (project_id, resource_key, name, tuple(tags.items()))
+        key = _series(project_id, resource_key, name, tags)
         delta: Delta | None = state.delta(
             key, Point(point.start_time_unix_nano, point.time_unix_nano, float(total), count,
                        tuple(buckets)), out.series)
