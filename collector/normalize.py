@@ -103,15 +103,19 @@ class RowBatch:
     errors: list[dict[str, Any]] = field(default_factory=list)
     metrics: list[tuple[Any, ...]] = field(default_factory=list)
     requests: list[tuple[Any, ...]] = field(default_factory=list)
+    # Span rows in collector.spans.SPAN_COLUMNS order (Sentry transactions, OTLP traces).
+    spans: list[tuple[Any, ...]] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.logs) + len(self.errors) + len(self.metrics) + len(self.requests)
+        return (len(self.logs) + len(self.errors) + len(self.metrics) + len(self.requests)
+                + len(self.spans))
 
     def extend(self, other: RowBatch) -> None:
         self.logs.extend(other.logs)
         self.errors.extend(other.errors)
         self.metrics.extend(other.metrics)
         self.requests.extend(other.requests)
+        self.spans.extend(other.spans)
 
 
 def parse_ts(value: float | str | None, now: float, limits: Limits) -> float:

@@ -28,6 +28,7 @@ from collector import issues, rollups, tables
 from collector import normalize as n
 from collector.buckets import COLUMNS as BUCKETS
 from collector.issues import Step
+from collector.spans import SPAN_COLUMNS
 
 # Called inside the write transaction with the error rows just inserted (not
 # duplicates), already grouped: each carries ``issue_id`` and ``fingerprint``.
@@ -38,6 +39,7 @@ _RAW = (
     (tables.logs, n.LOG_COLUMNS, "logs"),
     (tables.metric_points, n.METRIC_COLUMNS, "metrics"),
     (tables.request_records, n.REQUEST_COLUMNS, "requests"),
+    (tables.spans, SPAN_COLUMNS, "spans"),
 )
 
 
@@ -57,7 +59,7 @@ def plan(batch: n.RowBatch, is_pg: bool, id_cache: dict[tuple[int, str], int],
     new_errors: list[dict[str, Any]] = []
     if batch.errors:
         # Grouping and issue counters commit with the events (collector.issues).
-        only_errors = not (batch.logs or batch.metrics or batch.requests)
+        only_errors = not (batch.logs or batch.metrics or batch.requests or batch.spans)
         new_errors = yield from issues.plan(batch.errors, now, is_pg, id_cache, last=only_errors)
     yield from _upsert(tables.log_rollups.name, rollups.log_deltas(batch.logs),
                        ("project_id", "minute", "service", "environment", "level"), ("count",),

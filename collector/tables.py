@@ -1,6 +1,7 @@
 """Tables owned by the collector: raw records and their per-minute rollups.
 
-Raw tables (``logs``, ``errors``, ``metric_points``, ``request_records``) keep
+Raw tables (``logs``, ``errors``, ``metric_points``, ``request_records``,
+``spans``) keep
 every record for search and the request timeline. Rollup tables keep one row
 per minute and label set, updated additively by the writer, so that rules
 read a bounded number of rows whatever the traffic.
@@ -198,5 +199,28 @@ ingest_batches = Table(
     Index("ix_ingest_batches_received_at", "received_at"),
 )
 
-RAW_TABLES = (logs, errors, metric_points, request_records)
+# One row per span of a trace: the root span of a Sentry transaction and its
+# children, standalone Sentry spans, OTLP spans (collector.spans). Looked up by
+# trace id and by request id (the request page's waterfall), aged out by ``ts``.
+spans = Table(
+    "spans",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    *_common(),  # ts = the span's start
+    Column("span_id", String(32), nullable=False),
+    Column("parent_span_id", String(32), nullable=True),
+    Column("name", String(500), nullable=False, default=""),
+    Column("op", String(100), nullable=False, default=""),  # http.server, db.query, ...
+    Column("kind", String(16), nullable=False, default=""),  # server, client, internal, ...
+    Column("duration_ms", Double, nullable=False),
+    Column("status", String(32), nullable=False, default=""),  # ok, error, not_found, ...
+    # 1 / sample_rate spans like this one happened; 1.0 when the client did not say.
+    Column("sample_rate", Double, nullable=False, default=1.0),
+    Column("source", String(20), nullable=False, default="sentry"),  # sentry | otlp
+    Index("ix_spans_project_id_trace_id", "project_id", "trace_id"),
+    Index("ix_spans_project_id_request_id", "project_id", "request_id"),
+    Index("ix_spans_ts", "ts"),
+)
+
+RAW_TABLES = (logs, errors, metric_points, request_records, spans)
 ROLLUP_TABLES = (request_rollups, metric_rollups, log_rollups)

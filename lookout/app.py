@@ -16,6 +16,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
 from collector import routes as ingest_routes
+from collector.otlp import routes as otlp_routes
 from collector.sentry import routes as sentry_routes
 from lookout import openapi, ops
 from lookout.asgi import FastPaths
@@ -56,4 +57,5 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         debug=False,
         logging_config=None,  # Lookout configures logging itself (lookout.logs)
     )
-    return FastPaths(app, svc, [*ingest_routes.routes, *sentry_routes.routes])
+    return FastPaths(app, svc, [*ingest_routes.routes, *sentry_routes.routes,
+                                *otlp_routes.routes])

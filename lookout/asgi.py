@@ -65,12 +65,21 @@ Handler = Callable[["Services", str, Scope, Receive], Awaitable["Reply"]]
 class Reply:
     """A JSON answer: status, body (encoded once) and extra headers."""
 
-    __slots__ = ("body", "headers", "status")
+    __slots__ = ("body", "content_type", "headers", "status")
 
     def __init__(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         self.status = status
         self.body = _encode(body)
         self.headers = headers
+        self.content_type = b"application/json"
+
+    @classmethod
+    def raw(cls, status: int, body: bytes, content_type: str,
+            headers: dict[str, str] | None = None) -> Reply:
+        """An answer whose body is already encoded (OTLP answers protobuf to protobuf)."""
+        reply = cls(status, None, headers)
+        reply.body, reply.content_type = body, content_type.encode("latin-1")
+        return reply
 
 
 def refuse(status: int, message: str, headers: dict[str, str] | None = None) -> Reply:
@@ -116,7 +125,7 @@ async def body_chunks(receive: Receive) -> AsyncIterator[bytes]:
 
 
 async def send_reply(send: Send, reply: Reply) -> None:
-    headers = [(b"content-type", b"application/json"), *CORS_HEADERS,
+    headers = [(b"content-type", reply.content_type), *CORS_HEADERS,
                (b"content-length", str(len(reply.body)).encode())]
     if reply.headers:
         headers += [(k.lower().encode("latin-1"), v.encode("latin-1"))

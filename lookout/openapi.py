@@ -118,6 +118,43 @@ def _sentry_operation(name: str, summary: str, body: dict[str, Any]) -> dict[str
     }
 
 
+_BINARY = {"type": "string", "format": "binary"}
+
+
+def _otlp_operation(signal: str, request: str, with_project: bool) -> dict[str, Any]:
+    """An OTLP/HTTP export (collector/otlp/routes.py; docs/otlp.md)."""
+    return {
+        "summary": f"OTLP/HTTP {signal} export (protobuf or OTLP JSON)"
+                   + (" — where sentry-python's OTLPIntegration sends" if with_project else ""),
+        "operationId": f"otlp{signal.title()}{'ForProject' if with_project else ''}",
+        "tags": ["otlp"],
+        "security": [{"projectKey": []}, {"projectBearer": []}, {"sentryAuth": []}],
+        "parameters": [_PROJECT_ID, _ENCODING] if with_project else [_ENCODING],
+        "requestBody": {"required": True, "content": {
+            "application/x-protobuf": {"schema": _BINARY},
+            "application/json": {"schema": {
+                "type": "object", "description": f"an {request} in OTLP JSON (hex ids)"}}}},
+        "responses": {
+            "200": {"description": "stored; the Export*ServiceResponse in the request's format, "
+                                   "with partial_success when some items were rejected",
+                    "content": {"application/x-protobuf": {"schema": _BINARY},
+                                "application/json": {"schema": _OBJECT}}},
+            **_INGEST_ERRORS,
+            "429": _error("the write queue is full; retry later", retry_after=True)},
+    }
+
+
+def _otlp_paths() -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for signal, request in (("logs", "ExportLogsServiceRequest"),
+                            ("traces", "ExportTraceServiceRequest"),
+                            ("metrics", "ExportMetricsServiceRequest")):
+        out[f"/v1/{signal}/"] = {"post": _otlp_operation(signal, request, False)}
+        out[f"/api/{{project_id}}/integration/otlp/v1/{signal}/"] = {
+            "post": _otlp_operation(signal, request, True)}
+    return out
+
+
 def _read(summary: str, operation_id: str, ok: dict[str, Any], *,
           parameters: list[dict[str, Any]] | None = None, not_found: bool = False,
           body: dict[str, Any] | None = None, status: str = "200",
@@ -158,6 +195,7 @@ def _paths() -> dict[str, Any]:
             "sentryStore", "Store one Sentry event as JSON (legacy Sentry SDKs)",
             {"application/json": {"schema": {
                 "type": "object", "description": "a Sentry event (fields as Sentry documents)"}}})},
+        **_otlp_paths(),
         "/api/v1/requests/{request_id}": {"get": _read(
             "Every record with this request ID, oldest first", "requestTimeline",
             {"type": "object", "required": ["request_id", "items"],
@@ -261,6 +299,8 @@ def _components() -> dict[str, Any]:
             "sentryAuth": {"type": "apiKey", "in": "header", "name": "X-Sentry-Auth",
                            "description": "Sentry sentry_key=<DSN key>, sentry_version=7"},
             "sentryKey": {"type": "apiKey", "in": "query", "name": "sentry_key"},
+            "projectBearer": {"type": "http", "scheme": "bearer",
+                              "description": "the project's DSN key (OTLP exporters)"},
             "bearer": {"type": "http", "scheme": "bearer",
                        "description": "an API token from `lookout token create`"},
             "session": {"type": "apiKey", "in": "cookie", "name": "lookout_session",
@@ -274,7 +314,7 @@ def document() -> dict[str, Any]:
     """The OpenAPI 3.1 document (built once per process)."""
     return {"openapi": "3.1.0",
             "info": {"title": "Lookout", "version": __version__,
-                     "description": "Ingest (Lookout SDK and Sentry protocol) and read API."},
+                     "description": "Ingest (Lookout SDK, Sentry protocol, OTLP/HTTP) and read API."},
             "paths": _paths(), "components": _components()}
 
 

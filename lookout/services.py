@@ -9,6 +9,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from collector.normalize import Limits
+from collector.otlp.cumulative import CumulativeState
 from collector.ratelimit import RateLimiter
 from collector.retention import purge_older_than
 from collector.writer import BatchWriter
@@ -35,6 +36,8 @@ class Services:
     scheduler: AsyncIOScheduler = field(default_factory=AsyncIOScheduler)
     secret_key: str = ""
     alerting: Alerting | None = None
+    # Last points of cumulative OTLP metric series (collector.otlp.cumulative).
+    otlp_series: CumulativeState = field(default_factory=CumulativeState)
 
     @classmethod
     def build(cls, settings: Settings, engine: AsyncEngine | None = None) -> Services:
@@ -54,7 +57,8 @@ class Services:
                         max_route_bytes=settings.max_route_bytes)
         limiter = RateLimiter(engine, settings.rate_limit_per_minute)
         return cls(settings, engine, writer, KeyCache(engine), limits, limiter,
-                   alerting=Alerting(settings, engine))
+                   alerting=Alerting(settings, engine),
+                   otlp_series=CumulativeState(settings.otlp_max_series))
 
     async def start(self, *, background_jobs: bool = True) -> None:
         self.secret_key = self.settings.secret_key or await meta.secret_key(self.engine)

@@ -220,6 +220,12 @@ class Settings:
     answered ``503`` when none is waiting. Lowered at start to stay below the open-files limit (which ``lookout serve``
     raises to its hard limit when allowed)."""
 
+    # OTLP ingest (collector/otlp)
+    otlp_max_series: int = 100_000
+    """Cumulative OTLP metric series whose last point is remembered (in memory) to turn
+    cumulative sums and histograms into deltas; past it the least recently seen is
+    forgotten, and its next point only sets a new baseline."""
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Build settings from the environment, raising ConfigError on a bad value."""
@@ -253,7 +259,7 @@ class Settings:
                      "max_frame_vars_bytes", "max_label_bytes", "max_route_bytes",
                      "max_shown_value_bytes", "max_shown_page_bytes",
                      "max_header_bytes", "max_headers", "header_timeout", "body_timeout",
-                     "keepalive_timeout", "max_connections"):
+                     "keepalive_timeout", "max_connections", "otlp_max_series"):
             if not 0 < getattr(self, name) < math.inf:  # also refuses nan
                 raise ConfigError(f"{PREFIX}{name.upper()} must be greater than 0 (and finite)")
         if max(2 * self.max_label_bytes + self.max_route_bytes,

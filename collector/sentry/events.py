@@ -70,6 +70,32 @@ def _request_id(value: Any) -> str | None:
         return None
 
 
+def _request_header(headers: Any, name: str) -> Any:
+    """A request header by name, case-insensitively (a dict or a list of pairs)."""
+    if isinstance(headers, dict):
+        pairs: Any = headers.items()
+    elif isinstance(headers, list):
+        pairs = [p for p in headers if isinstance(p, list) and len(p) == 2]
+    else:
+        return None
+    for key, value in pairs:
+        if isinstance(key, str) and key.lower() == name:
+            return value
+    return None
+
+
+def request_id_of(event: dict[str, Any], tags: dict[str, str], trace_id: str | None
+                  ) -> str | None:
+    """The request an event or transaction belongs to.
+
+    A ``request_id`` tag, else the incoming ``X-Request-ID`` header, else the trace id.
+    """
+    return (_request_id(tags.get("request_id"))
+            or _request_id(_request_header(_dict(event.get("request")).get("headers"),
+                                           "x-request-id"))
+            or _request_id(trace_id))
+
+
 def _tags(value: Any, limits: n.Limits) -> dict[str, str]:
     """Tags as a dict (at most ``max_items``); Sentry also allows ``[key, value]`` pairs."""
     if isinstance(value, dict):
@@ -217,7 +243,7 @@ def event_row(project_id: int, event: dict[str, Any], now: float, limits: n.Limi
         "environment": _label(event.get("environment"), limits),
         "release": _label(event.get("release"), limits),
         "host": _label(event.get("server_name"), limits),
-        "request_id": _request_id(tags.get("request_id")) or _request_id(trace_id),
+        "request_id": request_id_of(event, tags, trace_id),
         "trace_id": trace_id,
         "attributes": n.attributes_json(attributes, limits),
         "event_id": event_id,

@@ -12,12 +12,14 @@ Both endpoints are raw ASGI handlers (see :mod:`lookout.asgi` for why).
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from litestar.types import Receive, Scope
 
+from collector.batch_ids import Key
 from collector.decode import (
     BodyError,
     decode_store_body,
@@ -25,10 +27,12 @@ from collector.decode import (
     read_limited,
     replace_nul_escapes,
 )
+from collector.normalize import EVENT_ID_RE as EVENT_ID
 from collector.normalize import RecordError, RowBatch
 from collector.ratelimit import limit_errors
-from collector.sentry import auth, events
+from collector.sentry import auth, events, transactions
 from collector.sentry.envelope import Envelope, EnvelopeError, Item, parse, payload_json
+from collector.spans import SPAN_COLUMNS
 from lookout import metrics
 from lookout.asgi import Handler, Reply, body_chunks, headers_of, query_of, refuse
 from lookout.db import now
@@ -44,11 +48,16 @@ class _Converted:
     rows: RowBatch = field(default_factory=RowBatch)
     event_id: str | None = None
     rejected: dict[str, int] = field(default_factory=dict)
+    # Transactions' event ids: a retried envelope carrying them stores nothing twice.
+    transaction_ids: list[str] = field(default_factory=list)
 
 
-def _convert(project_id: int, items: list[tuple[Item, dict[str, Any]]], envelope_event_id: Any,
-             received: float, svc: Any, attachments: list[str] | None = None) -> _Converted:
+def _convert(project_id: int, items: list[tuple[Item, dict[str, Any]]],
+             envelope_headers: dict[str, Any], received: float, svc: Any,
+             attachments: list[str] | None = None) -> _Converted:
     out = _Converted()
+    envelope_event_id = envelope_headers.get("event_id")
+    rate = transactions.envelope_sample_rate(envelope_headers)
     for item, payload in items:
         if item.type == "event":
             row = events.event_row(project_id, payload, received, svc.limits,
@@ -66,10 +75,48 @@ def _convert(project_id: int, items: list[tuple[Item, dict[str, Any]]], envelope
             out.rows.metrics.extend(rows)
             if bad:
                 out.rejected["metric"] = out.rejected.get("metric", 0) + bad
+        elif item.type == "transaction":
+            try:
+                spans, requests = transactions.transaction_rows(project_id, payload, rate,
+                                                                received, svc.limits)
+            except RecordError:
+                out.rejected["transaction"] = out.rejected.get("transaction", 0) + 1
+                continue
+            out.rows.spans.extend(spans)
+            out.rows.requests.extend(requests)
+            out.transaction_ids.append(spans[0][SPAN_ID])
+            raw_id = payload.get("event_id")
+            if isinstance(raw_id, str) and EVENT_ID.fullmatch(raw_id.replace("-", "").lower()):
+                out.transaction_ids[-1] = raw_id.replace("-", "").lower()
+            out.event_id = out.event_id or out.transaction_ids[-1]
+        elif item.type == "span":
+            spans, requests, bad = transactions.span_item_rows(project_id, payload, rate,
+                                                               received, svc.limits)
+            out.rows.spans.extend(spans)
+            out.rows.requests.extend(requests)
+            out.transaction_ids.extend(row[SPAN_ID] for row in spans)
+            if bad:
+                out.rejected["span"] = out.rejected.get("span", 0) + bad
     return out
 
 
-_STORED_TYPES = ("event", "log", "trace_metric")
+def _retry_key(project_id: int, converted: _Converted) -> Key | None:
+    """A batch id for an envelope with transactions or spans: a retry stores nothing twice.
+
+    Error events are deduplicated by event id already; spans and request records
+    have no such key, so the envelope's transaction event ids (or span ids) are
+    claimed like an SDK batch id (:mod:`collector.batch_ids`).
+    """
+    if not converted.transaction_ids:
+        return None
+    ids = converted.transaction_ids
+    text = ids[0] if len(ids) == 1 else hashlib.blake2b(
+        "\n".join(sorted(ids)).encode(), digest_size=16).hexdigest()
+    return (project_id, f"sentry-tx-{text}")
+
+
+SPAN_ID = SPAN_COLUMNS.index("span_id")
+_STORED_TYPES = ("event", "log", "trace_metric", "transaction", "span")
 
 
 async def _handle(svc: Services, project_id: str, scope: Scope, receive: Receive,
@@ -105,7 +152,7 @@ async def _handle(svc: Services, project_id: str, scope: Scope, receive: Receive
     except (BodyError, EnvelopeError) as exc:
         return refuse(exc.status if isinstance(exc, BodyError) else 400, str(exc))
     try:
-        converted = _convert(owner, stored, envelope.headers.get("event_id"), now(), svc,
+        converted = _convert(owner, stored, envelope.headers, now(), svc,
                              _attachment_types(envelope))
     except (RecordError, RecursionError) as exc:  # Sentry SDKs nest a few levels at most
         return refuse(400, f"event is not usable: {exc}")
@@ -119,14 +166,16 @@ async def _handle(svc: Services, project_id: str, scope: Scope, receive: Receive
                            limit_headers)
     refused: list[str] = []  # records the database refused for good (collector.writer)
     try:
-        await svc.writer.submit(rows, refuse=lambda _kind, _at, why: refused.append(why))
+        await svc.writer.submit(rows, _retry_key(owner, converted),
+                                refuse=lambda _kind, _at, why: refused.append(why))
     except StorageUnavailable as exc:
         return refuse(503, f"cannot store data now ({exc}); retry later",
                        {"Retry-After": str(exc.retry_after)})
     if refused and len(refused) == len(rows):  # a retry could never succeed: say so
         return refuse(400, f"event is not usable: {refused[0]}")
     for kind, count in (("error", len(rows.errors)), ("log", len(rows.logs)),
-                        ("metric", len(rows.metrics))):
+                        ("metric", len(rows.metrics)), ("span", len(rows.spans)),
+                        ("request", len(rows.requests))):
         if count:
             metrics.RECORDS_ACCEPTED.labels(kind, "sentry").inc(count)
     for kind, count in converted.rejected.items():

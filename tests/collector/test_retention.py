@@ -30,3 +30,21 @@ async def test_purge_removes_only_old_rows(client, project, services):
     assert sorted(left) == sorted(m["message"] for m in new)
     assert rollups == 5
     assert (await services.run_retention())["logs"] == 0
+
+
+async def test_purge_removes_old_spans(services, project):
+    from collector.normalize import Limits, RowBatch
+    from collector.spans import Labels, SpanIn, span_row
+    from collector.store import write_rows
+
+    now = time.time()
+    rows = [span_row(project.id, SpanIn(trace_id="ab" * 16, span_id=f"{i:016x}", start=ts,
+                                        end=ts + 0.1), Labels(), now, Limits(), "otlp")
+            for i, ts in enumerate([now - 40 * 86400] * 3 + [now - 60])]
+    async with services.engine.begin() as conn:
+        await write_rows(conn, RowBatch(spans=rows))
+    deleted = await purge_older_than(services.engine, now - 30 * 86400, batch_rows=2)
+    assert deleted["spans"] == 3
+    async with services.engine.connect() as conn:
+        left = (await conn.execute(select(func.count()).select_from(tables.spans))).scalar()
+    assert left == 1

@@ -104,6 +104,12 @@ RECIPES: dict[str, Callable[[], bytes]] = {
     "dropped_key_flood": lambda: msgspec.json.encode({
         "logs": [{"message": "x"}], "dropped": {f"kind-{i}": 1 for i in range(10_000)}}),
     "deep_envelope": lambda: b'{}\n{"type":"event"}\n{"extra": ' + _deep(100_000) + b"}\n",
+    "otlp_blank_stacktrace": lambda: msgspec.json.encode({"resourceSpans": [{"scopeSpans": [{
+        "spans": [{"traceId": "4bf92f3577b34da6a3ce929d0e0e4736", "spanId": "00f067aa0ba902b7",
+                   "name": "x", "events": [{"name": "exception", "attributes": [
+                       {"key": "exception.stacktrace",
+                        "value": {"stringValue": "\n" * 500_000}}]}]}]}]}]}),
+    "otlp_deep_json": lambda: b'{"resourceLogs": ' + _deep(100_000) + b"}",
     "many_items_envelope": lambda: b"{}\n" + b'{"type":"attachment","length":0}\n\n' * 1001,
     # For a GET case the recipe makes the path.
     "long_search": lambda: b"/api/v1/logs?q=" + b"a%25" * 15_000,  # httpx caps URLs at 64 KB
@@ -136,7 +142,11 @@ async def _send(client: httpx.AsyncClient, case: dict[str, Any], project, token:
             "Content-Type": "application/x-www-form-urlencoded", **headers})
     project_id = case.get("project", project.id)
     query = f"?{case['query']}" if case.get("query") else ""
-    if target == "ingest":
+    if target.startswith("otlp-"):
+        url = f"/v1/{target[5:]}"
+        headers = {"Authorization": f"Bearer {project.public_key}",
+                   "Content-Type": "application/x-protobuf", **headers}
+    elif target == "ingest":
         url = f"/api/{project_id}/ingest"
         headers = {"X-Lookout-Key": project.public_key, "Content-Type": "application/json",
                    **headers}

@@ -150,3 +150,27 @@ async def test_0818_keeps_existing_projects_on_grouping_version_1(engine):
         version = (await conn.execute(text(
             f"SELECT grouping_version FROM projects WHERE id = {new.id}"))).scalar_one()
     assert version == LATEST_VERSION == 2
+
+
+async def test_0817_matches_the_model_and_downgrades(engine):
+    """spans as migrated is what collector.tables declares; 0817 undoes cleanly."""
+    from alembic import command
+    from alembic.autogenerate import compare_metadata
+
+    from lookout.migrate import alembic_config
+
+    def diff(conn) -> list:
+        context = MigrationContext.configure(conn)
+        return [d for d in compare_metadata(context, metadata) if "'spans'" in repr(d)
+                or "ix_spans" in repr(d)]
+
+    def downgrade_then_upgrade(conn) -> tuple[bool, bool]:
+        command.downgrade(alembic_config(conn), "0701")
+        gone = "spans" not in inspect(conn).get_table_names()
+        command.upgrade(alembic_config(conn), "head")
+        return gone, "spans" in inspect(conn).get_table_names()
+
+    async with engine.connect() as conn:
+        assert await conn.run_sync(diff) == []
+        assert await conn.run_sync(downgrade_then_upgrade) == (True, True)
+        await conn.commit()

@@ -33,6 +33,7 @@ EXAMPLES = int(os.environ.get("LOOKOUT_FUZZ_EXAMPLES", "50"))  # per operation a
 REQUEST_TIMEOUT = 20.0  # seconds; generous for a loaded machine, still catches a hang
 # An envelope is bytes on the wire, sent as they are generated.
 schemathesis.serializer.alias("application/x-sentry-envelope", "application/octet-stream")
+schemathesis.serializer.alias("application/x-protobuf", "application/octet-stream")
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance]
 

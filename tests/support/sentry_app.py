@@ -31,15 +31,16 @@ import logging, sys
 import sentry_sdk
 import sentry_sdk.transport
 sentry_sdk.init(dsn=DSN, release="1.0.0", environment="test", enable_logs=True,
-                default_integrations=True)
+                default_integrations=True, **OPTIONS)
 sentry_sdk.set_tag("service", "shop")
 print("compression:", "br" if sentry_sdk.transport.brotli is not None else "gzip", flush=True)
 """
 
 
 def run_app(workdir: Path, dsn: str, code: str, *, brotli: bool = True,
-            check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run ``code`` after ``sentry_sdk.init(dsn=...)`` in a fresh interpreter."""
+            check: bool = True, options: dict[str, object] | None = None
+            ) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` after ``sentry_sdk.init(dsn=..., **options)`` in a fresh interpreter."""
     workdir.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LOOKOUT_", "SENTRY_"))}
     if not brotli:
@@ -48,7 +49,8 @@ def run_app(workdir: Path, dsn: str, code: str, *, brotli: bool = True,
         (site / "sitecustomize.py").write_text(_BLOCK_BROTLI)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), env.get("PYTHONPATH")]))
     script = workdir / "app.py"
-    script.write_text(f"DSN = {dsn!r}\n" + PRELUDE + textwrap.dedent(code))
+    script.write_text(f"DSN = {dsn!r}\nOPTIONS = {options or {}!r}\n" + PRELUDE
+                      + textwrap.dedent(code))
     result = subprocess.run([sys.executable, str(script)], cwd=workdir, env=env,
                             capture_output=True, text=True, timeout=60)
     if check:
