@@ -70,7 +70,10 @@ def _span(project_id: int, span: Any, labels: sp.Labels, platform: str, now: flo
     if trace_id is None or span_id is None:
         raise n.RecordError("span: traceId and spanId are required")
     start = common.timestamp(span.start_time_unix_nano, now, now, limits)
+    # An end past the future limit (a broken clock) ends the span at arrival instead.
     end = common.seconds(span.end_time_unix_nano) or start
+    if end > now + limits.max_future_seconds:
+        end = max(now, start)
     attrs = common.attributes(span.attributes, limits.max_attributes)
     if span.status.message:
         attrs.setdefault("status.message", span.status.message[:1000])
@@ -104,7 +107,10 @@ def _error(project_id: int, span: sp.SpanIn, event: Any, index: int, labels: sp.
     value = n.clip(str(attrs.pop("exception.message", "") or ""), limits)
     trace_text = str(attrs.pop("exception.stacktrace", "") or "")
     escaped = attrs.pop("exception.escaped", None)
-    ts = common.timestamp(event.time_unix_nano, span.start, now, limits)
+    try:
+        ts = common.timestamp(event.time_unix_nano, span.start, now, limits)
+    except n.RecordError:  # the span is stored already: keep its error, at the span's start
+        ts = span.start
     exception = [{"type": exc_type, "value": value, "module": None,
                   "mechanism": {"type": "otlp", "handled": None if escaped is None
                                 else not bool(escaped)},

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from collector.rollup_queries import request_rates, request_series
 from collector.span_queries import spans_for_request, spans_for_trace
 from lookout.db import create_engine
 from tests.support.sentry_app import run_app
@@ -93,15 +94,18 @@ def _wait(fetch, ready, timeout: float = 20.0):
         time.sleep(0.1)
 
 
-async def _spans(db_url: str, request_id: str) -> tuple[list[dict], list[dict]]:
+async def _spans(db_url: str, request_id: str) -> tuple[list[dict], list[dict], list, list]:
     engine = create_engine(db_url)
+    now = time.time()
     try:
         by_request = (await spans_for_request(engine, request_id)).items
         trace_id = by_request[0]["trace_id"] if by_request else ""
         by_trace = (await spans_for_trace(engine, trace_id)).items
+        rates = await request_rates(engine, now - 3600, now + 60)
+        series = await request_series(engine, now - 3600, now + 60, 12)
     finally:
         await engine.dispose()
-    return by_request, by_trace
+    return by_request, by_trace, rates, series
 
 
 @pytest.mark.parametrize(("framework", "code", "route", "error_status"), [
@@ -137,7 +141,11 @@ def test_sentry_sdk_transactions_become_requests_spans_and_alerts(
     if framework == "flask":  # the unhandled exception's event joins its request
         assert len(errors) == 1 and errors[0]["message"] == "RuntimeError: order 1 failed"
 
-    by_request, by_trace = asyncio.run(_spans(db_url, f"{framework}-2"))
+    by_request, by_trace, rates, series = asyncio.run(_spans(db_url, f"{framework}-2"))
+    # The rollups the rules and the overview read count the requests once each.
+    assert [(r.service, r.environment, r.count, r.errors) for r in rates] == [
+        (service, "test", 6, 3)]
+    assert [s.service for s in series] == [service]
     assert by_request == by_trace  # one request, one trace
     root = next(s for s in by_request if s["parent_span_id"] is None)
     assert root["op"] == "http.server" and root["status"] == "ok" and root["sample_rate"] == 1.0
