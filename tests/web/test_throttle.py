@@ -55,6 +55,24 @@ async def test_concurrent_wrong_guesses_are_checked_exactly_the_allowed_number(
     assert _checked(server.log_path.read_text(errors="replace"), EMAIL) == DEFAULTS.max_failures
 
 
+async def test_two_instances_share_one_budget(db_url, server_factory, tmp_path):
+    """Guesses spread over two instances on one database: still the allowed number."""
+    servers = [server_factory(db_url=db_url, workdir=tmp_path / name) for name in ("a", "b")]
+    out = servers[0].cli("user", "create", EMAIL, "--password-stdin", stdin=PASSWORD + "\n")
+    assert out.returncode == 0, out.stderr
+    clients = [httpx.AsyncClient(base_url=s.url, timeout=120) for s in servers]
+    try:
+        tokens = [await _form(c) for c in clients]
+        codes = await asyncio.gather(*(_post(clients[i % 2], tokens[i % 2], EMAIL, f"guess {i}")
+                                       for i in range(40)))
+        assert codes.count(401) == DEFAULTS.max_failures and codes.count(429) == 35, codes
+        for client, csrf in zip(clients, tokens):
+            assert await _post(client, csrf, EMAIL, PASSWORD) == 429
+    finally:
+        for c in clients:
+            await c.aclose()
+
+
 async def test_one_address_cannot_spray_many_emails(db_url, server_factory):
     cap = 3
     server = server_factory(db_url=db_url, env={"LOOKOUT_LOGIN_MAX_EMAILS": str(cap)})
