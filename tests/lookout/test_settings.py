@@ -57,3 +57,12 @@ def test_repr_masks_secrets_and_the_database_password() -> None:
     for secret in ("hunter2", "sk-1", "xoxb-2", "sig-3", "xapp-4"):
         assert secret not in text
     assert "postgresql+asyncpg://app:***@db:5432/lookout" in text and "slack_channel=None" in text
+
+
+def test_label_and_route_bytes_must_fit_the_index_limit():
+    s = Settings.from_env({"LOOKOUT_MAX_LABEL_BYTES": "800", "LOOKOUT_MAX_ROUTE_BYTES": "1000"})
+    assert (s.max_label_bytes, s.max_route_bytes) == (800, 1000)
+    with pytest.raises(ConfigError, match="LOOKOUT_MAX_LABEL_BYTES \\* 2"):
+        Settings.from_env({"LOOKOUT_MAX_LABEL_BYTES": "800", "LOOKOUT_MAX_ROUTE_BYTES": "2000"})
+    with pytest.raises(ConfigError, match="LOOKOUT_MAX_COLLECTION_ITEMS must be greater"):
+        Settings.from_env({"LOOKOUT_MAX_COLLECTION_ITEMS": "0"})
