@@ -193,12 +193,16 @@ def check_request_id(value: str | None, field_name: str = "request_id") -> str |
     return value
 
 
-def bounded_json(value: Any, limits: Limits, what: str, budget: int | None = None) -> str:
-    """``value`` as JSON text within the bounds of :mod:`collector.bound` (trimmed, marked)."""
+def bounded_json(value: Any, limits: Limits, what: str, budget: int | None = None,
+                 parts_bounded: bool = False) -> str:
+    """``value`` as JSON text within the bounds of :mod:`collector.bound` (trimmed, marked).
+
+    ``parts_bounded``: each member of ``value`` was bounded already (:func:`shrunk`)."""
     try:
         text = bound.encode(value, max_items=limits.max_items,
                             max_string_length=limits.max_string_length,
-                            budget=budget or limits.max_json_bytes, max_depth=MAX_DEPTH)
+                            budget=budget or limits.max_json_bytes, max_depth=MAX_DEPTH,
+                            parts_bounded=parts_bounded)
     except bound.TooDeep as exc:
         raise RecordError(f"{what}: {exc}") from None
     out = text.decode()

@@ -254,7 +254,8 @@ def event_row(project_id: int, event: dict[str, Any], now: float, limits: n.Limi
         "platform": _str(event.get("platform"), 50) or "other",
         "source": "sentry",
         "handled": handled,
-        "extra": n.bounded_json(extra, limits, "event"),
+        # Every part was bounded above (shrunk, or capped tags and fingerprint).
+        "extra": n.bounded_json(extra, limits, "event", parts_bounded=True),
         "user": user_key(event.get("user")),  # not a column: the "user" tag
     }
 

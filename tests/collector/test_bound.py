@@ -101,3 +101,12 @@ def test_shrink_returns_the_same_object_when_it_fits() -> None:
     value = {"a": [1, 2]}
     assert bound.shrink(value, **BOUNDS) is value
     assert bound.shrink({"a": list(range(50))}, **BOUNDS)["a"][-1] == "…[41 more items]"
+
+
+def test_many_small_containers_are_cleared_without_a_copy() -> None:
+    crumbs = [{"message": f"m{i}", "data": {"k": i, "l": [1, 2]}} for i in range(10)]
+    assert not bound.fits(msgspec.json.encode(crumbs), 10, 50)  # 49 commas in all
+    assert bound.within(crumbs, 10, 50)
+    assert bound.shrink(crumbs, **BOUNDS) is crumbs
+    assert not bound.within([crumbs * 2], 10, 50)
+    assert not bound.within({"s": "x" * 51}, 10, 50)

@@ -102,6 +102,9 @@ def test_sentry_event_labels_are_cut_to_fit(server_factory, db_url: str) -> None
     token = server.create_token()
     issues = _api(server, token, "/api/v1/issues")["items"]
     assert [i["title"] for i in issues] == ["four-byte labels"]
+    event = _api(server, token, f"/api/v1/issues/{issues[0]['id']}")["latest_event"]
+    for label, full in (("service", SERVICE), ("environment", ENVIRONMENT)):
+        assert len(event[label].encode()) <= 512 and full.startswith(event[label])
 
 
 async def _call(app: Any, path: str) -> None:

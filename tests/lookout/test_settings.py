@@ -104,3 +104,12 @@ def test_alert_flood_limits_default_and_validate():
         with pytest.raises(ConfigError) as err:
             Settings.from_env(env)
         assert f"{words} must be a finite number above 0" in str(err.value)
+
+
+def test_label_and_route_bytes_must_fit_the_index_limit():
+    s = Settings.from_env({"LOOKOUT_MAX_LABEL_BYTES": "800", "LOOKOUT_MAX_ROUTE_BYTES": "1000"})
+    assert (s.max_label_bytes, s.max_route_bytes) == (800, 1000)
+    with pytest.raises(ConfigError, match="LOOKOUT_MAX_LABEL_BYTES \\* 2"):
+        Settings.from_env({"LOOKOUT_MAX_LABEL_BYTES": "800", "LOOKOUT_MAX_ROUTE_BYTES": "2000"})
+    with pytest.raises(ConfigError, match="LOOKOUT_MAX_COLLECTION_ITEMS must be greater"):
+        Settings.from_env({"LOOKOUT_MAX_COLLECTION_ITEMS": "0"})
