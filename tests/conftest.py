@@ -2,15 +2,19 @@
 
 ``db_url`` is parametrised over both databases. PostgreSQL tests use
 ``LOOKOUT_TEST_DATABASE_URL``; unset, they skip with the reason; set but
-unreachable, they fail. Each PostgreSQL test gets a fresh database cloned from
-a template migrated once per session (``CREATE DATABASE ... TEMPLATE``), which
-is fast and leaves no state between tests.
+unreachable, they fail. Each test gets a fresh database cloned from a template
+migrated once per session (per xdist worker): PostgreSQL with ``CREATE DATABASE
+... TEMPLATE``, SQLite by copying the file. Migrating costs most of a second per
+database; a clone costs milliseconds and is the same schema, with no state
+shared between tests.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -120,16 +124,44 @@ def pg_databases() -> Iterator[PgDatabases | None]:
     asyncio.run(dbs.drop_template())
 
 
+class SqliteTemplate:
+    """A migrated, empty SQLite file, made on first use, that ``db_url`` copies per test."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._ready = False
+
+    async def copy_to(self, target: Path) -> None:
+        if not self._ready:
+            engine = create_engine(f"sqlite+aiosqlite:///{self.path}")
+            try:
+                await upgrade(engine)
+            finally:
+                await engine.dispose()
+            # Fold the write-ahead log into the file so a plain copy is the whole database.
+            conn = sqlite3.connect(self.path)
+            try:
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                conn.close()
+            self._ready = True
+        shutil.copyfile(self.path, target)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> SqliteTemplate:
+    return SqliteTemplate(tmp_path_factory.mktemp("sqlite-template") / "lookout.db")
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 async def db_url(request: pytest.FixtureRequest, tmp_path: Path,
-                 pg_databases: PgDatabases | None) -> AsyncIterator[str]:
+                 pg_databases: PgDatabases | None,
+                 sqlite_template: SqliteTemplate) -> AsyncIterator[str]:
     """A migrated, empty database URL, once per backend."""
     if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'lookout.db'}"
-        engine = create_engine(url)
-        await upgrade(engine)
-        await engine.dispose()
-        yield url
+        path = tmp_path / "lookout.db"
+        await sqlite_template.copy_to(path)
+        yield f"sqlite+aiosqlite:///{path}"
         return
     if pg_databases is None:
         pytest.skip(f"{PG_ENV} is not set; PostgreSQL tests skipped")
