@@ -19,6 +19,14 @@ from collector.queries import LogQuery
 NOW = time.time()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_now() -> None:
+    """Each test's "now" is when it starts: a module-level stamp goes stale in a long run,
+    and the data it ingests falls out of the pages' time ranges."""
+    global NOW
+    NOW = time.time()
+
+
 async def _insert(engine, rows):
     async with engine.begin() as conn:
         await conn.execute(t.logs.insert(), [

@@ -5,10 +5,20 @@ from __future__ import annotations
 import re
 import time
 
+import pytest
+
 from tests.web.conftest import ingest
 from web import views
 
 NOW = time.time()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_now() -> None:
+    """Each test's "now" is when it starts: a module-level stamp goes stale in a long run,
+    and the data it ingests falls out of the pages' time ranges."""
+    global NOW
+    NOW = time.time()
 
 
 def _texts(html: str, css_class: str) -> list[str]:
