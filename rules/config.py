@@ -50,6 +50,10 @@ class Thresholds:
     warning: float | None = None
     critical: float | None = None
     comparison: str = "above"  # "above": value > threshold breaches; "below": value < threshold
+    # Hysteresis: a firing alert resolves only once the value is back past this
+    # (below it for "above" rules, above it for "below" ones), not at the first
+    # value under the warning threshold. None: the lowest breach threshold.
+    resolve: float | None = None
 
     def breached(self, value: float) -> str | None:
         """The highest severity ``value`` breaches, or None."""
@@ -58,6 +62,13 @@ class Thresholds:
                                       else value < limit):
                 return severity
         return None
+
+    def holds(self, value: float | None) -> bool:
+        """True when a firing alert with this ``value`` has not yet recovered past
+        ``resolve`` (always False without one, or without data)."""
+        if self.resolve is None or value is None:
+            return False
+        return value > self.resolve if self.comparison == "above" else value < self.resolve
 
     def limit(self, severity: str) -> float | None:
         return self.critical if severity == "critical" else self.warning
@@ -100,7 +111,8 @@ class Rule:
             "keep_firing_for": self.keep_firing_for,
             "thresholds": ({"warning": self.thresholds.warning,
                             "critical": self.thresholds.critical,
-                            "comparison": self.thresholds.comparison}
+                            "comparison": self.thresholds.comparison,
+                            "resolve": self.thresholds.resolve}
                            if self.kind in THRESHOLD_KINDS else None),
             "severity": self.severity if self.kind not in THRESHOLD_KINDS else None,
             "min_requests": self.min_requests, "group_by": list(self.group_by),
@@ -341,17 +353,25 @@ class _Parser:
             return Thresholds()
         values: dict[str, float] = {}
         for k, v in tnode.value:
-            if k.value not in SEVERITIES:
-                self.error(k, f"{where}unknown threshold {k.value!r} (warning or critical)")
+            if k.value not in (*SEVERITIES, "resolve"):
+                self.error(k, f"{where}unknown threshold {k.value!r} "
+                              "(warning, critical or resolve)")
                 continue
             number = self.value(v)
             if isinstance(number, bool) or not isinstance(number, (int, float)):
                 self.error(v, f"{where}thresholds.{k.value} must be a number")
                 continue
             values[k.value] = float(number)
-        if not tnode.value:
-            self.error(tnode, f"{where}thresholds needs warning and/or critical")
         warning, critical = values.get("warning"), values.get("critical")
+        if not tnode.value or set(values) == {"resolve"}:
+            self.error(tnode, f"{where}thresholds needs warning and/or critical")
+        resolve = values.get("resolve")
+        lowest = warning if warning is not None else critical
+        if resolve is not None and lowest is not None and (
+                resolve > lowest if comparison == "above" else resolve < lowest):
+            side = "at or below" if comparison == "above" else "at or above"
+            self.error(tnode, f"{where}thresholds: resolve ({resolve:g}) must be {side} "
+                              f"the lowest breach threshold ({lowest:g})")
         if warning is not None and critical is not None:
             if comparison == "above" and warning >= critical:
                 self.error(tnode, f"{where}thresholds: warning ({warning:g}) must be below "
@@ -359,4 +379,4 @@ class _Parser:
             if comparison == "below" and warning <= critical:
                 self.error(tnode, f"{where}thresholds: with comparison below, warning "
                                   f"({warning:g}) must be above critical ({critical:g})")
-        return Thresholds(warning, critical, comparison)
+        return Thresholds(warning, critical, comparison, resolve)

@@ -6,6 +6,8 @@ resolved, following Prometheus/Alertmanager semantics:
 - a pending alert whose condition clears disappears silently;
 - a firing alert resolves only once the condition has been clear for
   ``keep_firing_for`` (0 = at the first clear evaluation), which damps flapping;
+  with a ``resolve`` threshold (hysteresis) "clear" means past that threshold,
+  not merely under the warning one;
 - the alert carries the highest severity breached now; warning -> critical
   escalates the *same* alert and notifies again, de-escalation is recorded but
   does not page (and re-escalating to a level already notified does not either);
@@ -142,6 +144,14 @@ def step(rule: Rule, fingerprint: str, track: Track | None, obs: Observation | N
                 note = "escalated" if SEVERITY_RANK[obs.severity] > SEVERITY_RANK[old] \
                     else "de-escalated"
                 transitions.append(Transition("firing", "firing", obs.severity, value, now, note))
+        elif rule.thresholds.holds(value):
+            # Between the breach and the resolve threshold (hysteresis): still
+            # firing, at the lowest severity, its clear time not yet started.
+            low = "warning" if rule.thresholds.warning is not None else track.severity
+            if SEVERITY_RANK[low] < SEVERITY_RANK[track.severity]:
+                transitions.append(Transition("firing", "firing", low, value, now,
+                                              "de-escalated"))
+            track = replace(track, severity=low, value=value, last_true_at=now)
         elif now - track.last_true_at >= rule.keep_firing_for:
             resolved = replace(track, value=value)
             notify = [RESOLVED] if track.notified_severity is not None else []

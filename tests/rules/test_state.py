@@ -100,3 +100,39 @@ def test_pending_across_a_forward_jump_needs_the_rest_of_for() -> None:
     assert jumped.track is not None and jumped.track.state == "pending"  # 60 s of 120
     done = step(RULE, "fp", jumped.track, obs(1.5), 3660.0, max_step=60.0)
     assert done.track is not None and done.track.state == "firing"
+
+
+def test_resolve_threshold_keeps_a_noisy_alert_firing_until_it_recovers() -> None:
+    """Hysteresis: fire above warning (1), resolve only below ``resolve`` (0.5)."""
+    rule = parse_rules("""
+rules:
+  - name: r
+    kind: error_rate
+    thresholds: {warning: 1, critical: 2, resolve: 0.5}
+""")[0]
+    track, events, severities = None, [], []
+    for i, value in enumerate([2.5, 0.8, 0.9, 0.7, 0.4, 0.8]):
+        result = step(rule, "fp", track, Observation(LABELS, value,
+                                                     rule.thresholds.breached(value)), 60.0 * i)
+        track = result.track
+        events += [(i, e) for e in result.notify]
+        severities.append(track.severity if track else None)
+    # 0.8 / 0.9 / 0.7 are under warning but above resolve: still firing (as a warning);
+    # 0.4 resolves; 0.8 afterwards is under warning, so nothing starts again.
+    assert events == [(0, FIRED), (4, RESOLVED)]
+    assert severities == ["critical", "warning", "warning", "warning", None, None]
+    plain = parse_rules("rules:\n  - {name: r, kind: error_rate, thresholds: {warning: 1}}\n")[0]
+    first = step(plain, "fp", None, Observation(LABELS, 2.5, "warning"), 0.0).track
+    assert step(plain, "fp", first, Observation(LABELS, 0.8, None), 60.0).track is None
+
+
+def test_resolve_threshold_must_be_on_the_recovered_side() -> None:
+    import pytest
+
+    from rules.config import RulesError
+    with pytest.raises(RulesError, match="resolve .2. must be at or below"):
+        parse_rules("rules:\n  - {name: r, kind: error_rate, "
+                    "thresholds: {warning: 1, resolve: 2}}\n")
+    below = parse_rules("rules:\n  - {name: r, kind: metric, metric: m, aggregate: avg, comparison: below, "
+                        "thresholds: {warning: 10, resolve: 20}}\n")[0]
+    assert below.thresholds.holds(15) and not below.thresholds.holds(25)

@@ -127,3 +127,17 @@ async def test_silence_then_resolve(ui, services, clock):
     assert (await ui.get("/alerts?show=bogus")).status_code == 400
     bad = await ui.post(f"/alerts/{alert_id}/explode", data={"_csrf": token})
     assert bad.status_code == 404
+
+
+async def test_rules_page_shows_only_the_thresholds_a_rule_has(ui, services):
+    assert services.alerting is not None
+    services.alerting.ruleset.rules = parse_rules("""
+rules:
+  - name: slow-warning
+    kind: error_rate
+    thresholds: {warning: 0.02, resolve: 0.01}
+""")
+    page = await ui.get("/rules")
+    assert page.status_code == 200
+    assert "warning 0.02 · resolve 0.01" in page.text.replace("\n", " ")
+    assert "None" not in page.text
