@@ -57,6 +57,7 @@ from lookout import metrics
 from rules import store
 from rules import tables as t
 from rules.config import Rule
+from rules.context import alert_context
 from rules.groups import OVERFLOW_KIND, overflow_message
 from rules.notify import lease as leases
 from rules.notify.slack_message import alert_blocks, summary_text, thread_text
@@ -186,7 +187,9 @@ class SlackSender:
             alert, text, summary = overflow_message(alert)
         else:
             text = summary_text(alert)
-        blocks = alert_blocks(alert, self.base_url, runbook, summary)
+        context = await alert_context(self.store.engine, alert, rule, self.clock(),
+                                      self.base_url) if alert["kind"] != OVERFLOW_KIND else []
+        blocks = alert_blocks(alert, self.base_url, runbook, summary, context)
         if alert["slack_ts"] is None:
             if row.event in ("fired", "escalated", "repeat"):
                 await self._post(held, alert, text, blocks)

@@ -87,7 +87,9 @@ def summary_text(alert: dict[str, Any]) -> str:
 
 
 def alert_blocks(alert: dict[str, Any], base_url: str, runbook: str | None = None,
-                 summary: str | None = None) -> list[dict[str, Any]]:
+                 summary: str | None = None,
+                 context: list[str] | None = None) -> list[dict[str, Any]]:
+    """The message; ``context``: evidence lines (rules.context), already escaped mrkdwn."""
     base = base_url.rstrip("/")
     labels = alert["labels"]
     severity = alert.get("severity") or "warning"
@@ -116,9 +118,14 @@ def alert_blocks(alert: dict[str, Any], base_url: str, runbook: str | None = Non
                                      "text": f"{icon} *{head}* · *{escape(alert['rule'])}*"
                                              + (f"\n{escape(summary)}" if summary else "")}},
         {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]},
-        {"type": "context", "elements": [{"type": "mrkdwn", "text": status_line(alert)},
-                                         {"type": "mrkdwn", "text": " · ".join(links)}]},
     ]
+    if context:
+        # A section's text holds at most 3,000 characters; the lines are cut well below.
+        blocks.append({"type": "section",
+                       "text": {"type": "mrkdwn", "text": "\n".join(context)[:2900]}})
+    blocks.append({"type": "context",
+                   "elements": [{"type": "mrkdwn", "text": status_line(alert)},
+                                {"type": "mrkdwn", "text": " · ".join(links)}]})
     if not resolved:
         value = str(alert["id"])
         buttons = []

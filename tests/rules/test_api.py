@@ -41,7 +41,8 @@ async def test_rules_alerts_ack_resolve(client: httpx.AsyncClient, services: Ser
     states = {r["name"]: r["state"] for r in body["rules"]}
     assert states == {"checkout-errors": "pending", "quiet": "ok"}
     first = body["rules"][0]
-    assert first["thresholds"] == {"warning": 0.02, "critical": 0.05, "comparison": "above"}
+    assert first["thresholds"] == {"warning": 0.02, "critical": 0.05, "comparison": "above",
+                                   "resolve": None}
     assert first["window"] == 60 and first["for"] == 120 and first["repeat_interval"] == 14400
     assert first["max_groups"] == 50  # resolved: LOOKOUT_ALERT_MAX_GROUPS
     assert first["alerts"][0]["labels"] == {"service": "checkout", "environment": "production"}
