@@ -75,7 +75,7 @@ class Shop:
 
 def test_switching_versions_keeps_existing_issues(server_factory, db_url):
     shop = Shop(server_factory(db_url=db_url))
-    assert "grouping version 2" in shop.grouping()  # new projects get the latest version
+    assert "grouping version 3" in shop.grouping()  # new projects get the latest version
     assert "grouping version 1" in shop.grouping("--set", "1")  # as projects made before
     shop.send(*NATIVE, *BROWSER, *CHAINED)
     v1 = shop.issues()
@@ -116,7 +116,7 @@ def test_cli_refuses_unknown_versions_and_projects(server_factory):
     server = server_factory()
     server.create_project("shop")
     bad = server.cli("project", "grouping", "shop", "--set", "9")
-    assert bad.returncode != 0 and "grouping version must be one of 1, 2" in bad.stderr
+    assert bad.returncode != 0 and "grouping version must be one of 1, 2, 3" in bad.stderr
     missing = server.cli("project", "grouping", "nope")
     assert missing.returncode != 0 and "no project" in missing.stderr
 
