@@ -185,7 +185,8 @@ def group_event(exceptions: list[dict[str, Any]], message: str, *,
                 fingerprint: list[str] | None = None, template: str | None = None,
                 culprit: str = "", culprit_fallback: str = "", version: int = 1,
                 context: dict[str, Any] | None = None,
-                stack: list[dict[str, Any]] | None = None) -> Grouping:
+                stack: list[dict[str, Any]] | None = None,
+                shown_message: str | None = None) -> Grouping:
     """Group one event from its exception chain (oldest first), message and options.
 
     ``culprit``: what the client named as culprit (its ``culprit``, else its
@@ -194,8 +195,10 @@ def group_event(exceptions: list[dict[str, Any]], message: str, *,
     frames of a stack the event carries outside its exceptions (a thread's, or a
     top-level ``stacktrace``); grouped on from version 3, shown as culprit in all.
     ``context`` (version 2): what an event without exception and message is told
-    apart by (see :func:`_bare_event`).
+    apart by (see :func:`_bare_event`). ``shown_message``: the message to title
+    the event by when it is not the ``message`` grouped on.
     """
+    shown = message if shown_message is None else shown_message
     stack = [f for f in stack if isinstance(f, dict)] if isinstance(stack, list) else []
     if version >= 2:
         chain = main_chain(exceptions)
@@ -203,14 +206,14 @@ def group_event(exceptions: list[dict[str, Any]], message: str, *,
             chain = _with_stack(chain, stack)
         method, inputs = _default_v2(chain, message, template, context or {},
                                      stack if version >= 3 else [])
-        title = _title(chain, message)
+        title = _title(chain, shown)
         if method == "event" and inputs.get("attachments"):
             title = (f"{UNLABELED} with {', '.join(inputs['attachments'])}"
                      f" ({inputs.get('platform', 'other')})")[:TITLE_LENGTH]
     else:
         chain = exceptions
         method, inputs = _default(exceptions, message, template)
-        title = _title(exceptions, message)
+        title = _title(exceptions, shown)
     raised = [f for f in (chain[-1].get("frames") or []) if isinstance(f, dict)] if chain else []
     culprit = _culprit_of(culprit, raised or stack, version, culprit_fallback)
     if fingerprint:
@@ -382,10 +385,10 @@ def group_row(row: dict[str, Any], version: int = 1) -> Grouping:
     logentry = extra.get("logentry")
     template = logentry.get("message") if isinstance(logentry, dict) else None
     template = template if isinstance(template, str) else None
-    message = row.get("message") or ""
+    shown = message = row.get("message") or ""
     if template is not None and version < 3 and logentry.get("legacy") is True:
         # raven's sentry.interfaces.Message: versions 1 and 2 grouped on its plain
-        # message, which raven sets to the template (the row now shows it filled in).
+        # message, which raven sets to the template (the row shows it filled in).
         message, template = template, None
     context = None
     if version >= 2 and not exceptions:
@@ -398,4 +401,5 @@ def group_row(row: dict[str, Any], version: int = 1) -> Grouping:
                        culprit=client if isinstance(client, str) else "",
                        culprit_fallback=str(row.get("logger") or ""),
                        version=version, context=context,
-                       stack=stack.get("frames") if isinstance(stack, dict) else None)
+                       stack=stack.get("frames") if isinstance(stack, dict) else None,
+                       shown_message=shown)
