@@ -33,6 +33,8 @@ _FRAME_FIELDS: dict[str, type] = {
     "package": str, "platform": str, "lineno": int, "colno": int, "pre_context": list,
     "post_context": list, "vars": dict, "in_app": bool}
 _EXTRA_KEYS = ("contexts", "user", "request", "transaction", "server_name", "logentry")
+STACK_SHARE = 8
+"""A stack sent outside the exceptions gets 1/8 of ``max_json_bytes`` of the event's extra."""
 LEGACY_MESSAGE = "sentry.interfaces.Message"
 """raven's name for ``logentry`` (Relay reads it as ``logentry`` too)."""
 
@@ -242,10 +244,13 @@ def event_stack(event: dict[str, Any], limits: n.Limits) -> dict[str, Any] | Non
             return None
         frames, name = found
         stack = {"source": "thread", "thread": name} if name else {"source": "thread"}
-    # Extra is bounded to ``max_items`` per list: keep the frames nearest the crash.
+    # Extra is bounded to ``max_items`` per list and is trimmed depth first when over
+    # its budget: keep the frames nearest the crash, and fit them in their share here.
     kept = [f for f in (_frame(f, limits) for f in frames[-min(MAX_FRAMES, limits.max_items):])
             if f]
-    return {"frames": kept, **stack} if kept else None
+    if not kept:
+        return None
+    return {"frames": n.fitted_frames(kept, limits.max_json_bytes // STACK_SHARE), **stack}
 
 
 def event_row(project_id: int, event: dict[str, Any], now: float, limits: n.Limits,
@@ -273,14 +278,18 @@ def event_row(project_id: int, event: dict[str, Any], now: float, limits: n.Limi
     # Each part gets a share of the budget, so one huge context cannot push out the
     # rest; the whole is bounded again below.
     share = limits.max_json_bytes // 4
-    extra: dict[str, Any] = {k: n.shrunk(event[k], limits, "event", share)
-                             for k in _EXTRA_KEYS if event.get(k)}
-    if logentry is not None:
-        extra["logentry"] = n.shrunk(logentry, limits, "event", share)
+    extra: dict[str, Any] = {}
     if not any(e["frames"] for e in exceptions):
+        # First: what is over a budget is trimmed depth first, so the stack keeps its
+        # frames (on the page too, whose budget for the extra is smaller).
         stack = event_stack(event, limits)
         if stack is not None:
-            extra["stacktrace"] = n.shrunk(stack, limits, "event", share)
+            extra["stacktrace"] = n.shrunk(stack, limits, "event",
+                                           limits.max_json_bytes // STACK_SHARE)
+    extra.update((k, n.shrunk(event[k], limits, "event", share))
+                 for k in _EXTRA_KEYS if event.get(k))
+    if logentry is not None:
+        extra["logentry"] = n.shrunk(logentry, limits, "event", share)
     culprit = event.get("culprit")
     if isinstance(culprit, str) and culprit.strip():  # legacy, but honoured as in Sentry
         extra["culprit"] = _str(culprit.strip())
