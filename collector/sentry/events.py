@@ -179,7 +179,7 @@ def _exceptions(value: Any, limits: n.Limits) -> list[dict[str, Any]]:
     return out
 
 
-def _message(event: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
+def _message(event: dict[str, Any], limits: n.Limits) -> tuple[str, dict[str, Any] | None]:
     """The displayed message and the ``logentry`` (whose ``message`` is the template).
 
     Without ``formatted`` (sentry-sdk before 2.26, raven) the template is filled
@@ -200,7 +200,8 @@ def _message(event: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
         template = _str(logentry.get("message"), 10_000)
         params = logentry.get("params")
         formatted = (_str(logentry.get("formatted"), 100_000)
-                     or interpolate(template, params))
+                     or interpolate(template, params, max_params=limits.max_items,
+                                    max_param_chars=limits.max_string_length))
         entry: dict[str, Any] = {"message": template, "params": params}
         if legacy:
             entry["legacy"] = True
@@ -262,7 +263,7 @@ def event_row(project_id: int, event: dict[str, Any], now: float, limits: n.Limi
     (``event.minidump``...), kept because it tells crash reports apart in grouping.
     """
     exceptions = _exceptions(event.get("exception"), limits)
-    message, logentry = _message(event)
+    message, logentry = _message(event, limits)
     if not message and exceptions:
         last = exceptions[-1]
         kind = last["type"] or "Error"

@@ -9,6 +9,8 @@ params). The template itself stays what events are grouped on.
 
 Formatting never fails: a template whose placeholders do not match its
 params (too few, too many, a name that is not there) is shown as it is.
+printf's space flag (``"% d"``) is not read as one, so that text such as
+``"100% of {}"`` is filled in brace style.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from typing import Any
 import msgspec
 
 MAX_PARAMS = 100
-"""More params than this: the template is shown as it is (no real log line has so many)."""
+"""Default: more params than this, the template is shown as it is (the Sentry endpoints
+pass ``LOOKOUT_MAX_COLLECTION_ITEMS``)."""
 MAX_PARAM_CHARS = 1000
-"""Each param is cut to this many characters, so params cannot inflate a title."""
+"""Default: each param is cut to this many characters (the Sentry endpoints pass
+``LOOKOUT_MAX_STRING_LENGTH``), so params cannot inflate a message without bound."""
 
 _PRINTF = re.compile(
     r"%(?:\((?P<name>[^)]{1,100})\))?(?P<flags>[#0+-]*)(?P<width>\d{1,3})?"
@@ -34,7 +38,7 @@ class _Mismatch(Exception):
     """The params do not fit the template."""
 
 
-def _text(value: Any) -> str:
+def _text(value: Any, longest: int) -> str:
     """A param as text: strings as they are, other JSON values as JSON."""
     if isinstance(value, str):
         text = value
@@ -43,13 +47,13 @@ def _text(value: Any) -> str:
             text = _encode(value).decode()
         except (TypeError, msgspec.EncodeError):
             text = str(value)
-    return text[:MAX_PARAM_CHARS]
+    return text[:longest]
 
 
-def _printf_value(match: re.Match[str], value: Any) -> str:
+def _printf_value(match: re.Match[str], value: Any, longest: int) -> str:
     conversion = match["conversion"]
     if conversion in "sra":
-        return _text(value)
+        return _text(value, longest)
     if isinstance(value, str):  # raven sends every param as its repr: "3"
         try:
             value = float(value) if conversion in "eEfFgG" else int(value)
@@ -66,7 +70,7 @@ def _printf_value(match: re.Match[str], value: Any) -> str:
         raise _Mismatch from None
 
 
-def _printf(template: str, params: Any) -> str | None:
+def _printf(template: str, params: Any, longest: int) -> str | None:
     """``%s``-style; ``None`` when the template has no such placeholder."""
     matches = list(_PRINTF.finditer(template))
     if not any(m["conversion"] != "%" for m in matches):
@@ -88,14 +92,14 @@ def _printf(template: str, params: Any) -> str | None:
                 raise _Mismatch
             value = params[index]
             index += 1
-        out.append(_printf_value(match, value))
+        out.append(_printf_value(match, value, longest))
     if not named and index != len(params):
         raise _Mismatch  # left-over params: Python's "not all arguments converted"
     out.append(template[last:])
     return "".join(out)
 
 
-def _braces(template: str, params: Any) -> str | None:
+def _braces(template: str, params: Any, longest: int) -> str | None:
     """``{}`` / ``{0}`` / ``{name}``; ``None`` when the template has no such placeholder."""
     matches = [m for m in _BRACES.finditer(template) if m.group() not in ("{{", "}}")]
     if not matches:
@@ -112,7 +116,7 @@ def _braces(template: str, params: Any) -> str | None:
         if named:
             if key is None or key not in params:
                 raise _Mismatch
-            out.append(_text(params[key]))
+            out.append(_text(params[key], longest))
             continue
         if key is None:
             position, auto = auto, auto + 1
@@ -123,27 +127,29 @@ def _braces(template: str, params: Any) -> str | None:
         if position >= len(params):
             raise _Mismatch
         used.add(position)
-        out.append(_text(params[position]))
+        out.append(_text(params[position], longest))
     if not named and len(used) != len(params):
         raise _Mismatch
     out.append(template[last:])
     return "".join(out)
 
 
-def interpolate(template: str, params: Any) -> str:
+def interpolate(template: str, params: Any, *, max_params: int = MAX_PARAMS,
+                max_param_chars: int = MAX_PARAM_CHARS) -> str:
     """``template`` with ``params`` (a list, or an object for named placeholders) filled in.
 
     printf style is tried first, then braces; the template is returned unchanged
-    when there are no params, no placeholders, or the two do not match.
+    when there are no params, no placeholders, the two do not match, or there
+    are more than ``max_params`` params. Each param is cut to ``max_param_chars``.
     """
     if isinstance(params, tuple):
         params = list(params)
     if not template or not isinstance(params, (list, dict)) or not params \
-            or len(params) > MAX_PARAMS:
+            or len(params) > max_params:
         return template
     for style in (_printf, _braces):
         try:
-            text = style(template, params)
+            text = style(template, params, max_param_chars)
         except _Mismatch:
             continue
         if text is not None:
