@@ -268,6 +268,8 @@ def event_row(project_id: int, event: dict[str, Any], now: float, limits: n.Limi
         last = exceptions[-1]
         kind = last["type"] or "Error"
         message = f"{kind}: {last['value']}" if last["value"] else kind
+        if not last["type"] and (last["mechanism"] or {}).get("synthetic") and last["value"]:
+            message = last["value"]  # as it is titled (collector.grouping._title)
     tags = _tags(event.get("tags"), limits)
     trace = _dict(_dict(event.get("contexts")).get("trace"))
     trace_id = _str(trace.get("trace_id"), 64) or None
