@@ -93,7 +93,7 @@ async def test_a_stack_sent_outside_the_exceptions_is_shown(ui, project):
                "lineno": 31, "pre_context": ["def perform(job) do"],
                "context_line": "  Sentry.capture_message(msg, stacktrace: trace)"}]
     for event in ({"platform": "elixir", "message": "job stalled",
-                   "stacktrace": {"frames": frames}},
+                   "tags": {"request_id": "req-stack-1"}, "stacktrace": {"frames": frames}},
                   {"platform": "python", "message": "cache warmed",
                    "threads": {"values": [
                        {"id": 1, "name": "MainThread", "current": False,
@@ -118,3 +118,5 @@ async def test_a_stack_sent_outside_the_exceptions_is_shown(ui, project):
         # most recent call first
         assert html.index("Shop.PaymentWorker") < html.index("Oban.Queue.Executor")
     assert "of thread worker-2" in pages["thread"] and "of thread" not in pages["top"]
+    timeline = (await ui.get("/requests/req-stack-1")).text  # the request's timeline too
+    assert "<summary>stack trace</summary>" in timeline and "Shop.PaymentWorker" in timeline
