@@ -386,7 +386,7 @@ def group_row(row: dict[str, Any], version: int = 1) -> Grouping:
     template = logentry.get("message") if isinstance(logentry, dict) else None
     template = template if isinstance(template, str) else None
     shown = message = row.get("message") or ""
-    if template is not None and version < 3 and logentry.get("legacy") is True:
+    if template and version < 3 and logentry.get("legacy") is True:
         # raven's sentry.interfaces.Message: versions 1 and 2 grouped on its plain
         # message, which raven sets to the template (the row shows it filled in).
         message, template = template, None

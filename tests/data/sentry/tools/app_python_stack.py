@@ -1,6 +1,6 @@
 """Real sentry-sdk (1.x or 2.x) with attach_stacktrace: messages carry their stack in
 ``threads``; one error is sent under a transaction name. Run by capture.py."""
-# ruff: noqa: B023, BLE001 - app code as people write it, run once per case
+# ruff: noqa: B023 - app code as people write it, run once per case
 
 import sys
 

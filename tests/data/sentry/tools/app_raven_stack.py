@@ -1,6 +1,5 @@
 """The real ``raven`` sending messages with their stack (``stack=True``: a top-level
 stacktrace); run by capture.py."""
-# ruff: noqa: B023 - app code as people write it, run once per case
 
 import sys
 
