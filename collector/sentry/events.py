@@ -33,8 +33,9 @@ _FRAME_FIELDS: dict[str, type] = {
     "package": str, "platform": str, "lineno": int, "colno": int, "pre_context": list,
     "post_context": list, "vars": dict, "in_app": bool}
 _EXTRA_KEYS = ("contexts", "user", "request", "transaction", "server_name", "logentry")
-STACK_SHARE = 8
-"""A stack sent outside the exceptions gets 1/8 of ``max_json_bytes`` of the event's extra."""
+STACK_SHARE = 4
+"""A stack sent outside the exceptions gets a quarter of ``max_json_bytes`` of the extra,
+as each other part of it (contexts, request...) does."""
 LEGACY_MESSAGE = "sentry.interfaces.Message"
 """raven's name for ``logentry`` (Relay reads it as ``logentry`` too)."""
 
