@@ -25,7 +25,13 @@ grouped and titled by its main exception; frames are identified by
 :mod:`collector.frames` (URLs without host, query, hashes or versions;
 anonymous functions normalized); and events with neither exception nor message
 group by what they do carry (platform, logger, transaction, attachments)
-instead of all sharing one issue.
+instead of all sharing one issue. Version 3 also groups on a stack the event
+carries outside its exceptions (a thread's stack from ``attach_stacktrace``, a
+top-level ``stacktrace``), like an exception's, and on the template of raven's
+``sentry.interfaces.Message``.
+
+Titles and culprits are not hashed, so they follow the latest rules in every
+version (see :func:`_title` and :func:`_culprit_of`).
 """
 
 from __future__ import annotations
@@ -40,8 +46,8 @@ import msgspec
 
 from collector import frames as fr
 
-VERSIONS = (1, 2)
-LATEST_VERSION = 2
+VERSIONS = (1, 2, 3)
+LATEST_VERSION = 3
 """What new projects get; ``lookout project grouping`` switches existing ones."""
 DEFAULT_MARKERS = frozenset({"{{ default }}", "{{default}}"})
 MAX_CONTEXT_LINE = 120  # longer lines are usually minified or generated code: not stable
@@ -153,23 +159,22 @@ def _default(exceptions: list[dict[str, Any]], message: str,
     return "message", {"message": normalize_value(message)}
 
 
-def _culprit(exceptions: list[dict[str, Any]], fallback: str) -> str:
-    if exceptions:
-        frames = exceptions[-1].get("frames") or []
-        chosen = next((f for f in reversed(frames) if f.get("in_app") is True),
-                      frames[-1] if frames else None)
-        if chosen is not None:
-            where = chosen.get("module") or normalize_filename(chosen.get("filename")
-                                                               or chosen.get("abs_path") or "?")
-            return f"{where} in {chosen.get('function') or '?'}"[:TITLE_LENGTH]
-    return fallback[:TITLE_LENGTH]
-
-
 def _title(exceptions: list[dict[str, Any]], message: str) -> str:
+    """``Type: value`` (first line); a synthetic exception without a type by its value.
+
+    JavaScript SDKs send ``captureMessage`` with ``attachStacktrace`` as such an
+    exception (``mechanism.synthetic``, no ``type``): it is titled by its message.
+    """
     if exceptions:
         raised = exceptions[-1]
         value = str(raised.get("value") or "").strip().splitlines()
-        text = f"{raised.get('type') or 'Error'}: {value[0]}" if value else str(raised.get("type"))
+        kind = raised.get("type")
+        mechanism = raised.get("mechanism")
+        if not kind and isinstance(mechanism, dict) and mechanism.get("synthetic") is True:
+            lines = value or message.strip().splitlines()
+            text = lines[0] if lines else "(no message)"
+        else:
+            text = f"{kind or 'Error'}: {value[0]}" if value else str(kind or "Error")
     else:
         lines = message.strip().splitlines()
         text = lines[0] if lines else "(no message)"
@@ -178,23 +183,39 @@ def _title(exceptions: list[dict[str, Any]], message: str) -> str:
 
 def group_event(exceptions: list[dict[str, Any]], message: str, *,
                 fingerprint: list[str] | None = None, template: str | None = None,
-                culprit_fallback: str = "", version: int = 1,
-                context: dict[str, Any] | None = None) -> Grouping:
+                culprit: str = "", culprit_fallback: str = "", version: int = 1,
+                context: dict[str, Any] | None = None,
+                stack: list[dict[str, Any]] | None = None,
+                shown_message: str | None = None) -> Grouping:
     """Group one event from its exception chain (oldest first), message and options.
 
+    ``culprit``: what the client named as culprit (its ``culprit``, else its
+    ``transaction``); it wins over the frames, as in Sentry. ``culprit_fallback``:
+    used when there is neither that nor a frame (the logger). ``stack``: the
+    frames of a stack the event carries outside its exceptions (a thread's, or a
+    top-level ``stacktrace``); grouped on from version 3, shown as culprit in all.
     ``context`` (version 2): what an event without exception and message is told
-    apart by (see :func:`_bare_event`).
+    apart by (see :func:`_bare_event`). ``shown_message``: the message to title
+    the event by when it is not the ``message`` grouped on.
     """
+    shown = message if shown_message is None else shown_message
+    stack = [f for f in stack if isinstance(f, dict)] if isinstance(stack, list) else []
     if version >= 2:
         chain = main_chain(exceptions)
-        method, inputs = _default_v2(chain, message, template, context or {})
-        title, culprit = _title(chain, message), _culprit_v2(chain, culprit_fallback)
+        if version >= 3 and stack:
+            chain = _with_stack(chain, stack)
+        method, inputs = _default_v2(chain, message, template, context or {},
+                                     stack if version >= 3 else [])
+        title = _title(chain, shown)
         if method == "event" and inputs.get("attachments"):
             title = (f"{UNLABELED} with {', '.join(inputs['attachments'])}"
                      f" ({inputs.get('platform', 'other')})")[:TITLE_LENGTH]
     else:
+        chain = exceptions
         method, inputs = _default(exceptions, message, template)
-        title, culprit = _title(exceptions, message), _culprit(exceptions, culprit_fallback)
+        title = _title(exceptions, shown)
+    raised = [f for f in (chain[-1].get("frames") or []) if isinstance(f, dict)] if chain else []
+    culprit = _culprit_of(culprit, raised or stack, version, culprit_fallback)
     if fingerprint:
         parts: list[Any] = []
         for part in fingerprint[:50]:
@@ -206,6 +227,39 @@ def group_event(exceptions: list[dict[str, Any]], message: str, *,
     # in-app Python stacks) a project switching versions keeps its issues as they are.
     digest = hashlib.blake2b(_encode([method, inputs]), digest_size=16).hexdigest()
     return Grouping(digest, method, inputs, title, culprit)
+
+
+def _with_stack(chain: list[dict[str, Any]], stack: list[dict[str, Any]]
+                ) -> list[dict[str, Any]]:
+    """The chain with the event's stack as the raised exception's, when none has frames.
+
+    Relay moves a top-level ``stacktrace`` into a lone exception, and a native
+    crash's exception often has no frames while its crashed thread has them.
+    """
+    if not chain or any(e.get("frames") for e in chain):
+        return chain
+    return [*chain[:-1], {**chain[-1], "frames": stack}]
+
+
+def _culprit_of(client: str, frames: list[dict[str, Any]], version: int,
+                fallback: str) -> str:
+    """Sentry's order: the client's culprit or transaction, else the top frame, else fallback.
+
+    The top frame is the innermost in-app frame (else the innermost frame) as
+    ``location in function``, located as grouping locates it in ``version``.
+    """
+    if client.strip():
+        return client.strip()[:TITLE_LENGTH]
+    chosen = next((f for f in reversed(frames) if f.get("in_app") is True),
+                  frames[-1] if frames else None)
+    if chosen is None:
+        return fallback[:TITLE_LENGTH]
+    if version >= 2:
+        where, function, _ = fr.identity(chosen)
+        return f"{where or '?'} in {function}"[:TITLE_LENGTH]
+    where = chosen.get("module") or normalize_filename(chosen.get("filename")
+                                                       or chosen.get("abs_path") or "?")
+    return f"{where} in {chosen.get('function') or '?'}"[:TITLE_LENGTH]
 
 
 def main_chain(exceptions: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -258,7 +312,8 @@ def _frame_parts(frames: list[dict[str, Any]]) -> list[str]:
 
 
 def _default_v2(chain: list[dict[str, Any]], message: str, template: str | None,
-                context: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+                context: dict[str, Any], stack: list[dict[str, Any]]
+                ) -> tuple[str, dict[str, Any]]:
     if chain:
         stacks = [[f for f in (e.get("frames") or []) if isinstance(f, dict)] for e in chain]
         in_app = any(f.get("in_app") is True for frames in stacks for f in frames)
@@ -279,6 +334,11 @@ def _default_v2(chain: list[dict[str, Any]], message: str, template: str | None,
         if len(entries) == 1:  # the shape of version 1: the same hash where both agree
             return method, entries[0]
         return method, {"exceptions": entries}
+    if stack:  # version 3: a message with a stack groups by the stack, as in Sentry
+        in_app = [f for f in stack if f.get("in_app") is True]
+        parts = _frame_parts(in_app or stack)
+        if parts:
+            return ("in_app_frames" if in_app else "system_frames"), {"stacktrace": parts}
     if template:
         return "message", {"template": template.strip()[:1000]}
     if message and message != UNLABELED:
@@ -308,17 +368,6 @@ def _bare_event(context: dict[str, Any]) -> dict[str, Any]:
     return inputs
 
 
-def _culprit_v2(chain: list[dict[str, Any]], fallback: str) -> str:
-    if chain:
-        frames = [f for f in (chain[-1].get("frames") or []) if isinstance(f, dict)]
-        chosen = next((f for f in reversed(frames) if f.get("in_app") is True),
-                      frames[-1] if frames else None)
-        if chosen is not None:
-            where, function, _ = fr.identity(chosen)
-            return f"{where or '?'} in {function}"[:TITLE_LENGTH]
-    return fallback[:TITLE_LENGTH]
-
-
 _decode = msgspec.json.decode
 
 
@@ -335,12 +384,22 @@ def group_row(row: dict[str, Any], version: int = 1) -> Grouping:
         fingerprint = None
     logentry = extra.get("logentry")
     template = logentry.get("message") if isinstance(logentry, dict) else None
+    template = template if isinstance(template, str) else None
+    shown = message = row.get("message") or ""
+    if template and version < 3 and logentry.get("legacy") is True:
+        # raven's sentry.interfaces.Message: versions 1 and 2 grouped on its plain
+        # message, which raven sets to the template (the row shows it filled in).
+        message, template = template, None
     context = None
     if version >= 2 and not exceptions:
         context = {"platform": row.get("platform"), "logger": row.get("logger"),
                    "transaction": extra.get("transaction"), "level": row.get("level"),
                    "release": row.get("release"), "attachments": extra.get("attachments")}
-    return group_event(exceptions, row.get("message") or "", fingerprint=fingerprint,
-                       template=template if isinstance(template, str) else None,
-                       culprit_fallback=str(extra.get("transaction") or row.get("logger") or ""),
-                       version=version, context=context)
+    stack = extra.get("stacktrace")
+    client = extra.get("culprit") or extra.get("transaction")
+    return group_event(exceptions, message, fingerprint=fingerprint, template=template,
+                       culprit=client if isinstance(client, str) else "",
+                       culprit_fallback=str(row.get("logger") or ""),
+                       version=version, context=context,
+                       stack=stack.get("frames") if isinstance(stack, dict) else None,
+                       shown_message=shown)

@@ -13,7 +13,7 @@ Steps, each one statement (or one ``executemany``) per batch:
    (``ON CONFLICT DO NOTHING``, then read back: another instance may have
    created one a moment ago). During a project's grouping transition
    (``grouping_fallback_until``) a fingerprint not found yet is looked up as
-   the previous version computed it; when that finds an issue, the new
+   the older versions computed it; when that finds an issue, the new
    fingerprint is added to the issue's hashes, for good, as Sentry does on a
    grouping config upgrade: existing issues keep their events;
 3. insert the error rows with their ``issue_id`` (``ON CONFLICT DO NOTHING
@@ -317,30 +317,39 @@ def _adopt_previous(missing: list[tuple[int, str]],
                     groups: dict[tuple[int, str], tuple[grouping.Grouping, dict[str, Any]]],
                     configs: dict[int, tuple[int, float | None]], now: float
                     ) -> Generator[Step, Any, dict[tuple[int, str], int]]:
-    """During a grouping transition: attach new fingerprints to issues of the old version.
+    """During a grouping transition: attach new fingerprints to issues of older versions.
 
-    The previous version's fingerprint is computed (only for fingerprints no issue
-    has yet: rare, new groups); when an issue has it, the new fingerprint becomes
-    one of that issue's hashes. Several new fingerprints may land on one old issue
-    (the new version would have split it): they all stay with it, as in Sentry.
+    The fingerprints of the older versions are computed (only for fingerprints no
+    issue has yet: rare, new groups), the newest first, since a project may have
+    skipped a version (1 -> 3); when an issue has one of them, the new fingerprint
+    becomes one of that issue's hashes. Several new fingerprints may land on one old
+    issue (the new version would have split it): they all stay with it, as in Sentry.
     """
-    previous: dict[tuple[int, str], tuple[int, str]] = {}
+    previous: dict[tuple[int, str], list[tuple[int, str]]] = {}
     for key in missing:
         version, until = configs[key[0]]
         if version <= 1 or until is None or now >= until:
             continue
-        old = grouping.group_row(groups[key][1], version - 1).fingerprint
-        if old != key[1]:
-            previous[key] = (key[0], old)
+        olds: list[tuple[int, str]] = []
+        for older in range(version - 1, 0, -1):
+            old = (key[0], grouping.group_row(groups[key][1], older).fingerprint)
+            if old[1] != key[1] and old not in olds:
+                olds.append(old)
+        if olds:
+            previous[key] = olds
     if not previous:
         return {}
-    olds = sorted(set(previous.values()))
-    found = yield from _select_ids(olds)
-    found.update((yield from _select_hashes([k for k in olds if k not in found])))
-    links = sorted((key[0], key[1], found[old], configs[key[0]][0], now)
-                   for key, old in previous.items() if old in found)
+    wanted = sorted({old for olds in previous.values() for old in olds})
+    found = yield from _select_ids(wanted)
+    found.update((yield from _select_hashes([k for k in wanted if k not in found])))
+    links = []
+    for key, olds in previous.items():
+        old = next((o for o in olds if o in found), None)
+        if old is not None:
+            links.append((key[0], key[1], found[old], configs[key[0]][0], now))
     if not links:
         return {}
+    links.sort()
     yield (_INSERT_HASH, links, "many")
     # Read back (not cached: uncommitted); another instance may have linked it first.
     return (yield from _select_hashes([(p, h) for p, h, *_ in links]))

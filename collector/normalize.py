@@ -305,6 +305,27 @@ def exceptions_json(exceptions: list[dict[str, Any]], limits: Limits) -> str:
     return check_depth(text.decode(), "exception")
 
 
+def fitted_frames(frames: list[dict[str, Any]], budget: int) -> list[dict[str, Any]]:
+    """One stack's frames (outermost first) in about ``budget`` bytes of JSON.
+
+    Cut as :func:`exceptions_json` cuts: the detail of outer frames first, then
+    all variables, then the middle of a long stack, then outermost frames; the
+    frames nearest the crash keep their detail longest. What is still over (one
+    frame) is trimmed with the rest of the record.
+    """
+    chain = [{"frames": frames}]
+    for step in (_drop_outer_detail, _drop_vars, _drop_middle_frames):
+        if len(_json_encode(chain)) <= budget:
+            break
+        chain = step(chain)
+    frames = chain[0]["frames"]
+    # Still over (huge context lines): the outermost frames go, then the last detail.
+    sizes = [len(_json_encode(f)) + 1 for f in frames]
+    while len(frames) > 1 and sum(sizes) > budget:
+        frames, sizes = frames[1:], sizes[1:]
+    return frames
+
+
 def _drop_outer_detail(chain: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for exc in chain:
         frames = exc["frames"]

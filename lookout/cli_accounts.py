@@ -33,7 +33,7 @@ def add_parsers(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
                           help="switch to this grouping version")
     grouping.add_argument("--transition-days", type=float, default=30.0,
                           help="days during which new events still find the issues grouped "
-                               "by the previous version (default 30; 0 = none)")
+                               "by the older versions (default 30; 0 = none)")
     rename = project.add_parser("rename", help="rename a project")
     rename.add_argument("old")
     rename.add_argument("new")

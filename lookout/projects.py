@@ -85,13 +85,13 @@ async def set_grouping(engine: AsyncEngine, name_or_id: str, version: int,
     """Switch a project's grouping version (the caller checks the version exists).
 
     For ``transition_seconds`` after an upgrade, events also look for issues under
-    the previous version's fingerprint (see ``collector.issues``), so existing
+    the older versions' fingerprints (see ``collector.issues``), so existing
     issues keep receiving their events instead of being split off silently.
     """
     async with engine.begin() as conn:
         row = await _find(conn, name_or_id)
         # Upgrading (or re-running on the same version) opens the window anew; 0 closes
-        # it; a downgrade has none (version 1 has no previous version to look in).
+        # it; a downgrade has none.
         upgrade = version > 1 and version >= row.grouping_version
         until = now() + transition_seconds if upgrade and transition_seconds > 0 else None
         await conn.execute(update(projects).where(projects.c.id == row.id).values(

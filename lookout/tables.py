@@ -29,7 +29,7 @@ projects = Table(
     # How this project's events are grouped (docs/grouping.md). New projects get the
     # current version (collector.grouping.LATEST_VERSION); projects created before
     # versions existed stay on 1 until switched (``lookout project grouping``).
-    Column("grouping_version", SmallInteger, nullable=False, default=2, server_default="1"),
+    Column("grouping_version", SmallInteger, nullable=False, default=3, server_default="1"),
     # Until then, events of a project switched to a newer version also look for issues
     # under the fingerprint of the previous version, so existing issues keep their events.
     Column("grouping_fallback_until", Double, nullable=True),

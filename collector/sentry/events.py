@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 
 from collector import normalize as n
+from collector.sentry.logentry import interpolate
 from collector.users import user_key
 
 _encode = msgspec.json.Encoder().encode
@@ -32,6 +33,11 @@ _FRAME_FIELDS: dict[str, type] = {
     "package": str, "platform": str, "lineno": int, "colno": int, "pre_context": list,
     "post_context": list, "vars": dict, "in_app": bool}
 _EXTRA_KEYS = ("contexts", "user", "request", "transaction", "server_name", "logentry")
+STACK_SHARE = 4
+"""A stack sent outside the exceptions gets a quarter of ``max_json_bytes`` of the extra,
+as each other part of it (contexts, request...) does."""
+LEGACY_MESSAGE = "sentry.interfaces.Message"
+"""raven's name for ``logentry`` (Relay reads it as ``logentry`` too)."""
 
 
 def _label(value: Any, limits: n.Limits) -> str:
@@ -147,6 +153,8 @@ def _mechanism(raw: dict[str, Any]) -> dict[str, Any]:
             out[key] = raw[key]
     if raw.get("is_exception_group") is True:
         out["is_exception_group"] = True
+    if raw.get("synthetic") is True:  # made up by the SDK: its type means nothing
+        out["synthetic"] = True
     return out
 
 
@@ -161,7 +169,9 @@ def _exceptions(value: Any, limits: n.Limits) -> list[dict[str, Any]]:
         frames = frames[-MAX_FRAMES:] if isinstance(frames, list) else []
         mechanism = raw.get("mechanism")
         out.append({
-            "type": _str(raw.get("type")) or "Error",
+            # Empty when not sent: a JavaScript captureMessage with attachStacktrace
+            # sends a synthetic exception without a type (titled by its value).
+            "type": _str(raw.get("type")),
             "value": n.clip(_str(raw.get("value"), limits.max_string_length + 1), limits),
             "module": _str(raw.get("module")) or None,
             "mechanism": _mechanism(mechanism) if isinstance(mechanism, dict) else None,
@@ -170,19 +180,79 @@ def _exceptions(value: Any, limits: n.Limits) -> list[dict[str, Any]]:
     return out
 
 
-def _message(event: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
-    """The displayed message and the ``logentry`` (whose ``message`` is the template)."""
+def _message(event: dict[str, Any], limits: n.Limits) -> tuple[str, dict[str, Any] | None]:
+    """The displayed message and the ``logentry`` (whose ``message`` is the template).
+
+    Without ``formatted`` (sentry-sdk before 2.26, raven) the template is filled
+    with its ``params`` (:func:`collector.sentry.logentry.interpolate`). raven's
+    ``sentry.interfaces.Message`` is read as ``logentry`` and marked ``legacy``:
+    grouping versions before 3 did not read it (see ``collector.grouping``).
+    """
     logentry = event.get("logentry")
+    legacy = False
+    if not isinstance(logentry, dict) and isinstance(event.get(LEGACY_MESSAGE), dict):
+        logentry, legacy = event[LEGACY_MESSAGE], True
     message = event.get("message")
     if isinstance(message, dict):  # the older "message interface"
         logentry = logentry or message
         message = None
+    shown = _str(message, 100_000)
     if isinstance(logentry, dict):
         template = _str(logentry.get("message"), 10_000)
-        formatted = _str(logentry.get("formatted"), 100_000) or template
-        entry = {"message": template, "params": logentry.get("params")}
-        return (_str(message, 100_000) or formatted), entry
-    return _str(message, 100_000), None
+        params = logentry.get("params")
+        formatted = (_str(logentry.get("formatted"), 100_000)
+                     or interpolate(template, params, max_params=limits.max_items,
+                                    max_param_chars=limits.max_string_length))
+        entry: dict[str, Any] = {"message": template, "params": params}
+        if legacy:
+            entry["legacy"] = True
+        # raven repeats the template as the plain message: the filled-in text wins.
+        return (shown if shown and shown != template else formatted), entry
+    return shown, None
+
+
+def _thread_stack(threads: Any) -> tuple[list[Any], str] | None:
+    """The frames of the thread that tells what happened, and the thread's name.
+
+    The crashed thread, else the current one (sentry-sdk's ``attach_stacktrace``
+    sends only that), else the only thread that has a stack.
+    """
+    values = threads.get("values") if isinstance(threads, dict) else threads
+    stacked = []
+    for thread in values if isinstance(values, list) else []:
+        frames = _dict(_dict(thread).get("stacktrace")).get("frames")
+        if isinstance(frames, list) and frames:
+            stacked.append((thread, frames))
+    chosen = (next((t for t in stacked if t[0].get("crashed") is True), None)
+              or next((t for t in stacked if t[0].get("current") is True), None)
+              or (stacked[0] if len(stacked) == 1 else None))
+    if chosen is None:
+        return None
+    return chosen[1], _str(chosen[0].get("name") or chosen[0].get("id"), 100)
+
+
+def event_stack(event: dict[str, Any], limits: n.Limits) -> dict[str, Any] | None:
+    """A stack the event carries outside its exceptions, in the shape grouping reads.
+
+    A top-level ``stacktrace`` (Elixir, older SDKs) or a thread's stack
+    (``attach_stacktrace`` messages, native crashes): ``{"frames": [...],
+    "source": "stacktrace" | "thread", "thread": name}``, innermost frames kept.
+    """
+    frames = _dict(event.get("stacktrace")).get("frames")
+    stack: dict[str, Any] = {"source": "stacktrace"}
+    if not isinstance(frames, list) or not frames:
+        found = _thread_stack(event.get("threads"))
+        if found is None:
+            return None
+        frames, name = found
+        stack = {"source": "thread", "thread": name} if name else {"source": "thread"}
+    # Extra is bounded to ``max_items`` per list and is trimmed depth first when over
+    # its budget: keep the frames nearest the crash, and fit them in their share here.
+    kept = [f for f in (_frame(f, limits) for f in frames[-min(MAX_FRAMES, limits.max_items):])
+            if f]
+    if not kept:
+        return None
+    return {"frames": n.fitted_frames(kept, limits.max_json_bytes // STACK_SHARE), **stack}
 
 
 def event_row(project_id: int, event: dict[str, Any], now: float, limits: n.Limits,
@@ -194,10 +264,13 @@ def event_row(project_id: int, event: dict[str, Any], now: float, limits: n.Limi
     (``event.minidump``...), kept because it tells crash reports apart in grouping.
     """
     exceptions = _exceptions(event.get("exception"), limits)
-    message, logentry = _message(event)
+    message, logentry = _message(event, limits)
     if not message and exceptions:
         last = exceptions[-1]
-        message = f"{last['type']}: {last['value']}" if last["value"] else last["type"]
+        kind = last["type"] or "Error"
+        message = f"{kind}: {last['value']}" if last["value"] else kind
+        if not last["type"] and (last["mechanism"] or {}).get("synthetic") and last["value"]:
+            message = last["value"]  # as it is titled (collector.grouping._title)
     tags = _tags(event.get("tags"), limits)
     trace = _dict(_dict(event.get("contexts")).get("trace"))
     trace_id = _str(trace.get("trace_id"), 64) or None
@@ -209,10 +282,21 @@ def event_row(project_id: int, event: dict[str, Any], now: float, limits: n.Limi
     # Each part gets a share of the budget, so one huge context cannot push out the
     # rest; the whole is bounded again below.
     share = limits.max_json_bytes // 4
-    extra: dict[str, Any] = {k: n.shrunk(event[k], limits, "event", share)
-                             for k in _EXTRA_KEYS if event.get(k)}
+    extra: dict[str, Any] = {}
+    if not any(e["frames"] for e in exceptions):
+        # First: what is over a budget is trimmed depth first, so the stack keeps its
+        # frames (on the page too, whose budget for the extra is smaller).
+        stack = event_stack(event, limits)
+        if stack is not None:
+            extra["stacktrace"] = n.shrunk(stack, limits, "event",
+                                           limits.max_json_bytes // STACK_SHARE)
+    extra.update((k, n.shrunk(event[k], limits, "event", share))
+                 for k in _EXTRA_KEYS if event.get(k))
     if logentry is not None:
         extra["logentry"] = n.shrunk(logentry, limits, "event", share)
+    culprit = event.get("culprit")
+    if isinstance(culprit, str) and culprit.strip():  # legacy, but honoured as in Sentry
+        extra["culprit"] = _str(culprit.strip())
     if tags:
         extra["tags"] = tags
     if attachments:

@@ -75,7 +75,7 @@ class Shop:
 
 def test_switching_versions_keeps_existing_issues(server_factory, db_url):
     shop = Shop(server_factory(db_url=db_url))
-    assert "grouping version 2" in shop.grouping()  # new projects get the latest version
+    assert "grouping version 3" in shop.grouping()  # new projects get the latest version
     assert "grouping version 1" in shop.grouping("--set", "1")  # as projects made before
     shop.send(*NATIVE, *BROWSER, *CHAINED)
     v1 = shop.issues()
@@ -116,7 +116,7 @@ def test_cli_refuses_unknown_versions_and_projects(server_factory):
     server = server_factory()
     server.create_project("shop")
     bad = server.cli("project", "grouping", "shop", "--set", "9")
-    assert bad.returncode != 0 and "grouping version must be one of 1, 2" in bad.stderr
+    assert bad.returncode != 0 and "grouping version must be one of 1, 2, 3" in bad.stderr
     missing = server.cli("project", "grouping", "nope")
     assert missing.returncode != 0 and "no project" in missing.stderr
 
@@ -147,3 +147,36 @@ def test_grouping_config_is_cached_and_reread_after_the_ttl_or_a_clock_jump():
     assert got == {7: (2, None)} and len(asked) == 1  # the clock went back: read again
     got, _ = _drive(_grouping_configs([8], 20.0, cache), [[]])
     assert got == {8: (1, None)}  # no such project row: version 1
+
+
+STACKED = ["sentry-python-2/app-stack-message.envelope",
+           "sentry-python-2/app-stack-message-elsewhere.envelope"]
+
+
+def test_version_3_keeps_the_issues_of_versions_2_and_1(server_factory, db_url):
+    """2 -> 3: messages sent with their stack (grouped on the message by version 2, on
+    the stack by 3) keep their issue; 1 -> 3, skipping 2: crashes keep theirs too."""
+    shop = Shop(server_factory(db_url=db_url))
+    shop.grouping("--set", "2")
+    shop.send(*STACKED)
+    (merged,) = shop.issues()  # version 2: the same message from two places, one issue
+    shop.grouping("--set", "3")
+    shop.restart()
+    shop.send(*STACKED)
+    assert shop.issues() == {merged: 4}
+
+    shop.grouping("--set", "1")
+    shop.restart()
+    shop.send(*NATIVE)
+    (crashes,) = set(shop.issues()) - {merged}
+    shop.grouping("--set", "3")
+    shop.restart()
+    shop.send(*NATIVE)
+    assert shop.issues() == {merged: 4, crashes: 4}
+    # A project that starts on version 3 keeps those apart.
+    fresh = Shop.__new__(Shop)
+    fresh.server, fresh.api = shop.server, shop.api
+    dsn = shop.server.create_project("fresh")
+    fresh.project_id, fresh.key = dsn.rsplit("/", 1)[1], dsn.split("//", 1)[1].split("@")[0]
+    fresh.send(*STACKED, *NATIVE)
+    assert sorted(fresh.issues().values()) == [1, 1, 1, 1]

@@ -238,3 +238,23 @@ def test_an_exception_chain_over_its_budget_loses_outer_detail_first():
     assert len(r["exception"]) <= 100_000
     assert len(kept) == 250  # every frame is still there
     assert "vars" in kept[-1] and "vars" not in kept[0] and "pre_context" not in kept[0]
+
+
+def test_fitted_frames_keep_the_frames_nearest_the_crash():
+    from collector.normalize import DETAILED_FRAMES, fitted_frames
+
+    frames = [{"function": f"f{i}", "context_line": "x" * 200, "vars": {"v": "y" * 500},
+               "pre_context": ["p" * 100] * 3} for i in range(60)]
+    assert fitted_frames([dict(f) for f in frames], 10**6) == frames  # fits: untouched
+    fitted = fitted_frames([dict(f) for f in frames], 8192)
+    assert len(msgspec.json.encode(fitted)) <= 8192
+    # As exceptions are cut: no variables, the middle marked, both ends kept...
+    assert fitted[-1]["function"] == "f59" and "vars" not in fitted[-1]
+    assert fitted[-1]["pre_context"] and fitted[-1]["context_line"]
+    assert any(f["function"].startswith("…[") for f in fitted)
+    assert len([f for f in fitted if not f["function"].startswith("…")]) == 2 * DETAILED_FRAMES
+    # ...and when even that is too big, the outermost frames go.
+    small = fitted_frames([dict(f) for f in frames], 2048)
+    assert small[-1]["function"] == "f59" and len(msgspec.json.encode(small)) <= 2048
+    huge = [{"function": "inner", "context_line": "z" * 50_000}]
+    assert fitted_frames(huge, 8192) == huge  # one frame stays: trimmed with the record

@@ -149,7 +149,7 @@ async def test_0818_keeps_existing_projects_on_grouping_version_1(engine):
     async with engine.connect() as conn:
         version = (await conn.execute(text(
             f"SELECT grouping_version FROM projects WHERE id = {new.id}"))).scalar_one()
-    assert version == LATEST_VERSION == 2
+    assert version == LATEST_VERSION == 3
 
 
 async def test_0817_matches_the_model_and_downgrades(engine):

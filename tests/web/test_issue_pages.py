@@ -84,3 +84,39 @@ async def test_users_affected_on_list_and_detail(ui, project):
     detail = (await ui.get(f"/issues/{await _issue_id(ui)}")).text
     assert '<span class="sub">users</span><strong>2</strong>' in detail
     assert "u-1" not in detail.split('class="card tags"')[1]  # counted, not listed as tags
+
+
+async def test_a_stack_sent_outside_the_exceptions_is_shown(ui, project):
+    """attach_stacktrace messages (a thread's stack) and a top-level ``stacktrace``."""
+    frames = [{"module": "Oban.Queue.Executor", "function": "perform/1", "in_app": False},
+              {"module": "Shop.PaymentWorker", "function": "perform/1", "in_app": True,
+               "lineno": 31, "pre_context": ["def perform(job) do"],
+               "context_line": "  Sentry.capture_message(msg, stacktrace: trace)"}]
+    for event in ({"platform": "elixir", "message": "job stalled",
+                   "tags": {"request_id": "req-stack-1"}, "stacktrace": {"frames": frames}},
+                  {"platform": "python", "message": "cache warmed",
+                   "threads": {"values": [
+                       {"id": 1, "name": "MainThread", "current": False,
+                        "stacktrace": {"frames": frames[:1]}},
+                       {"id": 2, "name": "worker-2", "current": True,
+                        "stacktrace": {"frames": [frames[0], {**frames[1],
+                                                              "function": "warm/1"}]}}]}}):
+        resp = await ui.post(f"/api/{project.id}/store/", json={"event_id": uuid.uuid4().hex,
+                                                                **event},
+                             headers={"X-Sentry-Auth": f"Sentry sentry_key={project.public_key}"})
+        assert resp.status_code == 200, resp.text
+    listing = (await ui.get("/issues")).text
+    ids = [int(i) for i in re.findall(r'href="/issues/(\d+)"', listing)]
+    assert len(set(ids)) == 2
+    pages = {}
+    for issue_id in set(ids):
+        html = (await ui.get(f"/issues/{issue_id}")).text
+        pages["thread" if "cache warmed" in html else "top"] = html
+    for html in pages.values():
+        assert "<strong>Stack trace</strong>" in html
+        assert '<li class="current">  Sentry.capture_message(msg, stacktrace: trace)</li>' in html
+        # most recent call first
+        assert html.index("Shop.PaymentWorker") < html.index("Oban.Queue.Executor")
+    assert "of thread worker-2" in pages["thread"] and "of thread" not in pages["top"]
+    timeline = (await ui.get("/requests/req-stack-1")).text  # the request's timeline too
+    assert "<summary>stack trace</summary>" in timeline and "Shop.PaymentWorker" in timeline

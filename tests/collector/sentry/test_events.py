@@ -26,7 +26,8 @@ json_values = st.recursive(
     max_leaves=20)
 KEYS = ["event_id", "timestamp", "level", "logger", "platform", "message", "logentry",
         "exception", "tags", "environment", "release", "server_name", "contexts", "fingerprint",
-        "breadcrumbs", "sdk", "extra", "user", "request", "transaction"]
+        "breadcrumbs", "sdk", "extra", "user", "request", "transaction", "culprit", "threads",
+        "stacktrace", "sentry.interfaces.Message"]
 
 
 @settings(max_examples=300, deadline=None)
@@ -35,7 +36,7 @@ def test_any_event_shape_becomes_a_valid_row(event):
     row = event_row(1, event, NOW, LIMITS)
     assert set(LOG_COLUMNS[:10]) <= set(row) and len(row["event_id"]) == 32
     msgspec.json.decode(row["exception"]), msgspec.json.decode(row["extra"])
-    assert group_row(row).fingerprint  # and it can be grouped
+    assert all(group_row(row, v).fingerprint for v in (1, 2, 3))  # and it can be grouped
 
 
 FRAME_KEYS = ["filename", "abs_path", "function", "module", "lineno", "context_line",
@@ -57,6 +58,34 @@ def test_hostile_exception_chains_are_kept_or_dropped_never_crash(chain, shape, 
     assert len(stored) == len(chain)
     assert all(isinstance(f, dict) for exc in stored for f in exc["frames"])
     assert group_row(row).title
+
+
+stacks = st.fixed_dictionaries({"frames": frames}) | json_values
+threads = st.lists(st.fixed_dictionaries({}, optional={
+    "id": json_values, "name": json_values, "crashed": st.booleans() | json_values,
+    "current": st.booleans() | json_values, "stacktrace": stacks}) | json_values, max_size=3)
+logentries = st.fixed_dictionaries({}, optional={
+    "message": st.text(alphabet="%sd{}0x ", max_size=12) | json_values,
+    "params": st.lists(json_values, max_size=3) | json_values, "formatted": json_values})
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.fixed_dictionaries({}, optional={
+    "threads": st.fixed_dictionaries({"values": threads}) | threads | json_values,
+    "stacktrace": stacks, "logentry": logentries, "sentry.interfaces.Message": logentries,
+    "culprit": json_values, "transaction": json_values, "message": json_values}), exceptions)
+def test_hostile_stacks_and_templates_never_crash(event, chain):
+    """Threads, top-level stacks, logentry params and culprits of any shape."""
+    if chain:
+        event["exception"] = {"values": chain}
+    row = event_row(1, event, NOW, LIMITS)
+    extra = msgspec.json.decode(row["extra"])
+    stack = extra.get("stacktrace")
+    assert stack is None or all(isinstance(f, dict) for f in stack["frames"])
+    for version in (1, 2, 3):
+        grouped = group_row(row, version)
+        assert grouped.fingerprint and isinstance(grouped.title, str)
+        assert isinstance(grouped.culprit, str)
 
 
 @settings(max_examples=200, deadline=None)

@@ -5,12 +5,14 @@ clients at it (their own serialization and transports), and saves each event
 they send, decompressed, as ``<client>/<case>.envelope`` or ``.json`` (the
 ``case`` tag of the event names the file). Usage::
 
-    python tests/data/sentry/tools/capture.py CLIENT PYTHON_OR_NODE
+    python tests/data/sentry/tools/capture.py CLIENT PYTHON_OR_NODE [SCRIPT]
 
 CLIENT is ``sentry-python-2`` / ``sentry-python-1`` (PYTHON: an interpreter
 with that sentry-sdk), ``raven-python`` (an interpreter with ``raven``) or
 ``sentry-node`` (NODE: ``node``, run where ``@sentry/node`` is installed; set
-NODE_PATH). The scripts the clients run are beside this file.
+NODE_PATH). The scripts the clients run are beside this file; SCRIPT picks
+another one than the client's usual (``app_python_stack.py``, ``app_raven_stack.py``,
+``app_node_stack.js``: messages sent with their stack).
 """
 
 from __future__ import annotations
@@ -97,6 +99,8 @@ def main() -> None:
     dsn = f"http://{'a' * 32}@127.0.0.1:{server.server_port}/1"
     script = {"sentry-python-2": "app_python.py", "sentry-python-1": "app_python.py",
               "raven-python": "app_raven.py", "sentry-node": "app_node.js"}[client]
+    if len(sys.argv) > 3:
+        script = sys.argv[3]
     # Run from an unrelated directory as well, so no frame is in-app (a common setup).
     for where in ("app", "elsewhere"):
         with tempfile.TemporaryDirectory() as tmp:

@@ -3,7 +3,9 @@
 Built from Sentry's protocol documentation (event payloads, the exception,
 stack trace, mechanism and thread interfaces, envelope attachments) for
 platforms whose real SDKs cannot run here: Java, Cocoa, native crashes
-(symbolicated and minidump-only), browser bundles, and empty events.
+(symbolicated, with the stack in the crashed thread, and minidump-only),
+browser bundles, Elixir (a top-level ``stacktrace`` and the ``culprit`` the
+SDK computes) and empty events.
 """
 
 from __future__ import annotations
@@ -119,6 +121,55 @@ def browser(url: str, function: str = "Cart.checkout") -> bytes:
                             request={"url": "https://shop.example/cart"}))
 
 
+def native_thread(functions: list[str], build: str) -> bytes:
+    """A crash whose exception has no frames: the crashed thread carries the stack."""
+    frames = [{"function": f, "package": f"/opt/shop/{build}/libshop.so",
+               "instruction_addr": hex(0x7f00 + i * 16), "in_app": False}
+              for i, f in enumerate(["_start", "__libc_start_main", "main", *functions])]
+    threads = [{"id": 1, "name": "main", "crashed": False, "current": False,
+                "stacktrace": {"frames": frames[:3]}},
+               {"id": 7, "name": "worker", "crashed": True, "current": True,
+                "stacktrace": {"frames": frames}}]
+    return _envelope(_event("native", [{"type": "SIGSEGV", "value": "Segfault",
+                                        "thread_id": 7,
+                                        "mechanism": {"type": "signalhandler",
+                                                      "handled": False}}],
+                            level="fatal", threads={"values": threads}))
+
+
+def _elixir_frames(function: str, line: int, code: str) -> list[dict]:
+    """sentry-elixir's frames: Erlang/OTP outermost, the app's module last."""
+    module = function.rsplit(".", 1)[0]
+    return [
+        {"module": "proc_lib", "function": "proc_lib.init_p_do_apply/3",
+         "filename": "proc_lib.erl", "lineno": 241, "in_app": False},
+        {"module": "Oban.Queue.Executor", "function": "Oban.Queue.Executor.perform/1",
+         "filename": "lib/oban/queue/executor.ex", "lineno": 129, "in_app": False},
+        {"module": module, "function": function,
+         "filename": "lib/" + module.replace(".", "/").lower() + ".ex", "lineno": line,
+         "context_line": code, "in_app": True},
+    ]
+
+
+def elixir_message(function: str, line: int, order: int) -> bytes:
+    """``Sentry.capture_message(msg, stacktrace: ...)``: the stack at the top level."""
+    frames = _elixir_frames(function, line, 'Sentry.capture_message("payment job stalled '
+                                            'for order #{id}", stacktrace: trace)')
+    return _envelope(_event("elixir", None, message=f"payment job stalled for order {order}",
+                            culprit=function, stacktrace={"frames": frames},
+                            sdk={"name": "sentry-elixir", "version": "8.1.0"}))
+
+
+def elixir_error(function: str, line: int) -> bytes:
+    """An exception sent by an older sentry-elixir: its stack at the top level too."""
+    frames = _elixir_frames(function, line, "total = amount / count")
+    return _envelope(_event("elixir", [{"type": "ArithmeticError",
+                                        "value": "bad argument in arithmetic expression",
+                                        "module": "erlang"}],
+                            culprit=function, stacktrace={"frames": frames},
+                            sdk={"name": "sentry-elixir", "version": "8.1.0"}))
+
+
 def empty(platform: str, seed: int) -> bytes:
     return _envelope(_event(platform, None, extra={"seed": seed}))
 
@@ -148,6 +199,17 @@ FILES = {
     "browser-new-deploy.envelope": browser("https://cdn.shop.example/static/js/main.8e7d6c5b.js"),
     "browser-other-function.envelope": browser(
         "https://shop.example/static/js/main.3f9a2b1c.js", "Cart.applyCoupon"),
+    "native-thread-segv-render.envelope": native_thread(["render_frame", "blit"], "build-17"),
+    "native-thread-segv-render-again.envelope": native_thread(["render_frame", "blit"],
+                                                              "build-18"),
+    "native-thread-segv-parse.envelope": native_thread(["parse_config", "strlen"], "build-17"),
+    "elixir-message-stalled-17.envelope": elixir_message("Shop.PaymentWorker.perform/1", 31, 17),
+    "elixir-message-stalled-42.envelope": elixir_message("Shop.PaymentWorker.perform/1", 31, 42),
+    "elixir-message-stalled-refund.envelope": elixir_message("Shop.RefundWorker.perform/1", 18,
+                                                             17),
+    "elixir-error-average.envelope": elixir_error("Shop.Reports.average/1", 12),
+    "elixir-error-average-again.envelope": elixir_error("Shop.Reports.average/1", 14),
+    "elixir-error-ratio.envelope": elixir_error("Shop.Reports.ratio/2", 40),
     "empty-python-a.envelope": empty("python", 1),
     "empty-python-b.envelope": empty("python", 2),
     "empty-javascript.envelope": empty("javascript", 3),
