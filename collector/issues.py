@@ -50,6 +50,7 @@ from __future__ import annotations
 import functools
 import re
 import weakref
+from collections import Counter
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
@@ -313,14 +314,25 @@ def custom_tag_counts(rows: list[dict[str, Any]], limits: TagLimits
     """
     slots: dict[tuple[int, str, str], list[float]] = {}
     for row in rows:
-        ts = row["ts"]
-        for key, value in (row.get("tags") or {}).items():
-            slot = slots.get((row["issue_id"], key, value))
+        tags = row.get("tags")
+        if not tags:
+            continue
+        ts, issue_id = row["ts"], row["issue_id"]
+        for key, value in tags.items():
+            slot = slots.get((issue_id, key, value))
             if slot is None:
-                slots[(row["issue_id"], key, value)] = [1, ts, ts]
+                slots[(issue_id, key, value)] = [1, ts, ts]
             else:
                 slot[0] += 1
-                slot[1], slot[2] = min(slot[1], ts), max(slot[2], ts)
+                if ts < slot[1]:
+                    slot[1] = ts
+                elif ts > slot[2]:
+                    slot[2] = ts
+    values_of = Counter(k[:2] for k in slots)
+    if not values_of or (max(values_of.values()) <= limits.max_values
+                         and max(Counter(i for i, _ in values_of).values()) <= limits.max_keys):
+        # The usual case: the batch alone reaches no cap.
+        return sorted([(i, k, v, int(s[0]), s[1], s[2]) for (i, k, v), s in slots.items()])
     by_key: dict[tuple[int, str], list[tuple[str, list[float]]]] = {}
     for (issue_id, key, value), slot in slots.items():
         by_key.setdefault((issue_id, key), []).append((value, slot))
