@@ -169,9 +169,9 @@ async def test_logs_of_a_drifted_envelope_are_shifted_too(client, project, auth_
 
 
 async def test_issue_page_shows_the_corrected_time(client, project, services):
+    from lookout.accounts import create_user
     from tests.web.conftest import login
 
-    from lookout.accounts import create_user
     await create_user(services.engine, "t@example.com", "correct horse battery")
     assert (await login(client, "t@example.com", "correct horse battery")).status_code == 303
     await _store(client, project, _event(Y2001), None)
