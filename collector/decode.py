@@ -7,6 +7,7 @@ chunks with an output cap, never asked for "everything".
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import re
@@ -16,6 +17,9 @@ from collections.abc import AsyncIterator
 import brotli
 
 CHUNK = 256 * 1024
+# Bodies that inflate to at most this many bytes are decompressed on the event loop;
+# larger ones on a worker thread (see decompress_off_loop).
+INLINE_BYTES = 1024 * 1024
 # A JSON ``\u0000`` escape that is not itself escaped (preceded by an even number of
 # backslashes). PostgreSQL text cannot hold U+0000, so a record carrying it would
 # fail its whole insert.
@@ -70,6 +74,26 @@ def decompress(body: bytes, encoding: str | None, limit: int) -> bytes:
     if enc == "br":
         return _unbrotli(body, limit)
     raise BodyError(415, f"unsupported Content-Encoding {enc[:40]!r} (use gzip, deflate or br)")
+
+
+async def decompress_off_loop(body: bytes, encoding: str | None, limit: int) -> bytes:
+    """:func:`decompress`, handing bodies that inflate past ``INLINE_BYTES`` to a thread.
+
+    A 20 KB gzip body can inflate to the 20 MB limit; zlib and brotli take tens of
+    milliseconds for that, time in which the event loop would answer no one. They
+    release the GIL while they work, so on a thread the loop goes on serving the
+    other clients. Ordinary bodies stay inline: a thread hop per request would cost
+    more than inflating them. The first, capped attempt wastes at most
+    ``INLINE_BYTES`` of output.
+    """
+    if limit <= INLINE_BYTES or (encoding or "identity").strip().lower() in ("", "identity"):
+        return decompress(body, encoding, limit)
+    try:
+        return decompress(body, encoding, INLINE_BYTES)
+    except BodyError as exc:
+        if exc.status != 413:
+            raise
+    return await asyncio.to_thread(decompress, body, encoding, limit)
 
 
 def _inflate(body: bytes, wbits: int, limit: int, name: str) -> bytes:

@@ -222,6 +222,34 @@ def shrunk(value: Any, limits: Limits, what: str, budget: int) -> Any:
         raise RecordError(f"{what}: {exc}") from None
 
 
+UNPARSED_FACTOR = 16
+_decode_value = msgspec.json.Decoder().decode
+
+
+def attribute_values(raw: schema.Attributes, limits: Limits) -> dict[str, Any]:
+    """A Lookout SDK record's attributes decoded, except lists and objects too large to keep.
+
+    msgspec skips over each value in C without building it. A list or object
+    whose JSON is more than ``UNPARSED_FACTOR`` times the record's JSON budget
+    (``LOOKOUT_MAX_JSON_BYTES``, 1 MiB by default) could keep at most a
+    sixteenth of itself after trimming; it is replaced by the marker
+    ``…[N bytes cut]`` instead of being decoded. Decoding and trimming a
+    ten-million-element list took about 0.7 s of the event loop per request,
+    so a handful of 20 KB requests stalled every other client's ingest.
+    """
+    if len(raw) > limits.max_attributes:
+        raise RecordError(f"attributes: {len(raw)} attributes, more than the limit of "
+                          f"{limits.max_attributes}")
+    too_big = limits.max_json_bytes * UNPARSED_FACTOR
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        if len(value) > too_big and memoryview(value)[0] in b"[{":
+            out[key] = bound.cut(len(value))
+        else:
+            out[key] = _decode_value(value)
+    return out
+
+
 def attributes_json(attrs: dict[str, Any], limits: Limits) -> str:
     """Attributes as JSON text, trimmed to the bounds (see :func:`bounded_json`)."""
     if not attrs:
@@ -323,8 +351,10 @@ def bounded_frame(frame: dict[str, Any], limits: Limits) -> dict[str, Any]:
 
 
 def _common_row(project_id: int, rec: schema._Common, res: schema.Resource | None, now: float,
-                limits: Limits) -> tuple[Any, ...]:
-    """The shared leading columns; field lengths were already checked by msgspec."""
+                limits: Limits, attrs: dict[str, Any] | None = None) -> tuple[Any, ...]:
+    """The shared leading columns; field lengths were already checked by msgspec.
+
+    ``attrs``: the record's :func:`attribute_values`, when the caller needs them too."""
     ts = now if rec.ts is None else parse_ts(rec.ts, now, limits)
     if res is None:
         service, environment, release, host = (rec.service or "", rec.environment or "",
@@ -337,7 +367,8 @@ def _common_row(project_id: int, rec: schema._Common, res: schema.Resource | Non
     return (project_id, ts, now, check_bytes(service, "service", most),
             check_bytes(environment, "environment", most), check_bytes(release, "release", most),
             cut_bytes(host, most), rec.request_id or None, rec.trace_id or None,
-            attributes_json(rec.attributes, limits))
+            attributes_json(attribute_values(rec.attributes, limits) if attrs is None else attrs,
+                            limits))
 
 
 def log_row(project_id: int, rec: schema.LogIn, res: schema.Resource | None, now: float,
@@ -426,7 +457,8 @@ def error_row(project_id: int, rec: schema.ErrorIn, res: schema.Resource | None,
               limits: Limits) -> dict[str, Any]:
     if not rec.exception and not rec.message:
         raise RecordError("an error needs 'exception' (a list) or 'message'")
-    common = _common_row(project_id, rec, res, now, limits)
+    attrs = attribute_values(rec.attributes, limits)
+    common = _common_row(project_id, rec, res, now, limits, attrs)
     exceptions = [msgspec.structs.asdict(e) for e in (rec.exception or [])]
     for exc in exceptions:
         exc["value"] = clip(exc["value"], limits)
@@ -462,7 +494,7 @@ def error_row(project_id: int, rec: schema.ErrorIn, res: schema.Resource | None,
         handled=handled,
         extra=bounded_json(extra, limits, "extra") if extra else "{}",
         # Not a column: counted per issue as the "user" tag (collector.issues).
-        user=users.attributes_user(rec.attributes),
+        user=users.attributes_user(attrs),
         tags=rec.tags or {},  # not a column: counted per issue (collector.issues)
     )
 

@@ -15,7 +15,7 @@ from litestar.types import Receive, Scope
 
 from collector import batch_ids
 from collector.batch_ids import Answer
-from collector.decode import BodyError, decompress, read_limited, replace_nul_escapes
+from collector.decode import BodyError, decompress_off_loop, read_limited, replace_nul_escapes
 from collector.ingest import BatchError, decode_batch
 from collector.ratelimit import limit_errors
 from lookout import metrics
@@ -60,8 +60,8 @@ async def ingest(svc: Services, project_id: str, scope: Scope, receive: Receive)
     try:
         body = await read_limited(body_chunks(receive), headers.get("content-length"),
                                   settings.max_body_bytes)
-        body = replace_nul_escapes(decompress(body, headers.get("content-encoding"),
-                                              settings.max_decompressed_bytes))
+        body = replace_nul_escapes(await decompress_off_loop(
+            body, headers.get("content-encoding"), settings.max_decompressed_bytes))
         decoded = decode_batch(body, auth, now(), svc.limits, settings.max_batch_records)
     except (BodyError, BatchError) as exc:
         return refuse(exc.status, str(exc))

@@ -14,7 +14,10 @@ import msgspec
 from msgspec import Meta, Struct
 
 Timestamp = float | str | None
-Attributes = dict[str, Any]
+# Values stay undecoded JSON until collector.normalize.attribute_values looks at their
+# size: a 20 KB gzip body can hold a 20 MB list, and turning that into ten million
+# Python objects only to trim it held the event loop for most of a second.
+Attributes = dict[str, msgspec.Raw]
 # Length and character rules are checked by msgspec (in C) while decoding, so
 # the per-record Python work in collector.normalize stays small.
 Label = Annotated[str, Meta(max_length=200)]

@@ -83,12 +83,14 @@ class Evaluator:
         rules = self.ruleset.rules
         if not rules:
             return None
-        if not await self.store.claim_tick((now // self.interval) * self.interval, now,
-                                           self.owner, self.interval):
+        observed_since = await self.store.claim_tick(
+            (now // self.interval) * self.interval, now, self.owner, self.interval,
+            self.max_step)
+        if observed_since is None:
             return None
         started = time.perf_counter()
         result = TickResult()
-        data = TickData(self.store.engine, now)
+        data = TickData(self.store.engine, now, observed_since)
         observed: dict[str, list[Observation]] = {}
         for rule in rules:
             rule_started = time.perf_counter()
@@ -188,7 +190,8 @@ class Evaluator:
             await store.update_alert(conn, alert_id, **values)
             if self.notify:
                 for event in outcome.notify:
-                    await store.enqueue(conn, alert_id, event, now)
+                    await store.enqueue(conn, alert_id, event, now, value=final.value,
+                                        severity=final.severity)
                     metrics.NOTIFICATIONS_QUEUED.labels(event).inc()
                 return len(outcome.notify)
         return 0

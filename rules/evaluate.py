@@ -28,9 +28,12 @@ ABSENCE_LOOKBACK = 3600.0
 class TickData:
     """Memoised collector reads for one evaluation tick at time ``now``."""
 
-    def __init__(self, engine: AsyncEngine, now: float) -> None:
+    def __init__(self, engine: AsyncEngine, now: float,
+                 observed_since: float = float("-inf")) -> None:
         self.engine = engine
         self.now = now
+        # Since when evaluation has ticked without a gap (rules.store.claim_tick).
+        self.observed_since = observed_since
         self._cache: dict[tuple[Any, ...], Any] = {}
         self._by_service: dict[int, dict[str, list[Any]]] = {}
 
@@ -161,7 +164,11 @@ async def _absence(rule: Rule, data: TickData) -> list[Observation]:
     out = []
     lookback = rule.window + max(ABSENCE_LOOKBACK, rule.for_ + rule.window)
     for key, rows in _selected(rule, await data.last_seen(lookback), data).items():
-        quiet = max(0.0, data.now - (max(r.minute for r in rows) + 60))
+        # Silence counts from the last record, but from no earlier than the start of
+        # the current gap-free stretch of ticks: after a forward clock jump (or a
+        # downtime, while clients buffered) every service would look silent at once.
+        last = max(max(r.minute for r in rows) + 60, data.observed_since)
+        quiet = max(0.0, data.now - last)
         out.append(Observation(_labels(rule, key), quiet,
                                rule.severity if quiet >= rule.window else None))
     return out

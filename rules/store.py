@@ -47,24 +47,32 @@ class AlertStore:
             yield conn
 
     async def claim_tick(self, slot_start: float, now: float, owner: str,
-                         interval: float) -> bool:
-        """True for exactly one caller per tick slot, across all instances.
+                         interval: float, max_gap: float) -> float | None:
+        """For exactly one caller per tick slot, across all instances: the time since
+        when ticks have followed each other without a gap; None for the others.
 
         A last slot more than one ``interval`` ahead of ``now`` means the clock
         went back: that slot is claimable again rather than blocking evaluation
-        until the clock catches up.
+        until the clock catches up. A last tick more than ``max_gap`` before
+        ``now`` (the clock jumped forward, or no instance evaluated for a while)
+        starts a new gap-free stretch at ``now``.
         """
         c = t.rule_ticks.c
         async with self.engine.begin() as conn:
-            row = (await conn.execute(select(c.slot_start).where(c.id == 1))).first()
+            row = (await conn.execute(select(c.slot_start, c.ticked_at, c.observed_since)
+                                      .where(c.id == 1))).first()
             if row is None:
                 await conn.execute(insert_ignore(conn, t.rule_ticks).values(
                     id=1, slot_start=-1.0, ticked_at=0.0, owner=""))
+            previous, since = (row.ticked_at, row.observed_since) if row else (0.0, None)
+            if since is None or not previous <= now <= previous + max_gap:
+                since = now
             result = await conn.execute(
                 update(t.rule_ticks).where(c.id == 1, or_(c.slot_start < slot_start,
                                                           c.slot_start > now + interval))
-                .values(slot_start=slot_start, ticked_at=now, owner=owner))
-            return result.rowcount == 1
+                .values(slot_start=slot_start, ticked_at=now, owner=owner,
+                        observed_since=since))
+            return since if result.rowcount == 1 else None
 
     async def prune(self, before: float, outbox_before: float) -> None:
         """Forget resolved alerts (and their history) older than retention, and sent outbox rows."""
@@ -169,10 +177,12 @@ async def attach_history(conn: AsyncConnection, fingerprint: str, alert_id: int)
 
 
 async def enqueue(conn: AsyncConnection, alert_id: int, event: str, now: float,
-                  actor: str | None = None) -> None:
+                  actor: str | None = None, value: float | None = None,
+                  severity: str | None = None) -> None:
+    """Queue ``event`` for delivery; ``value``/``severity``: the alert's at this moment."""
     await conn.execute(insert(t.outbox).values(
         alert_id=alert_id, event=event, actor=actor, created_at=now, status="pending",
-        attempts=0, next_attempt_at=now))
+        attempts=0, next_attempt_at=now, value=value, severity=severity))
 
 
 async def active_silences(conn: AsyncConnection, now: float) -> list[dict[str, str]]:

@@ -101,6 +101,10 @@ outbox = Table(
     Column("next_attempt_at", Double, nullable=False),
     Column("sent_at", Double, nullable=True),
     Column("last_error", Text, nullable=True),
+    # The alert's value and severity when the event happened: a thread reply quotes
+    # those, not whatever the alert shows when a delayed delivery finally goes out.
+    Column("value", Double, nullable=True),
+    Column("severity", String(16), nullable=True),
     Index("ix_outbox_status_next", "status", "next_attempt_at"),
     Index("ix_outbox_alert_id", "alert_id"),
 )
@@ -127,6 +131,8 @@ rule_ticks = Table(
     Column("slot_start", Double, nullable=False),
     Column("ticked_at", Double, nullable=False),
     Column("owner", String(64), nullable=False),
+    # Since when ticks have followed each other without a gap (see rules.engine).
+    Column("observed_since", Double, nullable=True),
 )
 
 # One row per accepted signed Slack callback. The primary key makes the claim an

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from litestar.types import Receive, Scope
 
 from collector.batch_ids import Answer
-from collector.decode import BodyError, decompress, read_limited
+from collector.decode import BodyError, decompress_off_loop, read_limited
 from collector.otlp import logs, metrics, traces
 from collector.otlp.decode import SIGNALS, OtlpError, Signal, answer, content_type, count_items
 from collector.otlp.decode import parse as parse_body
@@ -98,7 +98,8 @@ async def _export(svc: Services, signal: Signal, path_project: str, scope: Scope
         fmt = content_type(headers.get("content-type"))
         body = await read_limited(body_chunks(receive), headers.get("content-length"),
                                   settings.max_body_bytes)
-        body = decompress(body, headers.get("content-encoding"), settings.max_decompressed_bytes)
+        body = await decompress_off_loop(body, headers.get("content-encoding"),
+                                         settings.max_decompressed_bytes)
         message = parse_body(signal, body, fmt)
         items = count_items(signal, message)
         if items > settings.max_batch_records:

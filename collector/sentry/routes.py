@@ -23,7 +23,7 @@ from collector.batch_ids import Key
 from collector.decode import (
     BodyError,
     decode_store_body,
-    decompress,
+    decompress_off_loop,
     read_limited,
     replace_nul_escapes,
 )
@@ -132,7 +132,8 @@ async def _handle(svc: Services, project_id: str, scope: Scope, receive: Receive
     try:
         body = await read_limited(body_chunks(receive), headers.get("content-length"),
                                   settings.max_body_bytes)
-        body = decompress(body, headers.get("content-encoding"), settings.max_decompressed_bytes)
+        body = await decompress_off_loop(body, headers.get("content-encoding"),
+                                         settings.max_decompressed_bytes)
         if legacy_store:
             body = decode_store_body(body, settings.max_decompressed_bytes)
         body = replace_nul_escapes(body)

@@ -195,7 +195,8 @@ class SlackSender:
             return
         await self._call(held, "chat.update", channel=alert["slack_channel"],
                          ts=alert["slack_ts"], text=text, blocks=blocks)
-        reply = thread_text(row.event, alert, row.actor) if row.event != "fired" else None
+        reply = thread_text(row.event, _as_queued(alert, row), row.actor) \
+            if row.event != "fired" else None
         if reply:
             await self._call(held, "chat.postMessage", channel=alert["slack_channel"],
                              thread_ts=alert["slack_ts"], text=reply,
@@ -255,3 +256,11 @@ class SlackSender:
     async def _mark(self, row_id: int, **values: Any) -> None:
         async with self.store.engine.begin() as conn:
             await conn.execute(update(t.outbox).where(t.outbox.c.id == row_id).values(**values))
+
+
+def _as_queued(alert: dict[str, Any], row: Any) -> dict[str, Any]:
+    """``alert`` with the value and severity it had when ``row`` was queued (rows
+    queued before those were kept show the current ones)."""
+    snapshot = {k: v for k, v in (("value", row.value), ("severity", row.severity))
+                if v is not None}
+    return {**alert, **snapshot} if snapshot else alert

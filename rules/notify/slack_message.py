@@ -43,8 +43,8 @@ def condition_text(alert: dict[str, Any], *, escape_title: bool = False) -> str:
         events = f" ({format_value(kind, value)} events)" if value and value > 1 else ""
         title = str(labels.get("title", ""))
         return f"{what}: {escape(title) if escape_title else title}{events}"
-    if threshold is None or kind in ("absence", "new_issue"):
-        return format_value(kind, value)
+    if threshold is None or value is None or kind in ("absence", "new_issue"):
+        return format_value(kind, value)  # never "no data > 5.0%"
     comparison = alert.get("comparison", "above")
     op = "<" if comparison == "below" else ">"
     return f"{format_value(kind, value)} {op} {format_value(kind, threshold)}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import gzip
 import os
@@ -10,6 +11,7 @@ import zlib
 import brotli
 import pytest
 
+from collector import decode
 from collector.decode import (
     BodyError,
     decode_store_body,
@@ -129,3 +131,35 @@ def test_store_body_plain_base64_json_and_base64_deflate():
     with pytest.raises(BodyError) as err:
         decode_store_body(base64.b64encode(b"plain words"), 100)
     assert err.value.status == 400
+
+
+def test_large_inflation_runs_off_the_event_loop():
+    """A body that inflates past INLINE_BYTES leaves the loop free for other clients."""
+    bomb = gzip.compress(b"[" + b"0," * 5_000_000 + b"0]")
+    small = gzip.compress(b'{"logs": []}')
+
+    async def run(body: bytes) -> tuple[bytes, int]:
+        ticks = 0
+        done = False
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while not done:
+                ticks += 1
+                await asyncio.sleep(0)
+
+        task = asyncio.create_task(ticker())
+        await asyncio.sleep(0)
+        ticks = 0
+        out = await decode.decompress_off_loop(body, "gzip", 20 * 1024 * 1024)
+        seen, done = ticks, True
+        await task
+        return out, seen
+
+    out, ticks = asyncio.run(run(bomb))
+    assert len(out) == 10_000_003 and ticks > 0
+    out, ticks = asyncio.run(run(small))
+    assert out == b'{"logs": []}' and ticks == 0  # inline: no thread hop for ordinary bodies
+    with pytest.raises(decode.BodyError) as exc:
+        asyncio.run(decode.decompress_off_loop(bomb, "gzip", 2 * 1024 * 1024))
+    assert exc.value.status == 413

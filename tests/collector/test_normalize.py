@@ -15,8 +15,17 @@ NOW = 1_800_000_000.0
 LIMITS = n.Limits(max_attributes=3, max_string_length=10, max_future_seconds=60)
 
 
+def _wire(value, type_):
+    """``value`` as the record decoder sees it: JSON off the wire (attributes stay raw).
+
+    Values JSON cannot hold (infinities) are converted directly."""
+    if "attributes" not in value:
+        return msgspec.convert(value, type_)
+    return msgspec.json.decode(msgspec.json.encode(value), type=type_)
+
+
 def log(**fields):
-    return msgspec.convert({"message": "m", **fields}, schema.LogIn)
+    return _wire({"message": "m", **fields}, schema.LogIn)
 
 
 def row(rec, res=None):
@@ -72,29 +81,29 @@ def test_levels():
 
 def test_request_row_validates_status_and_duration():
     base = {"request_id": "r", "method": "get", "route": "/x", "status": 200, "duration_ms": 1.0}
-    rec = msgspec.convert(base, schema.RequestIn)
+    rec = _wire(base, schema.RequestIn)
     values = dict(zip(n.REQUEST_COLUMNS, n.request_row(1, rec, None, NOW, LIMITS)))
     assert values["method"] == "GET" and values["status"] == 200
     for change, words in [({"status": 99}, "status"), ({"duration_ms": -1}, "duration_ms"),
                           ({"duration_ms": 1e300}, "duration_ms")]:
         with pytest.raises(n.RecordError, match=words):
-            n.request_row(1, msgspec.convert(base | change, schema.RequestIn), None, NOW, LIMITS)
+            n.request_row(1, _wire(base | change, schema.RequestIn), None, NOW, LIMITS)
 
 
 def test_metric_rows_and_client_buckets():
-    counter = msgspec.convert({"name": "c", "kind": "counter", "value": 5, "tags": {"b": "2",
+    counter = _wire({"name": "c", "kind": "counter", "value": 5, "tags": {"b": "2",
                                                                                    "a": "1"}},
                               schema.MetricIn)
     values = dict(zip(n.METRIC_COLUMNS, n.metric_row(1, counter, None, NOW, LIMITS)))
     assert values["sum"] == 5 and values["count"] == 1 and values["tags"] == '{"a":"1","b":"2"}'
-    hist = msgspec.convert({"name": "t", "kind": "histogram", "value": 0, "count": 3, "sum": 30,
+    hist = _wire({"name": "t", "kind": "histogram", "value": 0, "count": 3, "sum": 30,
                             "min": 1, "max": 20, "buckets": {"1": 1, "25": 2, "+Inf": 0}},
                            schema.MetricIn)
     values = dict(zip(n.METRIC_COLUMNS, n.metric_row(1, hist, None, NOW, LIMITS)))
     counts = msgspec.json.decode(values["buckets"])
     assert counts[BOUNDS.index(1)] == 1 and counts[BOUNDS.index(25)] == 2 and sum(counts) == 3
     with pytest.raises(n.RecordError, match="finite"):
-        n.metric_row(1, msgspec.convert({"name": "x", "kind": "gauge", "value": 1, "max": math.inf},
+        n.metric_row(1, _wire({"name": "x", "kind": "gauge", "value": 1, "max": math.inf},
                                         schema.MetricIn), None, NOW, LIMITS)
 
 
@@ -107,7 +116,7 @@ def test_metric_rows_and_client_buckets():
     ({"kind": "histogram", "value": 1, "count": 2, "buckets": {"1": 2**62}}, "buckets"),
 ])
 def test_metric_numbers_that_would_overflow_rollups_are_rejected(fields, words):
-    rec = msgspec.convert({"name": "m", **fields}, schema.MetricIn)
+    rec = _wire({"name": "m", **fields}, schema.MetricIn)
     with pytest.raises(n.RecordError, match=words):
         n.metric_row(1, rec, None, NOW, LIMITS)
 
@@ -121,7 +130,7 @@ def test_is_measurement(value, ok):
 
 
 def test_error_rows():
-    rec = msgspec.convert({"exception": [{"type": "KeyError", "value": "'id'",
+    rec = _wire({"exception": [{"type": "KeyError", "value": "'id'",
                                           "mechanism": {"type": "excepthook", "handled": False},
                                           "frames": [{"function": "f", "lineno": 1}]}]},
                           schema.ErrorIn)
@@ -130,7 +139,7 @@ def test_error_rows():
     assert len(r["event_id"]) == 32 and r["level"] == 40
     assert msgspec.json.decode(r["exception"])[0]["frames"] == [{"function": "f", "lineno": 1}]
     dashed = "6f1c1a1e-4f6b-4e53-9d8b-0b9b7a2b1c3d"
-    r = n.error_row(1, msgspec.convert({"message": "x", "event_id": dashed}, schema.ErrorIn),
+    r = n.error_row(1, _wire({"message": "x", "event_id": dashed}, schema.ErrorIn),
                     None, NOW, n.Limits())
     assert r["event_id"] == dashed.replace("-", "")
     with pytest.raises(n.RecordError, match="exception"):
@@ -154,7 +163,7 @@ def test_deep_attributes_and_frame_vars_reject_the_record():
         deep = [deep]
     with pytest.raises(n.RecordError, match="attributes: nested deeper"):
         row(log(attributes={"a": deep}))
-    err = msgspec.convert({"exception": [{"type": "T", "frames": [{"vars": {"a": deep}}]}]},
+    err = _wire({"exception": [{"type": "T", "frames": [{"vars": {"a": deep}}]}]},
                           schema.ErrorIn)
     with pytest.raises(n.RecordError, match="exception: nested deeper"):
         n.error_row(1, err, None, NOW, n.Limits())
@@ -177,25 +186,37 @@ def test_display_only_labels_are_cut_on_a_character_boundary():
 
 
 def test_routes_and_metric_names_are_checked_in_bytes():
-    req = msgspec.convert({"request_id": "r", "method": "GET", "route": FOUR * 2 + "/x",
+    req = _wire({"request_id": "r", "method": "GET", "route": FOUR * 2 + "/x",
                            "status": 200, "duration_ms": 1}, schema.RequestIn)
     with pytest.raises(n.RecordError, match="route: 1602 bytes"):
         n.request_row(1, req, None, NOW, LIMITS)
-    metric = msgspec.convert({"name": FOUR, "kind": "counter", "value": 1}, schema.MetricIn)
+    metric = _wire({"name": FOUR, "kind": "counter", "value": 1}, schema.MetricIn)
     with pytest.raises(n.RecordError, match="name: 800 bytes"):
         n.metric_row(1, metric, None, NOW, LIMITS)
 
 
 def test_nested_attribute_values_are_trimmed_and_marked():
-    r = row(log(attributes={"big": list(range(1_000_000))}))
+    r = row(log(attributes={"big": list(range(10_000))}))
     big = msgspec.json.decode(r["attributes"])["big"]
-    assert len(big) == 100 and big[-1] == "…[999901 more items]"
+    assert len(big) == 100 and big[-1] == "…[9901 more items]"
+
+
+def test_attribute_values_too_large_to_keep_are_not_decoded():
+    limits = n.Limits(max_json_bytes=2_000)  # containers over 32,000 bytes of JSON are cut
+    r = dict(zip(n.LOG_COLUMNS, n.log_row(7, log(attributes={
+        "small": [1, 2, 3], "huge": list(range(10_000)), "deep": {"k": "v" * 40_000},
+        "long": "s" * 40_000}), None, NOW, limits)))
+    attrs = msgspec.json.decode(r["attributes"])
+    assert attrs["huge"] == f"…[{len(msgspec.json.encode(list(range(10_000))))} bytes cut]"
+    assert attrs["deep"] == "…[40008 bytes cut]"
+    assert attrs["long"].endswith(n.TRUNCATED)  # a string is decoded and truncated as before
+    assert attrs["small"] == [1, 2, 3]
 
 
 def test_error_frames_vars_and_context_lines_are_bounded():
     frame = {"function": "f", "pre_context": ["p"] * 500, "post_context": ["q"] * 500,
              "vars": {"rows": list(range(10_000))}}
-    rec = msgspec.convert({"exception": [{"type": "E", "frames": [frame] * 400}],
+    rec = _wire({"exception": [{"type": "E", "frames": [frame] * 400}],
                            "tags": {f"t{i}": "v" * 50_000 for i in range(300)}},
                           schema.ErrorIn)
     r = n.error_row(1, rec, None, NOW, n.Limits())
@@ -211,7 +232,7 @@ def test_error_frames_vars_and_context_lines_are_bounded():
 def test_an_exception_chain_over_its_budget_loses_outer_detail_first():
     frames = [{"function": f"f{i}", "context_line": "x" * 100, "pre_context": ["p" * 100] * 5,
                "vars": {"v": "y" * 3_000}} for i in range(250)]
-    rec = msgspec.convert({"exception": [{"type": "E", "frames": frames}]}, schema.ErrorIn)
+    rec = _wire({"exception": [{"type": "E", "frames": frames}]}, schema.ErrorIn)
     r = n.error_row(1, rec, None, NOW, n.Limits(max_exception_bytes=100_000))
     kept = msgspec.json.decode(r["exception"])[0]["frames"]
     assert len(r["exception"]) <= 100_000

@@ -363,3 +363,50 @@ async def test_a_tick_cancelled_while_running_normally_still_cancels(alerting, m
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+async def test_a_late_escalated_reply_quotes_the_value_at_escalation(
+        alerting: Alerting, clock: FakeClock, slack: SlackServer) -> None:
+    """Delivered after a delay (a Slack outage), the reply still says what escalated."""
+    use(alerting, RULE)
+    for _ in range(6):
+        await minute(alerting, clock, errors=3)
+    assert len(slack.posts()) == 1
+    queued = None
+    for _ in range(12):  # ticks without deliveries: the 5-minute rate climbs past 5%
+        clock.advance(60)
+        await add_requests(alerting.store.engine, clock() - 30, "checkout", 100, 40)
+        await alerting.run_tick()
+        async with alerting.store.engine.connect() as conn:
+            queued = queued or (await conn.execute(
+                select(t.outbox).where(t.outbox.c.event == "escalated"))).first()
+    assert queued is not None and queued.severity == "critical"
+    current = (await alerts(alerting))[0].value
+    assert current > queued.value  # the rate kept climbing after the escalation
+    assert alerting.sender is not None
+    await alerting.sender.run_once()
+    (reply,) = [r.params["text"] for r in slack.replies() if "Escalated" in r.params["text"]]
+    assert f"{queued.value * 100:.1f}%" in reply and f"{current * 100:.1f}%" not in reply
+
+
+async def test_absence_after_a_forward_clock_jump_waits_one_window(
+        alerting: Alerting, clock: FakeClock, slack: SlackServer) -> None:
+    """With ``for: 0`` a jump larger than the window made every service silent at once."""
+    use(alerting, """
+rules:
+  - name: heartbeat
+    kind: absence
+    service: checkout
+    window: 5m
+    for: 0s
+""")
+    for _ in range(3):
+        await minute(alerting, clock, errors=0)
+    clock.advance(20 * 60)  # the clock jumps forward 20 minutes (less than the look-back)
+    await minute(alerting, clock, errors=None)
+    assert slack.posts() == [] and await alerts(alerting) == []
+    for _ in range(5):  # real silence: after one window from the jump it fires
+        await minute(alerting, clock, errors=None)
+    assert len(slack.posts()) == 1
+    (alert,) = await alerts(alerting)
+    assert alert.kind == "absence" and alert.state == "firing"

@@ -5,7 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from rules.notify.slack_message import alert_blocks, escape, summary_text, thread_text
+from rules.notify.slack_message import (
+    alert_blocks,
+    condition_text,
+    escape,
+    summary_text,
+    thread_text,
+)
 
 HOSTILE = "<https://evil.example|Reset your SSO password> & <!channel>"
 
@@ -57,3 +63,8 @@ def test_blocks_updates_and_replies_are_escaped() -> None:
             assert raw_specials(thread_text(event, state, "<!channel>")) == []
     runbook = alert_blocks(alert(), "http://b", runbook="https://wiki/x?a=1&b=<2>|y")
     assert "<https://wiki/x?a=1&amp;b=&lt;2&gt;%7Cy|Runbook>" in json.dumps(runbook)
+
+
+def test_no_data_is_not_compared_with_the_threshold():
+    alert = {"kind": "error_rate", "value": None, "threshold": 0.05, "labels": {}}
+    assert condition_text(alert) == "no data"
