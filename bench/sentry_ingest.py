@@ -2,10 +2,12 @@
 
     .venv/bin/python bench/sentry_ingest.py [--events 20000] [--db sqlite|postgres|both]
                                             [--pg-url postgresql+asyncpg://postgres@127.0.0.1/]
+                                            [--tags 2]
 
 For each database it starts a real ``lookout serve``, creates a project, and
 has the real ``sentry-sdk`` produce ``--events`` error events (ten different
-bugs, values varying). The SDK's own transport code serializes, compresses
+bugs, values varying; ``--tags`` custom tags set on each, counted per issue,
+0 for none). The SDK's own transport code serializes, compresses
 (``br``, quality 4, as it does when brotli is installed) and builds the
 headers of each request; a recording transport keeps the request instead of
 sending it. Those requests are then replayed, one event per request as the
@@ -81,7 +83,12 @@ def _bug(kind: int, n: int) -> None:
     raise ZeroDivisionError(f"division by zero in invoice {n}")
 
 
-def sdk_requests(dsn: str, count: int) -> list[tuple[str, dict[str, str], bytes]]:
+# Custom tags: (key, values); event n gets value n % len(values) of the first --tags keys.
+TAGS = (("plan", ("free", "pro", "team")), ("region", ("eu", "us", "ap", "sa")),
+        ("browser", ("firefox", "chrome", "safari", "edge", "other")))
+
+
+def sdk_requests(dsn: str, count: int, tags: int = 2) -> list[tuple[str, dict[str, str], bytes]]:
     client = sentry_sdk.Client(dsn=dsn, transport=RecordingTransport, release="3.1.4",
                                environment="bench", default_integrations=False)
     transport = client.transport
@@ -89,6 +96,8 @@ def sdk_requests(dsn: str, count: int) -> list[tuple[str, dict[str, str], bytes]
         scope.set_client(client)
         scope.set_tag("service", "bench")
         for n in range(count):
+            for key, values in TAGS[:tags]:
+                scope.set_tag(key, values[n % len(values)])
             try:
                 _bug(n % 10, n)
             except Exception:  # noqa: BLE001 - every one is reported
@@ -165,7 +174,7 @@ def _cli(env: dict[str, str], workdir: str, *args: str) -> str:
     return out.stdout.strip().splitlines()[-1]
 
 
-def run_one(db_url: str, events: int, workdir: str) -> dict[str, float]:
+def run_one(db_url: str, events: int, workdir: str, tags: int = 2) -> dict[str, float]:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOOKOUT_")}
     env.update(LOOKOUT_DATABASE_URL=db_url, LOOKOUT_BASE_URL=f"http://127.0.0.1:{port}",
@@ -173,7 +182,7 @@ def run_one(db_url: str, events: int, workdir: str) -> dict[str, float]:
     _cli(env, workdir, "migrate")
     dsn = _cli(env, workdir, "project", "create", "bench")
     token = _cli(env, workdir, "token", "create", "bench")
-    recorded = sdk_requests(dsn, events)
+    recorded = sdk_requests(dsn, events, tags)
     assert len(recorded) == events, f"the SDK produced {len(recorded)} of {events} requests"
     host = f"127.0.0.1:{port}"
     sentry = [_request_bytes(host, "POST", p, h, b) for p, h, b in recorded]
@@ -270,22 +279,26 @@ def _drop_pg(base_url: str, name: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--tags", type=int, default=2, choices=range(len(TAGS) + 1),
+                        help="custom tags per event (counted per issue)")
     parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--pg-url", default=os.environ.get(
         "LOOKOUT_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"))
     args = parser.parse_args()
-    print(f"{args.events} error events, one per request, {IN_FLIGHT} in flight")
+    print(f"{args.events} error events, one per request, {IN_FLIGHT} in flight, "
+          f"{args.tags} custom tags each")
     print(f"{'database':10} {'healthz req/s':>14} {'accepted ev/s':>14} "
           f"{'stored+grouped ev/s':>20} {'vs healthz':>10} {'issues':>7} {'bytes/req':>9} "
           f"{'events/txn':>10} {'ms/txn':>7} {'server CPU us/ev':>16}")
     for db in ("sqlite", "postgres") if args.db == "both" else (args.db,):
         with tempfile.TemporaryDirectory() as workdir:
             if db == "sqlite":
-                r = run_one(f"sqlite+aiosqlite:///{workdir}/bench.db", args.events, workdir)
+                r = run_one(f"sqlite+aiosqlite:///{workdir}/bench.db", args.events, workdir,
+                            args.tags)
             else:
                 url, name = _pg_database(args.pg_url)
                 try:
-                    r = run_one(url, args.events, workdir)
+                    r = run_one(url, args.events, workdir, args.tags)
                 finally:
                     _drop_pg(args.pg_url, name)
         print(f"{db:10} {r['healthz_rps']:14.0f} {r['accepted_eps']:14.0f} "

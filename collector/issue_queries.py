@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from collector import tables
 from collector.issue_tables import STATUSES, issue_hourly, issue_tags, issues
+from collector.issues import OTHER_VALUE
 from collector.queries import (
     QueryError,
     _like_escape,
@@ -42,11 +43,21 @@ class IssueQuery:
 
 
 USER_TAG = "user"
+BUILTIN_TAGS = ("environment", "release", "service")  # every value shown, in lists too
+TOP_TAG_VALUES = 10
+"""Values shown per custom tag key (the most frequent); ``tag_stats`` counts the rest."""
 
 
 def issue_item(row: Any, tags: dict[str, list[dict[str, Any]]] | None = None,
-               hourly: list[dict[str, Any]] | None = None, users: int = 0) -> dict[str, Any]:
-    """The public JSON shape of an issue; ``users`` is how many distinct users it hit."""
+               hourly: list[dict[str, Any]] | None = None, users: int = 0,
+               tag_stats: dict[str, dict[str, int]] | None = None) -> dict[str, Any]:
+    """The public JSON shape of an issue; ``users`` is how many distinct users it hit.
+
+    ``tags``: values per key, most frequent first, each with its ``share`` of the
+    key's events; ``tag_stats``: per key, ``total`` (events that carried it),
+    ``values`` (distinct values counted) and ``other`` (events counted together
+    once the key had ``LOOKOUT_MAX_ISSUE_TAG_VALUES`` values).
+    """
     tags = tags or {}
     return {
         "id": row.id,
@@ -69,6 +80,7 @@ def issue_item(row: Any, tags: dict[str, list[dict[str, Any]]] | None = None,
         "releases": [t["value"] for t in tags.get("release", [])],
         "environments": [t["value"] for t in tags.get("environment", [])],
         "tags": tags,
+        "tag_stats": tag_stats or {},
         "hourly": hourly or [],
     }
 
@@ -118,13 +130,13 @@ async def get_issue(engine: AsyncEngine, issue_id: int, now: float,
         row = (await conn.execute(select(issues).where(issues.c.id == issue_id))).first()
         if row is None:
             return None
-        tags = await _tags(conn, [issue_id])
+        tags, stats = await _all_tags(conn, issue_id)
         users = await _user_counts(conn, [issue_id])
         hourly = await _hourly(conn, [issue_id], now - 14 * 86400)
         event = (await conn.execute(
             select(tables.errors).where(tables.errors.c.issue_id == issue_id)
             .order_by(tables.errors.c.ts.desc(), tables.errors.c.id.desc()).limit(1))).first()
-    item = issue_item(row, tags.get(issue_id), hourly.get(issue_id), users.get(issue_id, 0))
+    item = issue_item(row, tags, hourly.get(issue_id), users.get(issue_id, 0), stats)
     item["latest_event"] = error_item(event, shown) if event is not None else None
     return item
 
@@ -200,13 +212,44 @@ async def set_status(engine: AsyncEngine, issue_id: int, status: str,
     return await get_issue(engine, issue_id, now)
 
 
+async def _all_tags(conn: Any, issue_id: int
+                    ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[str, int]]]:
+    """Every tag key of one issue: built-in keys with all values, custom keys with the
+    :data:`TOP_TAG_VALUES` most frequent; and each key's ``tag_stats`` (see issue_item).
+
+    Users are only counted (:func:`_user_counts`): there can be many.
+    """
+    t = issue_tags.c
+    rows = await conn.execute(select(issue_tags).where(t.issue_id == issue_id, t.key != USER_TAG)
+                              .order_by(t.key, t.count.desc(), t.value))
+    tags: dict[str, list[dict[str, Any]]] = {}
+    stats: dict[str, dict[str, int]] = {}
+    for r in rows:
+        shown = tags.setdefault(r.key, [])
+        stat = stats.setdefault(r.key, {"total": 0, "values": 0, "other": 0})
+        stat["total"] += r.count
+        if r.value == OTHER_VALUE:
+            stat["other"] += r.count
+            continue
+        stat["values"] += 1
+        if r.key in BUILTIN_TAGS or len(shown) < TOP_TAG_VALUES:
+            shown.append({"value": r.value, "count": r.count, "first_seen": r.first_seen,
+                          "last_seen": r.last_seen})
+    for key, shown in tags.items():
+        total = stats[key]["total"] or 1
+        for value in shown:
+            value["share"] = round(value["count"] / total, 4)
+    return tags, stats
+
+
 async def _tags(conn: Any, ids: list[int]) -> dict[int, dict[str, list[dict[str, Any]]]]:
-    """Service, release and environment tags; users are only counted (there can be many)."""
+    """Service, release and environment tags of many issues (custom keys: get_issue)."""
     out: dict[int, dict[str, list[dict[str, Any]]]] = {}
     if not ids:
         return out
     t = issue_tags.c
-    rows = await conn.execute(select(issue_tags).where(t.issue_id.in_(ids), t.key != USER_TAG)
+    rows = await conn.execute(select(issue_tags).where(t.issue_id.in_(ids),
+                                                       t.key.in_(BUILTIN_TAGS))
                               .order_by(t.issue_id, t.key, t.count.desc(), t.value))
     for r in rows:
         out.setdefault(r.issue_id, {}).setdefault(r.key, []).append(

@@ -23,7 +23,13 @@ Steps, each one statement (or one ``executemany``) per batch:
    concurrency), reopening resolved issues as regressions;
 5. additive upserts of hourly counts and service/release/environment/user
    tags (the user as named by :mod:`collector.users`; the number of ``user``
-   tags of an issue is its "users affected").
+   tags of an issue is its "users affected");
+6. one capped upsert of the custom tags (``set_tag("plan", "pro")``), one row
+   per (issue, key, value) (:data:`_UPSERT_CUSTOM_TAGS`): at most
+   ``TagLimits.max_keys`` keys per issue (later keys are not counted) and
+   ``TagLimits.max_values`` values per key; later values are counted in the
+   key's "other values" row (value ``''``, which no real value has), so a
+   key's rows always add up to the events that carried it.
 
 On PostgreSQL steps 3-5 are one statement (:data:`_PG_INSERT_AND_COUNT`):
 the hot issue rows stay locked for one round trip instead of three, and a
@@ -44,6 +50,7 @@ from __future__ import annotations
 import functools
 import re
 import weakref
+from collections import Counter
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,6 +63,23 @@ from lookout.db import now as wall_clock
 
 _encode = msgspec.json.Encoder(order="deterministic").encode
 TAG_KEYS = ("service", "release", "environment", "user")
+# Custom tag keys not counted: the built-in ones (counted from their columns) and the
+# request id (one value per request: its counts would say nothing; it is indexed anyway).
+UNCOUNTED_TAGS = frozenset((*TAG_KEYS, "request_id"))
+MAX_TAG_KEY_CHARS = 32  # issue_tags.key; longer keys stay on the event, not counted
+MAX_TAG_VALUE_CHARS = 200  # issue_tags.value; longer values are cut
+OTHER_VALUE = ""  # the "other values" row of a key: no counted value is empty
+
+
+@dataclass(frozen=True, slots=True)
+class TagLimits:
+    """Bounds on custom tag counts per issue (``LOOKOUT_MAX_ISSUE_TAG_*``)."""
+
+    max_keys: int = 50
+    max_values: int = 100
+
+
+DEFAULT_TAG_LIMITS = TagLimits()
 ERROR_COLUMNS = tuple(c.name for c in tables.errors.columns if c.name != "id")
 ROWS_PER_INSERT = 500  # 21 columns: far below SQLite's 32766 variables per statement
 
@@ -172,8 +196,9 @@ async def drive_async(conn: AsyncConnection, steps: Generator[Step, Any, Any]) -
 
 def plan(rows: list[dict[str, Any]], now: float, is_pg: bool,
          cache: dict[tuple[int, str], int],
-         last: bool = False) -> Generator[Step, Any, list[dict[str, Any]]]:
-    """Steps 1-5 of the module docstring; returns the newly inserted rows.
+         last: bool = False,
+         tag_limits: TagLimits = DEFAULT_TAG_LIMITS) -> Generator[Step, Any, list[dict[str, Any]]]:
+    """Steps 1-6 of the module docstring; returns the newly inserted rows.
 
     ``last``: nothing follows in the caller's plan, so on PostgreSQL a batch that
     fits one insert statement ends with a ``"last"`` step.
@@ -212,13 +237,18 @@ def plan(rows: list[dict[str, Any]], now: float, is_pg: bool,
     # The user is not a column, so the PostgreSQL statement cannot count it; its tags
     # follow in the same transaction (the statement holds the issue rows' locks).
     has_users = is_pg and any(r.get("user") for r in rows)
+    has_tags = False
+    for row in rows:  # idempotent: a retried plan filters the same rows again
+        if row.get("tags"):
+            row["tags"] = counted_tags(row["tags"])
+            has_tags = has_tags or bool(row["tags"])
     new: set[tuple[int, str]] = set()
     for start in range(0, len(ordered), ROWS_PER_INSERT):
         chunk = ordered[start:start + ROWS_PER_INSERT]
         values = ", ".join([_ERROR_VALUES] * len(chunk))
         params = [r.get(c) for r in chunk for c in ERROR_COLUMNS]
         if is_pg:
-            alone = last and len(ordered) <= ROWS_PER_INSERT and not has_users
+            alone = last and len(ordered) <= ROWS_PER_INSERT and not has_users and not has_tags
             mode = "last" if alone else "rows"
             result = yield (_PG_INSERT_AND_COUNT.format(values=values), [*params, now], mode)
         else:
@@ -240,6 +270,8 @@ def plan(rows: list[dict[str, Any]], now: float, is_pg: bool,
                 slot[1], slot[2] = min(slot[1], row["ts"]), max(slot[2], row["ts"])
         yield from _chunked(_PG_UPSERT_TAGS, [(i, "user", u, int(s[0]), s[1], s[2])
                                            for (i, u), s in sorted(users.items())])
+        if has_tags:
+            yield from _upsert_custom_tags(inserted, tag_limits, is_pg)
         return inserted
     deltas: dict[int, _IssueDelta] = {}
     for row in inserted:
@@ -253,7 +285,103 @@ def plan(rows: list[dict[str, Any]], now: float, is_pg: bool,
                                              for h, n in sorted(d.hours.items())])
         yield from _chunked(_UPSERT_TAGS, [(i, k, v, int(s[0]), s[1], s[2]) for i, d in items
                                            for (k, v), s in sorted(d.tags.items())])
+    if has_tags:
+        yield from _upsert_custom_tags(inserted, tag_limits, is_pg)
     return inserted
+
+
+def counted_tags(tags: Any) -> dict[str, str]:
+    """The custom tags of an event that are counted on its issue (a pure filter).
+
+    Built-in keys and ``request_id`` are left out (see :data:`UNCOUNTED_TAGS`), as
+    are keys longer than the column and empty values; values are cut to the column.
+    """
+    if not isinstance(tags, dict):
+        return {}
+    return {k: v[:MAX_TAG_VALUE_CHARS] for k, v in tags.items()
+            if isinstance(k, str) and isinstance(v, str) and k and v
+            and len(k) <= MAX_TAG_KEY_CHARS and k not in UNCOUNTED_TAGS}
+
+
+def custom_tag_counts(rows: list[dict[str, Any]], limits: TagLimits
+                      ) -> list[tuple[int, str, str, int, float, float]]:
+    """``(issue_id, key, value, count, first, last)`` of a batch, sorted, already capped.
+
+    Capped as far as the batch alone can tell: per issue at most ``max_keys`` keys
+    (the most used), per key at most ``max_values`` values (the most used), the rest
+    of a key's values merged into its :data:`OTHER_VALUE` row. What the issue
+    already has is taken into account by the statement (:data:`_UPSERT_CUSTOM_TAGS`).
+    """
+    slots: dict[tuple[int, str, str], list[float]] = {}
+    for row in rows:
+        tags = row.get("tags")
+        if not tags:
+            continue
+        ts, issue_id = row["ts"], row["issue_id"]
+        for key, value in tags.items():
+            slot = slots.get((issue_id, key, value))
+            if slot is None:
+                slots[(issue_id, key, value)] = [1, ts, ts]
+            else:
+                slot[0] += 1
+                if ts < slot[1]:
+                    slot[1] = ts
+                elif ts > slot[2]:
+                    slot[2] = ts
+    values_of = Counter(k[:2] for k in slots)
+    if not values_of or (max(values_of.values()) <= limits.max_values
+                         and max(Counter(i for i, _ in values_of).values()) <= limits.max_keys):
+        # The usual case: the batch alone reaches no cap.
+        return sorted([(i, k, v, int(s[0]), s[1], s[2]) for (i, k, v), s in slots.items()])
+    by_key: dict[tuple[int, str], list[tuple[str, list[float]]]] = {}
+    for (issue_id, key, value), slot in slots.items():
+        by_key.setdefault((issue_id, key), []).append((value, slot))
+    keys_of: dict[int, list[tuple[float, str]]] = {}
+    for (issue_id, key), values in by_key.items():
+        keys_of.setdefault(issue_id, []).append((-sum(s[0] for _, s in values), key))
+    out: list[tuple[int, str, str, int, float, float]] = []
+    for issue_id, keys in keys_of.items():
+        for _, key in sorted(keys)[:limits.max_keys]:
+            values = sorted(by_key[(issue_id, key)], key=lambda vs: (-vs[1][0], vs[0]))
+            for value, s in values[:limits.max_values]:
+                out.append((issue_id, key, value, int(s[0]), s[1], s[2]))
+            rest = [s for _, s in values[limits.max_values:]]
+            if rest:
+                out.append((issue_id, key, OTHER_VALUE, int(sum(s[0] for s in rest)),
+                            min(s[1] for s in rest), max(s[2] for s in rest)))
+    out.sort()
+    return out
+
+
+def _upsert_custom_tags(inserted: list[dict[str, Any]], limits: TagLimits, is_pg: bool
+                        ) -> Generator[Step, Any, None]:
+    """Step 6: the capped upsert of a batch's custom tags, as one statement.
+
+    The tuples travel as arrays (PostgreSQL) or one JSON text (SQLite), so the
+    statement's text never changes and is prepared once per connection: a text
+    per batch size would be prepared again and again (about 4 ms each on SQLite).
+    """
+    tuples = custom_tag_counts(inserted, limits)
+    if not tuples:
+        return
+    if is_pg:
+        columns = list(zip(*tuples))
+        yield (_pg_custom_tags_sql(limits), [list(c) for c in columns], "rows")
+    else:
+        yield (_sqlite_custom_tags_sql(limits), [_encode(tuples).decode()], "rows")
+
+
+@functools.lru_cache(maxsize=8)
+def _pg_custom_tags_sql(limits: TagLimits) -> str:
+    return (_UPSERT_CUSTOM_TAGS.format(rows=_PG_TAG_ROWS, max_keys=int(limits.max_keys),
+                                       max_values=int(limits.max_values))
+            .replace("MIN(", "LEAST(").replace("MAX(", "GREATEST("))
+
+
+@functools.lru_cache(maxsize=8)
+def _sqlite_custom_tags_sql(limits: TagLimits) -> str:
+    return _UPSERT_CUSTOM_TAGS.format(rows=_SQLITE_TAG_ROWS, max_keys=int(limits.max_keys),
+                                      max_values=int(limits.max_values))
 
 
 def _chunked(sql: str, tuples: list[tuple[Any, ...]]) -> Generator[Step, Any, None]:
@@ -437,3 +565,45 @@ _UPSERT_TAGS = (
     "first_seen = MIN(issue_tags.first_seen, excluded.first_seen), "
     "last_seen = MAX(issue_tags.last_seen, excluded.last_seen)")
 _PG_UPSERT_TAGS = _UPSERT_TAGS.replace("MIN(", "LEAST(").replace("MAX(", "GREATEST(")
+# Step 6. The batch's (issue_id, key, value, count, first, last) tuples: six arrays on
+# PostgreSQL, a JSON list of lists on SQLite.
+_PG_TAG_ROWS = ("SELECT * FROM unnest(CAST(? AS BIGINT[]), CAST(? AS TEXT[]), CAST(? AS TEXT[]), "
+                "CAST(? AS BIGINT[]), CAST(? AS DOUBLE PRECISION[]), "
+                "CAST(? AS DOUBLE PRECISION[]))")
+_SQLITE_TAG_ROWS = ("SELECT json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]'), "
+                    "json_extract(j.value, '$[2]'), json_extract(j.value, '$[3]'), "
+                    "json_extract(j.value, '$[4]'), json_extract(j.value, '$[5]') "
+                    "FROM json_each(?) AS j")
+# Each (issue, key, value) of the batch, once, capped against what the issue has:
+# - ``ka``: the keys that are counted: known to the issue already, or new and within
+#   ``max_keys`` (the issue's custom keys are counted only for a new key, over the two
+#   index ranges beside ``user``, whose rows can be many);
+# - ``c``: the value, or '' (the key's "other values" row) for a new value beyond
+#   ``max_values``; new values are ranked most frequent first within the batch.
+# Tag rows are written only under their issue's row lock (see _PG_INSERT_AND_COUNT;
+# SQLite has one writer), so the counts read here cannot change before the insert.
+_UPSERT_CUSTOM_TAGS = (
+    "WITH v (issue_id, key, value, n, first_seen, last_seen) AS ({rows}), "
+    "k AS (SELECT issue_id, key, EXISTS (SELECT 1 FROM issue_tags t WHERE t.issue_id = d.issue_id "
+    "AND t.key = d.key) AS known FROM (SELECT DISTINCT issue_id, key FROM v) AS d), "
+    "ka AS (SELECT issue_id, key FROM (SELECT issue_id, key, known, "
+    "row_number() OVER (PARTITION BY issue_id, known ORDER BY key) AS r, "
+    "CASE WHEN known THEN 0 ELSE "
+    "(SELECT count(DISTINCT t.key) FROM issue_tags t WHERE t.issue_id = k.issue_id "
+    "AND t.key < 'user' AND t.key NOT IN ('environment', 'release', 'service')) + "
+    "(SELECT count(DISTINCT t.key) FROM issue_tags t WHERE t.issue_id = k.issue_id "
+    "AND t.key > 'user') END AS have FROM k) AS kr WHERE known OR have + r <= {max_keys}), "
+    "s AS (SELECT v.issue_id, v.key, v.value, v.n, v.first_seen, v.last_seen, "
+    "(v.value = '' OR EXISTS (SELECT 1 FROM issue_tags t WHERE t.issue_id = v.issue_id "
+    "AND t.key = v.key AND t.value = v.value)) AS seen "
+    "FROM v JOIN ka ON ka.issue_id = v.issue_id AND ka.key = v.key), "
+    "c AS (SELECT issue_id, key, n, first_seen, last_seen, CASE WHEN seen THEN value "
+    "WHEN (SELECT count(*) FROM issue_tags t WHERE t.issue_id = s.issue_id AND t.key = s.key "
+    "AND t.value <> '') + row_number() OVER (PARTITION BY issue_id, key, seen "
+    "ORDER BY n DESC, value) <= {max_values} THEN value ELSE '' END AS value FROM s) "
+    "INSERT INTO issue_tags (issue_id, key, value, count, first_seen, last_seen) "
+    "SELECT issue_id, key, value, sum(n), min(first_seen), max(last_seen) FROM c WHERE true "
+    "GROUP BY issue_id, key, value ON CONFLICT (issue_id, key, value) DO UPDATE SET "
+    "count = issue_tags.count + excluded.count, "
+    "first_seen = MIN(issue_tags.first_seen, excluded.first_seen), "
+    "last_seen = MAX(issue_tags.last_seen, excluded.last_seen)")

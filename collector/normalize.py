@@ -93,6 +93,8 @@ class Limits:
     max_frame_vars_bytes: int = 4_096
     max_label_bytes: int = 512
     max_route_bytes: int = 1_024
+    max_past_seconds: float = 30 * 86400.0  # Sentry event times (collector.sentry.clock)
+    clock_drift_seconds: float = 300.0
 
 
 @dataclass(slots=True)
@@ -514,6 +516,7 @@ def error_row(project_id: int, rec: schema.ErrorIn, res: schema.Resource | None,
         extra=bounded_json(extra, limits, "extra") if extra else "{}",
         # Not a column: counted per issue as the "user" tag (collector.issues).
         user=users.attributes_user(attrs),
+        tags=rec.tags or {},  # not a column: counted per issue (collector.issues)
     )
 
 

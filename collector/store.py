@@ -44,7 +44,7 @@ _RAW = (
 
 
 def plan(batch: n.RowBatch, is_pg: bool, id_cache: dict[tuple[int, str], int],
-         now: float) -> Plan:
+         now: float, tag_limits: issues.TagLimits = issues.DEFAULT_TAG_LIMITS) -> Plan:
     """Every statement of writing ``batch``; returns the error rows that were new."""
     for table, columns, attr in _RAW:
         rows = getattr(batch, attr)
@@ -60,7 +60,8 @@ def plan(batch: n.RowBatch, is_pg: bool, id_cache: dict[tuple[int, str], int],
     if batch.errors:
         # Grouping and issue counters commit with the events (collector.issues).
         only_errors = not (batch.logs or batch.metrics or batch.requests or batch.spans)
-        new_errors = yield from issues.plan(batch.errors, now, is_pg, id_cache, last=only_errors)
+        new_errors = yield from issues.plan(batch.errors, now, is_pg, id_cache, last=only_errors,
+                                            tag_limits=tag_limits)
     yield from _upsert(tables.log_rollups.name, rollups.log_deltas(batch.logs),
                        ("project_id", "minute", "service", "environment", "level"), ("count",),
                        is_pg)

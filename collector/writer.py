@@ -94,8 +94,10 @@ class BatchWriter:
     def __init__(self, engine: AsyncEngine, *, queue_records: int = 200_000,
                  batch_records: int = 20_000, timeout: float = 20.0,
                  error_hook: store.ErrorHook | None = None, concurrency: int = 1,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 tag_limits: issues.TagLimits = issues.DEFAULT_TAG_LIMITS) -> None:
         self.engine = engine
+        self.tag_limits = tag_limits  # caps on custom tag counts per issue
         # Transactions in flight at once. 1 for SQLite (one writer anyway); more on
         # PostgreSQL, whose group commit lets concurrent commits share one WAL flush.
         self.concurrency = max(1, concurrency)
@@ -340,7 +342,7 @@ class BatchWriter:
     def _plan(self, group: list[_Job], taken: dict[Key, Answer]) -> store.Plan:
         # The plan may run on another thread (SQLite): look up shared state here.
         return _group_plan(group, taken, self._is_pg, issues.id_cache(self.engine.sync_engine),
-                           wall_clock())
+                           wall_clock(), self.tag_limits)
 
     async def _commit(self, group: list[_Job], taken: dict[Key, Answer]) -> None:
         if not self._direct:
@@ -396,7 +398,8 @@ class BatchWriter:
 
 
 def _group_plan(group: list[_Job], taken: dict[Key, Answer], is_pg: bool,
-                id_cache: dict[tuple[int, str], int], now: float
+                id_cache: dict[tuple[int, str], int], now: float,
+                tag_limits: issues.TagLimits = issues.DEFAULT_TAG_LIMITS
                 ) -> Generator[issues.Step, Any, list[dict[str, Any]]]:
     """Claim the group's batch ids, then write the rows of the batches that are new.
 
@@ -415,7 +418,7 @@ def _group_plan(group: list[_Job], taken: dict[Key, Answer], is_pg: bool,
                 continue
             owners.add(job.key)
         merged.extend(job.rows)
-    return (yield from store.plan(merged, is_pg, id_cache, now))
+    return (yield from store.plan(merged, is_pg, id_cache, now, tag_limits))
 
 
 def refuses_rows(error: BaseException) -> bool:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from collector.issues import TagLimits
 from collector.normalize import Limits
 from collector.otlp.cumulative import CumulativeState
 from collector.ratelimit import RateLimiter
@@ -45,7 +46,9 @@ class Services:
         writer = BatchWriter(engine, queue_records=settings.write_queue_records,
                              batch_records=settings.write_batch_records,
                              timeout=settings.write_timeout,
-                             concurrency=1 if settings.is_sqlite else 2)
+                             concurrency=1 if settings.is_sqlite else 2,
+                             tag_limits=TagLimits(settings.max_issue_tag_keys,
+                                                  settings.max_issue_tag_values))
         limits = Limits(max_attributes=settings.max_attributes,
                         max_string_length=settings.max_string_length,
                         max_future_seconds=settings.max_future_seconds,
@@ -54,7 +57,11 @@ class Services:
                         max_exception_bytes=settings.max_exception_bytes,
                         max_frame_vars_bytes=settings.max_frame_vars_bytes,
                         max_label_bytes=settings.max_label_bytes,
-                        max_route_bytes=settings.max_route_bytes)
+                        max_route_bytes=settings.max_route_bytes,
+                        # An event older than retention would be deleted at the next run.
+                        max_past_seconds=min(settings.max_past_seconds,
+                                             settings.retention_days * 86400.0),
+                        clock_drift_seconds=settings.clock_drift_seconds)
         limiter = RateLimiter(engine, settings.rate_limit_per_minute)
         return cls(settings, engine, writer, KeyCache(engine), limits, limiter,
                    alerting=Alerting(settings, engine),

@@ -226,6 +226,28 @@ class Settings:
     cumulative sums and histograms into deltas; past it the least recently seen is
     forgotten, and its next point only sets a new baseline."""
 
+    # Event times from wrong device clocks (collector/sentry/clock.py, docs/grouping.md)
+    clock_drift_seconds: float = 300.0
+    """Smallest difference between a Sentry request's ``sent_at`` (envelope header, or the
+    ``sentry_timestamp`` of ``/store/``'s auth header) and its arrival that is taken for a wrong
+    device clock: every timestamp of the request is then shifted by that difference. Smaller
+    differences are network latency and are left alone. Relay uses 55 minutes (see docs)."""
+
+    max_past_seconds: float = 30 * 86400.0
+    """Event times further than this in the past (after the clock-drift correction) are set to
+    the arrival time, the original kept in the event's ``_meta``. Never more than the
+    retention period (``LOOKOUT_RETENTION_DAYS``): an older event would be deleted by the next
+    retention run and would set its issue's first-seen to a date that is gone."""
+
+    # Per-issue counts of custom tags (collector/issues.py)
+    max_issue_tag_keys: int = 50
+    """Most custom tag keys counted per issue; keys beyond it are not counted on that issue
+    (they stay on the event)."""
+
+    max_issue_tag_values: int = 100
+    """Most distinct values counted per tag key and issue; further values are counted
+    together in one "other values" bucket, so the key's total and percentages stay right."""
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Build settings from the environment, raising ConfigError on a bad value."""
@@ -287,6 +309,10 @@ class Settings:
                 raise ConfigError(f"{PREFIX}{name.upper()} must be a finite number above 0")
         if self.log_level.lower() not in {"debug", "info", "warning", "error"}:
             raise ConfigError("LOOKOUT_LOG_LEVEL must be one of debug, info, warning, error")
+        for name in ("clock_drift_seconds", "max_past_seconds", "max_issue_tag_keys",
+                     "max_issue_tag_values"):
+            if not 0 < getattr(self, name) < math.inf:
+                raise ConfigError(f"{PREFIX}{name.upper()} must be greater than 0 (and finite)")
         self._validate_slack()
 
     def _validate_slack(self) -> None:

@@ -7,6 +7,7 @@ JavaScript and cannot be triggered from another site.
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlencode
 
 from litestar import Request, Response, get, post
@@ -73,8 +74,19 @@ async def issue_detail(request: Request, issue_id: FromPath[str]) -> Template:
                                          14 * 24)
     occurrences = charts.bars(counts, start, 3600, css_class="occurrences")
     return page(request, "issue.html", issue=item, event=item["latest_event"],
+                corrected=time_correction(item["latest_event"]),
                 occurrences=occurrences, occurrences_total=sum(counts),
                 actions=[a for a, s in ACTIONS.items() if s != item["status"]])
+
+
+def time_correction(event: dict[str, Any] | None) -> dict[str, str] | None:
+    """What the event's own time was, when ingest changed it (``extra._meta.timestamp``)."""
+    extra = event.get("extra") if event else None
+    meta = extra.get("_meta") if isinstance(extra, dict) else None
+    fixed = meta.get("timestamp") if isinstance(meta, dict) else None
+    if not isinstance(fixed, dict):
+        return None
+    return {k: str(fixed.get(k) or "") for k in ("reason", "original", "sdk_time", "server_time")}
 
 
 @post("/issues/{issue_id:str}/{action:str}")

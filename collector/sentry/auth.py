@@ -35,6 +35,21 @@ def key_from_headers(headers: Mapping[str, str], query: Mapping[str, str]) -> st
     return query.get("sentry_key") or None
 
 
+def sent_at_from_headers(headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
+    """``sentry_timestamp`` of the auth header or query: the client's clock when it sent.
+
+    What ``/store/`` clients (raven and older SDKs) send instead of an envelope's
+    ``sent_at``; :mod:`collector.sentry.clock` corrects a wrong clock with it.
+    """
+    for name in ("x-sentry-auth", "authorization"):
+        value = headers.get(name)
+        if value and (name == "x-sentry-auth" or value.lower().startswith("sentry ")):
+            stamp = parse_auth_header(value).get("sentry_timestamp")
+            if stamp:
+                return stamp[:64]
+    return query.get("sentry_timestamp") or None
+
+
 def key_from_dsn(dsn: Any) -> str | None:
     """The public key of a DSN (its user name), or None when it is not a DSN."""
     if not isinstance(dsn, str) or len(dsn) > 2000:

@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 
 from collector import normalize as n
+from collector.sentry import clock
 from collector.sentry.logentry import interpolate
 from collector.users import user_key
 
@@ -257,12 +258,15 @@ def event_stack(event: dict[str, Any], limits: n.Limits) -> dict[str, Any] | Non
 
 def event_row(project_id: int, event: dict[str, Any], now: float, limits: n.Limits,
               fallback_event_id: str | None = None,
-              attachments: list[str] | None = None) -> dict[str, Any]:
+              attachments: list[str] | None = None,
+              drift: clock.Drift | None = None) -> dict[str, Any]:
     """One Sentry error/message event as an ``errors`` row (see ``normalize.error_row``).
 
     ``attachments``: the ``attachment_type`` of each attachment sent with the event
     (``event.minidump``...), kept because it tells crash reports apart in grouping.
+    ``drift``: the sending device's clock error (:mod:`collector.sentry.clock`).
     """
+    ts, time_meta = clock.event_time(event.get("timestamp"), now, limits, drift)
     exceptions = _exceptions(event.get("exception"), limits)
     message, logentry = _message(event, limits)
     if not message and exceptions:
@@ -299,6 +303,8 @@ def event_row(project_id: int, event: dict[str, Any], now: float, limits: n.Limi
         extra["culprit"] = _str(culprit.strip())
     if tags:
         extra["tags"] = tags
+    if time_meta is not None:  # what the event said, as Relay's _meta keeps it
+        extra["_meta"] = {"timestamp": time_meta}
     if attachments:
         extra["attachments"] = sorted({_str(a, 100) for a in attachments})[:20]
     fingerprint = event.get("fingerprint")
@@ -321,7 +327,7 @@ def event_row(project_id: int, event: dict[str, Any], now: float, limits: n.Limi
                   [: limits.max_attributes]}
     return {
         "project_id": project_id,
-        "ts": _ts(event.get("timestamp"), now, limits),
+        "ts": ts,
         "received_at": now,
         "service": _label(tags.get("service", ""), limits),
         "environment": _label(event.get("environment"), limits),
@@ -341,6 +347,7 @@ def event_row(project_id: int, event: dict[str, Any], now: float, limits: n.Limi
         # Every part was bounded above (shrunk, or capped tags and fingerprint).
         "extra": n.bounded_json(extra, limits, "event", parts_bounded=True),
         "user": user_key(event.get("user")),  # not a column: the issue's "user" tag
+        "tags": tags,  # not a column: counted per issue (collector.issues)
     }
 
 
@@ -361,8 +368,8 @@ def _container_items(payload: dict[str, Any]) -> list[dict[str, Any]]:
     return [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
 
 
-def log_rows(project_id: int, payload: dict[str, Any], now: float,
-             limits: n.Limits) -> tuple[list[tuple[Any, ...]], int]:
+def log_rows(project_id: int, payload: dict[str, Any], now: float, limits: n.Limits,
+             drift: clock.Drift | None = None) -> tuple[list[tuple[Any, ...]], int]:
     """Rows of a ``log`` item and the number of its records that were unusable."""
     rows, bad = [], 0
     for item in _container_items(payload):
@@ -379,7 +386,7 @@ def log_rows(project_id: int, payload: dict[str, Any], now: float,
         trace_id = _str(item.get("trace_id"), 64) or None
         level = SENTRY_LEVELS.get(_str(item.get("level")).lower(), 20)
         rows.append((
-            project_id, _ts(item.get("timestamp"), now, limits), now,
+            project_id, clock.record_time(item.get("timestamp"), now, limits, drift), now,
             _label(attrs.get("service.name") or attrs.get("service"), limits),
             _label(attrs.get("sentry.environment"), limits),
             _label(attrs.get("sentry.release"), limits),
@@ -391,8 +398,8 @@ def log_rows(project_id: int, payload: dict[str, Any], now: float,
     return rows, bad
 
 
-def metric_rows(project_id: int, payload: dict[str, Any], now: float,
-                limits: n.Limits) -> tuple[list[tuple[Any, ...]], int]:
+def metric_rows(project_id: int, payload: dict[str, Any], now: float, limits: n.Limits,
+                drift: clock.Drift | None = None) -> tuple[list[tuple[Any, ...]], int]:
     """Rows of a ``trace_metric`` item (one point per metric) and the unusable count."""
     rows, bad = [], 0
     for item in _container_items(payload):
@@ -409,7 +416,7 @@ def metric_rows(project_id: int, payload: dict[str, Any], now: float,
         trace_id = _str(item.get("trace_id"), 64) or None
         value = float(value)
         rows.append((
-            project_id, _ts(item.get("timestamp"), now, limits), now,
+            project_id, clock.record_time(item.get("timestamp"), now, limits, drift), now,
             _label(attrs.get("service.name") or attrs.get("service"), limits),
             _label(attrs.get("sentry.environment"), limits),
             _label(attrs.get("sentry.release"), limits),

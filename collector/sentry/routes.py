@@ -30,7 +30,7 @@ from collector.decode import (
 from collector.normalize import EVENT_ID_RE as EVENT_ID
 from collector.normalize import RecordError, RowBatch
 from collector.ratelimit import limit_errors
-from collector.sentry import auth, events, transactions
+from collector.sentry import auth, clock, events, transactions
 from collector.sentry.envelope import Envelope, EnvelopeError, Item, parse, payload_json
 from collector.spans import SPAN_COLUMNS
 from lookout import metrics
@@ -54,24 +54,26 @@ class _Converted:
 
 def _convert(project_id: int, items: list[tuple[Item, dict[str, Any]]],
              envelope_headers: dict[str, Any], received: float, svc: Any,
-             attachments: list[str] | None = None) -> _Converted:
+             attachments: list[str] | None = None, sent_at: Any = None) -> _Converted:
+    """Rows of the stored items; ``sent_at``: the client's clock at sending, if it said."""
     out = _Converted()
+    drift = clock.drift_of(envelope_headers.get("sent_at") or sent_at, received, svc.limits)
     envelope_event_id = envelope_headers.get("event_id")
     rate = transactions.envelope_sample_rate(envelope_headers)
     for item, payload in items:
         if item.type == "event":
             row = events.event_row(project_id, payload, received, svc.limits,
                                    envelope_event_id if isinstance(envelope_event_id, str)
-                                   else None, attachments)
+                                   else None, attachments, drift)
             out.rows.errors.append(row)
             out.event_id = out.event_id or row["event_id"]
         elif item.type == "log":
-            rows, bad = events.log_rows(project_id, payload, received, svc.limits)
+            rows, bad = events.log_rows(project_id, payload, received, svc.limits, drift)
             out.rows.logs.extend(rows)
             if bad:
                 out.rejected["log"] = out.rejected.get("log", 0) + bad
         elif item.type == "trace_metric":
-            rows, bad = events.metric_rows(project_id, payload, received, svc.limits)
+            rows, bad = events.metric_rows(project_id, payload, received, svc.limits, drift)
             out.rows.metrics.extend(rows)
             if bad:
                 out.rejected["metric"] = out.rejected.get("metric", 0) + bad
@@ -154,7 +156,8 @@ async def _handle(svc: Services, project_id: str, scope: Scope, receive: Receive
         return refuse(exc.status if isinstance(exc, BodyError) else 400, str(exc))
     try:
         converted = _convert(owner, stored, envelope.headers, now(), svc,
-                             _attachment_types(envelope))
+                             _attachment_types(envelope),
+                             auth.sent_at_from_headers(headers, query_of(scope)))
     except (RecordError, RecursionError) as exc:  # Sentry SDKs nest a few levels at most
         return refuse(400, f"event is not usable: {exc}")
     rows = converted.rows

@@ -113,3 +113,22 @@ def test_label_and_route_bytes_must_fit_the_index_limit():
         Settings.from_env({"LOOKOUT_MAX_LABEL_BYTES": "800", "LOOKOUT_MAX_ROUTE_BYTES": "2000"})
     with pytest.raises(ConfigError, match="LOOKOUT_MAX_COLLECTION_ITEMS must be greater"):
         Settings.from_env({"LOOKOUT_MAX_COLLECTION_ITEMS": "0"})
+
+
+def test_clock_and_tag_count_limits_default_and_validate():
+    s = Settings.from_env({})
+    assert (s.clock_drift_seconds, s.max_past_seconds) == (300.0, 30 * 86400.0)
+    assert (s.max_issue_tag_keys, s.max_issue_tag_values) == (50, 100)
+    for name in ("CLOCK_DRIFT_SECONDS", "MAX_PAST_SECONDS", "MAX_ISSUE_TAG_KEYS",
+                 "MAX_ISSUE_TAG_VALUES"):
+        with pytest.raises(ConfigError, match=f"LOOKOUT_{name} must be greater than 0"):
+            Settings.from_env({f"LOOKOUT_{name}": "0"})
+
+
+def test_the_past_window_never_exceeds_retention():
+    from lookout.services import Services
+
+    svc = Services.build(Settings(retention_days=7, max_past_seconds=90 * 86400.0,
+                                  database_url="sqlite+aiosqlite:///:memory:"))
+    assert svc.limits.max_past_seconds == 7 * 86400.0
+    assert svc.writer.tag_limits.max_keys == 50

@@ -3,7 +3,9 @@
 A subprocess per app keeps sentry-sdk's global hooks (excepthook, logging)
 out of the test runner, and lets a test hide ``brotli`` from the app (a
 ``sitecustomize`` that makes ``import brotli`` fail) so the SDK falls back to
-gzip, exactly as on a machine without brotli.
+gzip, exactly as on a machine without brotli, or set the app's clock wrong
+(``clock_offset``: ``time.time`` and ``datetime.now`` shifted, as on a device
+whose clock is off; the SDK stamps events and ``sent_at`` with it).
 """
 
 from __future__ import annotations
@@ -26,6 +28,27 @@ class _NoBrotli:
 sys.meta_path.insert(0, _NoBrotli())
 """
 
+_SHIFT_CLOCK = """
+import datetime as _datetime, time as _time
+
+_OFFSET = {offset!r}
+_real_time = _time.time
+_time.time = lambda: _real_time() + _OFFSET
+
+
+class _ShiftedDatetime(_datetime.datetime):
+    @classmethod
+    def now(cls, tz=None):
+        return super().now(tz) + _datetime.timedelta(seconds=_OFFSET)
+
+    @classmethod
+    def utcnow(cls):
+        return super().utcnow() + _datetime.timedelta(seconds=_OFFSET)
+
+
+_datetime.datetime = _ShiftedDatetime
+"""
+
 PRELUDE = """
 import logging, sys
 import sentry_sdk
@@ -38,15 +61,20 @@ print("compression:", "br" if sentry_sdk.transport.brotli is not None else "gzip
 
 
 def run_app(workdir: Path, dsn: str, code: str, *, brotli: bool = True,
-            check: bool = True, options: dict[str, object] | None = None
-            ) -> subprocess.CompletedProcess[str]:
-    """Run ``code`` after ``sentry_sdk.init(dsn=..., **options)`` in a fresh interpreter."""
+            check: bool = True, options: dict[str, object] | None = None,
+            clock_offset: float = 0.0) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` after ``sentry_sdk.init(dsn=..., **options)`` in a fresh interpreter.
+
+    ``clock_offset``: seconds the app's clock is ahead (negative: behind).
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LOOKOUT_", "SENTRY_"))}
-    if not brotli:
-        site = workdir / "no_brotli"
+    custom = ("" if brotli else _BLOCK_BROTLI) + (
+        _SHIFT_CLOCK.format(offset=float(clock_offset)) if clock_offset else "")
+    if custom:
+        site = workdir / "sitecustomize"
         site.mkdir(exist_ok=True)
-        (site / "sitecustomize.py").write_text(_BLOCK_BROTLI)
+        (site / "sitecustomize.py").write_text(custom)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), env.get("PYTHONPATH")]))
     script = workdir / "app.py"
     script.write_text(f"DSN = {dsn!r}\nOPTIONS = {options or {}!r}\n" + PRELUDE
