@@ -120,6 +120,7 @@ def run_one(db_url: str, transactions: int, logs: int, workdir: str) -> dict[str
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOOKOUT_")}
     env.update(LOOKOUT_DATABASE_URL=db_url, LOOKOUT_BASE_URL=f"http://127.0.0.1:{port}",
                LOOKOUT_LOG_LEVEL="warning")
+    _cli(env, workdir, "migrate")
     dsn = _cli(env, workdir, "project", "create", "bench")
     key, project_id = urlsplit(dsn).username or "", urlsplit(dsn).path.strip("/")
     host = f"127.0.0.1:{port}"
