@@ -67,11 +67,16 @@ async def _stored(engine) -> tuple[list[tuple], list[tuple], list[dict[str, Any]
             [dict(r) for r in rollup], list(ids))
 
 
-async def test_batches_ids_rows_and_rollups_are_stored_once(db_url: str) -> None:
+async def _no_hook(conn, new_errors) -> None:
+    """An error hook: the writer then runs its plans through SQLAlchemy, not the driver."""
+
+
+@pytest.mark.parametrize("hook", [None, _no_hook], ids=["driver", "sqlalchemy"])
+async def test_batches_ids_rows_and_rollups_are_stored_once(db_url: str, hook) -> None:
     engine = create_engine(db_url)
     project = await create_project(engine, "p")
     pid = project.id
-    writer = BatchWriter(engine, timeout=20)
+    writer = BatchWriter(engine, timeout=20, error_hook=hook)
     writer.start()
     try:
         # One transaction: two batches with ids, the first of them sent twice, and one
