@@ -6,12 +6,13 @@ dozen batch ids. Written the general way (:mod:`collector.store`) that is
 BEGIN, the batch-id claim, a COPY per table, the rollup upsert and COMMIT:
 six round trips, each several event-loop turns and system calls, more than
 the rows themselves cost. Here the same writes are one statement, which
-PostgreSQL runs as a transaction of its own (one round trip, one commit):
+PostgreSQL runs as a transaction of its own (one round trip, one commit);
+bigger batches keep the general way (:data:`MAX_ROWS`):
 
 - ``claimed``: the batch ids, ``INSERT .. ON CONFLICT DO NOTHING RETURNING``
   in sorted order, exactly as :func:`collector.batch_ids.claim` does;
 - the span and request rows of the batches just claimed (rows without a
-  batch id always), ``INSERT .. SELECT FROM unnest(...)``;
+  batch id always), ``INSERT .. SELECT`` from a JSON list of rows;
 - the request rollups: per-batch deltas (:func:`collector.rollups.request_deltas`)
   of the claimed batches, summed per key, upserted in key order.
 
@@ -81,9 +82,21 @@ SQL = (
 )
 
 
+# Rows up to which one statement beats the general plan. Measured (bench/README.md):
+# at 90 rows it takes half the time of BEGIN, COPY.. COMMIT; from about 300 rows on,
+# PostgreSQL's parsing of the JSON costs more than the round trips it saves, and
+# binary COPY is faster (twice as fast at 3,000 rows).
+MAX_ROWS = 200
+
+
 def applies(batches: list[n.RowBatch]) -> bool:
-    """True when the batches hold spans and request records only (the common trace batch)."""
-    return all(not (b.logs or b.errors or b.metrics) for b in batches)
+    """True for a small batch of spans and request records only (Sentry transactions)."""
+    rows = 0
+    for b in batches:
+        if b.logs or b.errors or b.metrics:
+            return False
+        rows += len(b.spans) + len(b.requests)
+    return rows <= MAX_ROWS
 
 
 _encode = msgspec.json.Encoder().encode

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from collector import tables
+from collector import tables, trace_batch
 from collector.batch_ids import Answer
 from collector.buckets import COLUMNS as BUCKETS
 from collector.normalize import REQUEST_COLUMNS, RowBatch
@@ -72,7 +72,12 @@ async def _no_hook(conn, new_errors) -> None:
 
 
 @pytest.mark.parametrize("hook", [None, _no_hook], ids=["driver", "sqlalchemy"])
-async def test_batches_ids_rows_and_rollups_are_stored_once(db_url: str, hook) -> None:
+@pytest.mark.parametrize("max_rows", [trace_batch.MAX_ROWS, 0], ids=["small", "big"])
+async def test_batches_ids_rows_and_rollups_are_stored_once(db_url: str, hook, max_rows,
+                                                            monkeypatch) -> None:
+    """Small batches take the one statement on PostgreSQL, bigger ones the general plan
+    (here: every batch counts as big); both store the same."""
+    monkeypatch.setattr(trace_batch, "MAX_ROWS", max_rows)
     engine = create_engine(db_url)
     project = await create_project(engine, "p")
     pid = project.id
