@@ -120,6 +120,7 @@ def run_one(db_url: str, transactions: int, logs: int, workdir: str) -> dict[str
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOOKOUT_")}
     env.update(LOOKOUT_DATABASE_URL=db_url, LOOKOUT_BASE_URL=f"http://127.0.0.1:{port}",
                LOOKOUT_LOG_LEVEL="warning")
+    _cli(env, workdir, "migrate")
     dsn = _cli(env, workdir, "project", "create", "bench")
     key, project_id = urlsplit(dsn).username or "", urlsplit(dsn).path.strip("/")
     host = f"127.0.0.1:{port}"
@@ -190,6 +191,7 @@ def main() -> None:
     print(f"{args.transactions} sentry-sdk transactions (one envelope each) and {args.logs} "
           f"log records ({PER_REQUEST}/request, gzip); {IN_FLIGHT} in flight")
     print(f"{'database':10} {'healthz/s':>10} {'tx accepted/s':>14} {'tx stored/s':>12} "
+          f"{'vs healthz':>11} "
           f"{'CPU us/tx':>10} {'bytes/tx':>9} {'ingest logs/s':>14} {'OTLP logs/s':>12} "
           f"{'OTLP/ingest':>12} {'CPU us/log ingest':>18} {'OTLP':>6}")
     for db in ("sqlite", "postgres") if args.db == "both" else (args.db,):
@@ -204,6 +206,7 @@ def main() -> None:
                 finally:
                     _drop_pg(args.pg_url, name)
         print(f"{db:10} {r['healthz']:10.0f} {r['tx_accepted']:14.0f} {r['tx_stored']:12.0f} "
+              f"{r['tx_stored'] / r['healthz']:11.2f} "
               f"{r['tx_cpu']:10.0f} {r['tx_bytes']:9.0f} {r['ingest_lps']:14.0f} "
               f"{r['otlp_lps']:12.0f} {r['otlp_lps'] / r['ingest_lps']:12.2f} "
               f"{r['ingest_cpu']:18.1f} {r['otlp_cpu']:6.1f}")

@@ -104,10 +104,14 @@ def claim(answers: dict[Key, Answer], now: float) -> Generator[Step, Any, dict[K
                "RETURNING project_id, batch_id")
         rows = yield (sql, params, "rows")
         claimed.update((int(r[0]), str(r[1])) for r in rows)
+    return (yield from stored_answers([key for key in keys if key not in claimed]))
+
+
+def stored_answers(keys: list[Key]) -> Generator[Step, Any, dict[Key, Answer]]:
+    """The answers stored with ``keys``: batch ids a claim found taken (a plan fragment)."""
+    table = ingest_batches.name
     taken: dict[Key, Answer] = {}
     for key in keys:
-        if key in claimed:
-            continue
         sql = f"SELECT accepted, rejected FROM {table} WHERE project_id = ? AND batch_id = ?"
         rows = yield (sql, [key[0], key[1]], "rows")
         if not rows:

@@ -21,8 +21,11 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from collector import normalize as n
 
+_encode = msgspec.json.Encoder().encode
 SPAN_COLUMNS = ("project_id", "ts", "received_at", "service", "environment", "release", "host",
                 "request_id", "trace_id", "attributes", "span_id", "parent_span_id", "name", "op",
                 "kind", "duration_ms", "status", "sample_rate", "source")
@@ -112,14 +115,16 @@ def request_row(project_id: int, span: SpanIn, labels: Labels, now: float, limit
     The request id is the span's (a ``request_id`` tag or ``X-Request-ID``),
     else the trace id, so the request page finds the request by either.
     """
-    attrs: dict[str, Any] = {"span_id": span.span_id}
+    attrs: dict[str, Any] = {"span_id": span.span_id[:32]}
     if span.sample_rate is not None:
         attrs["sample_rate"] = span.sample_rate
     if not 100 <= status <= 599:
         status = 500 if unhandled else 200
+    # Two short values (a span id of at most 32 characters, a float): within every
+    # bound by construction, so encoded directly.
     return (project_id, span.start, now, labels.service[:200], labels.environment[:200],
             labels.release[:200], labels.host[:200], span.request_id or span.trace_id[:64],
-            span.trace_id[:64], n.attributes_json(attrs, limits),
+            span.trace_id[:64], _encode(attrs).decode(),
             (method or "UNKNOWN").upper()[:16], (route or span.name or "/")[:500], status,
             duration_ms(span.start, span.end), unhandled)
 

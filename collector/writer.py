@@ -44,7 +44,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from collector import batch_ids, issues, store
+from collector import batch_ids, issues, store, trace_batch
 from collector.batch_ids import Answer, Key
 from collector.normalize import RowBatch
 from lookout import metrics
@@ -60,7 +60,7 @@ Refuse = Callable[[str, int, str], None]
 # refused records among n in about 2k*log2(n) trials; past this the records not
 # yet cleared are refused with the others rather than holding up the writer.
 MAX_TRIALS = 64
-_KINDS = ("logs", "errors", "metrics", "requests")
+_KINDS = ("logs", "errors", "metrics", "requests", "spans")
 _UNCHECKED = ("another record of this batch could not be stored, and the batch was too big "
               "to check every record")
 # SQLSTATE classes meaning "this data can never be stored": data exception (22),
@@ -407,6 +407,18 @@ def _group_plan(group: list[_Job], taken: dict[Key, Answer], is_pg: bool,
     (their rows are skipped). A batch sent twice within the group is written once.
     """
     taken.clear()
+    if is_pg and trace_batch.applies([job.rows for job in group]):
+        # Spans and request records only (Sentry transactions): one statement.
+        firsts: dict[Key, _Job] = {}
+        jobs = []
+        for job in group:
+            if job.key is not None:
+                if job.key in firsts:
+                    continue  # sent twice within this transaction: written once
+                firsts[job.key] = job
+            jobs.append((job.key, job.answer, job.rows))
+        taken.update((yield from trace_batch.plan(jobs, now)))
+        return []
     answers = {job.key: job.answer for job in group
                if job.key is not None and job.answer is not None}
     if answers:

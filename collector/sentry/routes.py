@@ -61,23 +61,28 @@ def _convert(project_id: int, items: list[tuple[Item, dict[str, Any]]],
     envelope_event_id = envelope_headers.get("event_id")
     rate = transactions.envelope_sample_rate(envelope_headers)
     for item, payload in items:
-        if item.type == "event":
+        kind = item.type
+        if kind == "event" and payload.get("type") == "transaction":
+            # A transaction sent as an ``event`` item (or to /store/, whose body is
+            # one) is not an error: it takes the transaction path, never an issue.
+            kind = "transaction"
+        if kind == "event":
             row = events.event_row(project_id, payload, received, svc.limits,
                                    envelope_event_id if isinstance(envelope_event_id, str)
                                    else None, attachments, drift)
             out.rows.errors.append(row)
             out.event_id = out.event_id or row["event_id"]
-        elif item.type == "log":
+        elif kind == "log":
             rows, bad = events.log_rows(project_id, payload, received, svc.limits, drift)
             out.rows.logs.extend(rows)
             if bad:
                 out.rejected["log"] = out.rejected.get("log", 0) + bad
-        elif item.type == "trace_metric":
+        elif kind == "trace_metric":
             rows, bad = events.metric_rows(project_id, payload, received, svc.limits, drift)
             out.rows.metrics.extend(rows)
             if bad:
                 out.rejected["metric"] = out.rejected.get("metric", 0) + bad
-        elif item.type == "transaction":
+        elif kind == "transaction":
             try:
                 spans, requests = transactions.transaction_rows(project_id, payload, rate,
                                                                 received, svc.limits)
@@ -91,7 +96,7 @@ def _convert(project_id: int, items: list[tuple[Item, dict[str, Any]]],
             if isinstance(raw_id, str) and EVENT_ID.fullmatch(raw_id.replace("-", "").lower()):
                 out.transaction_ids[-1] = raw_id.replace("-", "").lower()
             out.event_id = out.event_id or out.transaction_ids[-1]
-        elif item.type == "span":
+        elif kind == "span":
             spans, requests, bad = transactions.span_item_rows(project_id, payload, rate,
                                                                received, svc.limits)
             out.rows.spans.extend(spans)

@@ -54,6 +54,8 @@ _TAG_ATTRIBUTES = 16  # tags copied onto the root span's attributes
 
 
 def _hex_id(value: Any) -> str | None:
+    if type(value) is str and _HEX.fullmatch(value):
+        return value  # what SDKs send: lower-case hex, no dashes (the hot path)
     text = _str(value, 64).replace("-", "").lower()
     return text if _HEX.fullmatch(text) else None
 

@@ -184,3 +184,53 @@ async def test_lookout_and_sentry_errors_share_grouping(client, project, service
     assert resp.status_code == 200
     listing = (await client.get("/api/v1/issues", headers=auth_headers)).json()["items"]
     assert [(i["title"], i["count"]) for i in listing] == [("CardError: declined 4242", 2)]
+
+
+def _transaction_payload(project: Project) -> dict:
+    """A server transaction as the real sentry-sdk serializes it (its envelope's item)."""
+    def act() -> None:
+        with sentry_sdk.start_transaction(op="http.server", name="GET /orders/:id") as tx:
+            with tx.start_child(op="db.query", name="SELECT * FROM orders"):
+                pass
+            tx.set_http_status(503)
+
+    (envelope,) = sdk_envelopes(_dsn(project), act, traces_sample_rate=1.0)
+    header, *items = envelope.split(b"\n")
+    for at, line in enumerate(items):
+        if line and msgspec.json.decode(line).get("type") == "transaction":
+            return msgspec.json.decode(items[at + 1])
+    raise AssertionError("the SDK sent no transaction item")
+
+
+async def test_a_transaction_sent_as_an_event_is_a_transaction_not_an_issue(
+        client, project, services, auth_headers):
+    """An event of type "transaction" (an ``event`` item, or a /store/ body) becomes
+    spans and a request record, like a ``transaction`` item, and never an issue."""
+    as_item = _transaction_payload(project)
+    as_store = _transaction_payload(project)
+    body = msgspec.json.encode(as_item)
+    envelope = (msgspec.json.encode({"event_id": as_item["event_id"]}) + b"\n"
+                + msgspec.json.encode({"type": "event", "length": len(body)}) + b"\n" + body)
+    resp = await client.post(f"/api/{project.id}/envelope/", content=envelope,
+                             headers=_auth(project))
+    assert resp.status_code == 200 and resp.json() == {"id": as_item["event_id"]}
+    resp = await client.post(f"/api/{project.id}/store/",
+                             content=gzip.compress(msgspec.json.encode(as_store)),
+                             headers=_auth(project, **{"Content-Encoding": "gzip",
+                                                       "Content-Type": "application/json"}))
+    assert resp.status_code == 200 and resp.json() == {"id": as_store["event_id"]}
+    resp = await client.post(f"/api/{project.id}/envelope/", content=envelope,
+                             headers=_auth(project))  # a retry stores nothing twice
+    assert resp.status_code == 200
+    assert await _count(services, tables.errors) == 0
+    assert await _count(services, issues) == 0
+    assert (await client.get("/api/v1/issues", headers=auth_headers)).json()["items"] == []
+    assert await _count(services, tables.spans) == 4  # root + db.query child, twice
+    async with services.engine.connect() as conn:
+        records = (await conn.execute(
+            select(tables.request_records.c.trace_id, tables.request_records.c.method,
+                   tables.request_records.c.route, tables.request_records.c.status)
+            .order_by(tables.request_records.c.trace_id))).all()
+    want = sorted((p["contexts"]["trace"]["trace_id"], "GET", "GET /orders/:id", 503)
+                  for p in (as_item, as_store))
+    assert [tuple(r) for r in records] == want

@@ -5,7 +5,7 @@ stack trace, mechanism and thread interfaces, envelope attachments) for
 platforms whose real SDKs cannot run here: Java, Cocoa, native crashes
 (symbolicated, with the stack in the crashed thread, and minidump-only),
 browser bundles, Elixir (a top-level ``stacktrace`` and the ``culprit`` the
-SDK computes) and empty events.
+SDK computes), empty events, and a transaction sent as an event.
 """
 
 from __future__ import annotations
@@ -174,6 +174,15 @@ def empty(platform: str, seed: int) -> bytes:
     return _envelope(_event(platform, None, extra={"seed": seed}))
 
 
+def transaction_as_event() -> bytes:
+    """A transaction in an ``event`` item (some SDKs and proxies send it so): no issue."""
+    trace = {"trace_id": "5b8efff798038103d269b633813fc60c", "span_id": "eee19b7ec3c1b174",
+             "op": "http.server", "status": "internal_error"}
+    return _envelope(_event("python", None, type="transaction", transaction="GET /cart",
+                            start_timestamp="2026-12-01T11:59:59.750Z",
+                            contexts={"trace": trace}, spans=[]))
+
+
 FILES = {
     "java-divide-computetax.envelope": java("computeTax", 88),
     "java-divide-computetax-moved.envelope": java("computeTax", 93),  # a later release
@@ -213,6 +222,7 @@ FILES = {
     "empty-python-a.envelope": empty("python", 1),
     "empty-python-b.envelope": empty("python", 2),
     "empty-javascript.envelope": empty("javascript", 3),
+    "transaction-as-event.envelope": transaction_as_event(),
 }
 
 if __name__ == "__main__":
