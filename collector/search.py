@@ -86,12 +86,37 @@ def filter_conditions(dialect: str, q: LogQuery) -> list[Any]:
         conds.append(c.logger == q.logger)
     if q.request_id:
         conds.append(c.request_id == q.request_id)
+    if q.trace_id:
+        conds.append(c.trace_id == q.trace_id)
+    if q.span:
+        conds.append(c.request_id.in_(span_requests(q.span, q.since, q.until)))
     if q.since is not None:
         conds.append(c.ts >= q.since)
     if q.until is not None:
         conds.append(c.ts < q.until)
     conds.extend(attribute_condition(dialect, name, value) for name, value in q.attributes)
     return conds
+
+
+# A span starts before the logs written in it: a span up to this long before the range
+# still counts for ``span:`` (requests longer than an hour are rare).
+SPAN_LEAD_SECONDS = 3600.0
+
+
+def span_requests(name: str, since: float | None, until: float | None) -> Any:
+    """The request ids of spans named ``name`` (``"x*"``: starting with ``x``) in the range,
+    a subquery for ``span:`` (it walks the spans' ``ts`` index over the range)."""
+    s = t.spans.c
+    if name.endswith("*"):
+        cond = s.name.like(like_escape(name[:-1]) + "%", escape="\\")
+    else:
+        cond = s.name == name
+    conds = [cond, s.request_id.is_not(None)]
+    if since is not None:
+        conds.append(s.ts >= since - SPAN_LEAD_SECONDS)
+    if until is not None:
+        conds.append(s.ts < until)
+    return select(s.request_id).where(*conds)
 
 
 async def prefer_custom_plans(conn: AsyncConnection) -> None:

@@ -20,6 +20,7 @@ from litestar.response import Template
 from markupsafe import Markup
 
 from lookout.http import services
+from web import waterfall
 from web.sessions import Session, csrf_token
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -134,7 +135,8 @@ def build_environment() -> Environment:
                       autoescape=select_autoescape(default=True, default_for_string=True),
                       trim_blocks=True, lstrip_blocks=True)
     env.filters.update(time=time_tag, pretty_json=pretty_json, thousands=thousands, utc=utc_text,
-                       duration=duration, request_path=request_path, fold=fold)
+                       duration=duration, request_path=request_path, fold=fold,
+                       ms=waterfall.fmt_ms)
     return env
 
 
