@@ -9,7 +9,7 @@
 - ``service:``, ``env:`` (or ``environment:``), ``logger:``, ``request_id:``
   match exactly; ``attr.NAME:`` matches one attribute's value as text.
 - ``trace:`` (or ``trace_id:``) keeps the logs of one trace (its id, any case);
-  ``span:`` the logs of requests that ran a span of that name (exact; a
+  ``span:`` the logs of traces (or requests) that ran a span of that name (exact; a
   trailing ``*`` matches names starting with the rest: ``span:"SELECT *"``).
 - Values may be quoted: ``logger:"app payments"``.
 - An unknown ``key:`` is an error naming it rather than silently becoming
