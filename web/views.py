@@ -24,7 +24,7 @@ from collector.shown import Shown
 from lookout.db import now
 from lookout.http import services
 from lookout.projects import dsn_for, list_projects
-from web import alert_pages, charts, waterfall
+from web import alert_pages, charts, waterfall, waterfall_html
 from web.query import QuerySyntaxError, parse, request_id_candidate
 from web.timerange import PRESETS, TimeRange, parse_range
 from web.ui import page, request_path
@@ -185,15 +185,30 @@ async def request_timeline(request: Request, request_id: FromPath[str]) -> Templ
     for item in items:
         if item["service"] not in svc_order:
             svc_order.append(item["service"])
-    summary = next((i for i in items if i["kind"] == "request" and i["request_id"] == request_id),
-                   next((i for i in items if i["kind"] == "request"), None))
+    summary = _summary(items, request_id, found.trace_id, fall)
     start = min(([items[0]["ts"]] if items else []) + ([fall.start] if fall else []))
     for item in items:
         item["offset_ms"] = (item["ts"] - start) * 1000
         item["lane"] = svc_order.index(item["service"]) % waterfall.PALETTE_SIZE
     return page(request, "request.html", request_id=request_id, items=items,
                 services=svc_order, summary=summary, waterfall=fall, trace_id=found.trace_id,
+                waterfall_section=waterfall_html.render(fall, found.trace_id) if fall else "",
                 started=start, errors=sum(1 for i in items if i["kind"] == "error"))
+
+
+def _summary(items: list[dict], request_id: str, trace_id: str | None,
+             fall: waterfall.Waterfall | None) -> dict | None:
+    """The request record the page is about: the one with this request id -- unless the id
+    is the trace id, then the record of the trace's first root span (the entry point) --
+    else the first request record."""
+    requests = [i for i in items if i["kind"] == "request"]
+    if fall and fall.rows and request_id.lower() == trace_id:
+        root = fall.rows[0].span["span_id"]
+        for item in requests:
+            if (item.get("attributes") or {}).get("span_id") == root:
+                return item
+    return next((i for i in requests if i["request_id"] == request_id),
+                requests[0] if requests else None)
 
 
 routes = [overview, search, request_timeline]
