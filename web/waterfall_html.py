@@ -112,10 +112,11 @@ def _plural(n: int, word: str) -> str:
 def render(w: Waterfall, trace_id: str | None) -> Markup:
     """The ``<section>`` drawing ``w``: heading, cap notice, legend, axis, rows, unplaced."""
     shown = len(w.rows)
-    out = [f'<section class="card waterfall" id="waterfall"><h2>Trace '
-           f'<code class="rid">{_s(trace_id)}</code> <span class="sub">'
-           f'{_plural(shown, "span")} · {_plural(len(w.services), "service")} · '
-           f'{fmt_ms(w.duration_ms)}</span></h2>']
+    heading = (f'<section class="card waterfall" id="waterfall"><h2>Trace '
+               f'<code class="rid">{_s(trace_id)}</code> <span class="sub">'
+               f'{_plural(shown, "span")} · {_plural(len(w.services), "service")} · '
+               f'{fmt_ms(w.duration_ms)}</span></h2>')
+    out = [heading]
     if w.not_shown:
         out.append(f'<p class="flash capped">{_plural(w.not_shown, "more span")} not shown: '
                    f'this trace has {w.total:,}, the waterfall shows the first {shown:,} by '
