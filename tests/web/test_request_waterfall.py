@@ -263,4 +263,8 @@ async def test_overview_rows_from_otlp_server_spans_and_sentry_transactions(clie
     rows = dict(re.findall(r'title="errors of ([^"]+)">.*?<b>([^<]+)</b> <span class="sub">'
                            r'errors \(5xx\)', page, re.DOTALL))
     assert rows == {"gateway": "100%", "inventory": "100%", "sentry-shop": "100%"}, rows
+    latency = dict(re.findall(r'title="errors of ([^"]+)">.*?errors \(5xx\).*?<b>([^<]+)</b> '
+                              r'<span class="sub">p95', page, re.DOTALL))
+    assert set(latency) == set(rows) and "–" not in latency.values(), latency
+    assert latency["gateway"].endswith(" ms") and latency["inventory"].endswith(" ms")
     assert "computed from the sampled data" in page and "sample rate below 1" in page
