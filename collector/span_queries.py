@@ -97,11 +97,12 @@ async def trace_span_count(engine: AsyncEngine, trace_id: str,
         return int((await conn.execute(query)).scalar_one())
 
 
-async def trace_exists(engine: AsyncEngine, trace_id: str) -> bool:
+async def trace_exists(engine: AsyncEngine, trace_id: str,
+                       project_ids: Iterable[int] | None = None) -> bool:
     """Whether any span of trace ``trace_id`` is stored (finding a request by its trace id)."""
     if not TRACE_ID_RE.fullmatch(trace_id):
         return False
-    ids = await _project_ids(engine, None)
+    ids = await _project_ids(engine, project_ids)
     query = select(t.spans.c.id).where(t.spans.c.project_id.in_(ids),
                                        t.spans.c.trace_id == trace_id.lower()).limit(1)
     async with read_connection(engine) as conn:
@@ -141,19 +142,20 @@ async def request_trace(engine: AsyncEngine, request_id: str, span_limit: int,
     """
     shown = shown or Shown()
     items = await queries.request_timeline(engine, request_id, shown=shown)
+    projects = await _project_ids(engine, None)  # once, not per lookup
     trace_id = _trace_of(items)
     if trace_id is None:
-        found = await spans_for_request(engine, request_id, limit=1)
+        found = await spans_for_request(engine, request_id, projects, limit=1)
         if found.items:
             trace_id = found.items[0]["trace_id"]
-        elif await trace_exists(engine, request_id):
+        elif await trace_exists(engine, request_id, projects):
             trace_id = request_id.lower()
     if trace_id is None:
         return RequestTrace(request_id, None, items, [], 0)
-    spans = await spans_for_trace(engine, trace_id, limit=span_limit)
+    spans = await spans_for_trace(engine, trace_id, projects, limit=span_limit)
     total = len(spans.items)
     if spans.truncated:
-        total = await trace_span_count(engine, trace_id)
+        total = await trace_span_count(engine, trace_id, projects)
     related: list[str] = []
     for candidate in [trace_id] + [s["request_id"] for s in spans.items]:
         if candidate and candidate != request_id and candidate not in related:

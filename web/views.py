@@ -1,8 +1,9 @@
-"""HTML pages: overview (``/``), search (``/search``) and request timeline (``/requests/{id}``).
+"""HTML pages: overview (``/``), search (``/search``) and request page (``/requests/{id}``).
 
 Handlers only parse parameters, call read functions of the collector and
-render; the query language (web.query), time ranges (web.timerange) and
-charts (web.charts) are pure modules tested on their own.
+render; the query language (web.query), time ranges (web.timerange), charts
+(web.charts) and the span waterfall (web.waterfall, drawn by
+web.waterfall_html) are modules tested on their own.
 """
 
 from __future__ import annotations
