@@ -95,12 +95,6 @@ class Waterfall:
     def not_shown(self) -> int:
         return max(self.total - len(self.rows), 0)
 
-    def lane(self, service: str) -> int:
-        try:
-            return self.services.index(service) % PALETTE_SIZE
-        except ValueError:
-            return 0
-
 
 # -- tree ---------------------------------------------------------------------------------
 
