@@ -136,9 +136,10 @@ async def request_trace(engine: AsyncEngine, request_id: str, span_limit: int,
 
     Finds the trace (the request record's trace id; else a span carrying the
     request id; else the id itself when it is a stored trace id), its spans
-    (the earliest ``span_limit``) and the records of every request whose
-    spans are in that trace (other services' request ids), so one page shows
-    the whole request across services. Every lookup is indexed.
+    (the earliest ``span_limit``) and, when it has spans, the records of
+    every request whose spans are in that trace (other services' request
+    ids), so one page shows the whole request across services. Every lookup
+    is indexed.
     """
     shown = shown or Shown()
     items = await queries.request_timeline(engine, request_id, shown=shown)
@@ -153,6 +154,10 @@ async def request_trace(engine: AsyncEngine, request_id: str, span_limit: int,
     if trace_id is None:
         return RequestTrace(request_id, None, items, [], 0)
     spans = await spans_for_trace(engine, trace_id, projects, limit=span_limit)
+    if not spans.items:
+        # No spans, no trace to show: a trace id alone is not a request (sentry-sdk without
+        # tracing stamps every event of a process with one propagation trace id).
+        return RequestTrace(request_id, trace_id, items, [], 0)
     total = len(spans.items)
     if spans.truncated:
         total = await trace_span_count(engine, trace_id, projects)
