@@ -153,6 +153,8 @@ class LogQuery:
     cursor: str | None = None
     terms: tuple[str, ...] = ()
     attributes: tuple[tuple[str, str], ...] = ()
+    trace_id: str | None = None  # logs of this trace
+    span: str | None = None  # logs of requests with a span of this name ("x*": a prefix)
 
     @property
     def all_terms(self) -> tuple[str, ...]:

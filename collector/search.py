@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Integer, String, cast, func, literal, literal_column, select, text
+from sqlalchemy import Integer, String, cast, func, literal, literal_column, or_, select, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -86,12 +86,40 @@ def filter_conditions(dialect: str, q: LogQuery) -> list[Any]:
         conds.append(c.logger == q.logger)
     if q.request_id:
         conds.append(c.request_id == q.request_id)
+    if q.trace_id:
+        conds.append(c.trace_id == q.trace_id)
+    if q.span:
+        spans = span_matches(q.span, q.since, q.until)
+        conds.append(or_(c.trace_id.in_(select(spans.c.trace_id)),
+                         c.request_id.in_(select(spans.c.request_id))))
     if q.since is not None:
         conds.append(c.ts >= q.since)
     if q.until is not None:
         conds.append(c.ts < q.until)
     conds.extend(attribute_condition(dialect, name, value) for name, value in q.attributes)
     return conds
+
+
+# A span starts before the logs written in it: a span up to this long before the range
+# still counts for ``span:`` (requests longer than an hour are rare).
+SPAN_LEAD_SECONDS = 3600.0
+
+
+def span_matches(name: str, since: float | None, until: float | None) -> Any:
+    """Trace and request ids of the spans named ``name`` (``"x*"``: starting with ``x``) in
+    the range, a subquery for ``span:`` (it walks the spans' ``ts`` index over the range):
+    a log matches when it is of such a trace or such a request."""
+    s = t.spans.c
+    if name.endswith("*"):
+        cond = s.name.like(like_escape(name[:-1]) + "%", escape="\\")
+    else:
+        cond = s.name == name
+    conds = [cond]
+    if since is not None:
+        conds.append(s.ts >= since - SPAN_LEAD_SECONDS)
+    if until is not None:
+        conds.append(s.ts < until)
+    return select(s.trace_id, s.request_id).where(*conds).subquery("named_spans")
 
 
 async def prefer_custom_plans(conn: AsyncConnection) -> None:

@@ -11,20 +11,27 @@ query; ``truncated`` says when the cap cut it).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from collector import queries
 from collector import tables as t
+from collector.shown import Shown
 from lookout.db import read_connection
 from lookout.projects import list_projects
 
 _decode = msgspec.json.decode
 DEFAULT_LIMIT = 5000
+TRACE_ID_RE = re.compile(r"[0-9a-fA-F]{32}")
+# Request ids of other services' requests in one trace whose records a request page
+# gathers (each one indexed lookup); a trace fanning out wider shows the first ones.
+MAX_RELATED_REQUESTS = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,3 +83,94 @@ async def spans_for_request(engine: AsyncEngine, request_id: str,
                             limit: int = DEFAULT_LIMIT) -> Spans:
     """Every span carrying ``request_id`` (the ids of its request record), oldest first."""
     return await _spans(engine, t.spans.c.request_id, request_id, project_ids, limit)
+
+
+async def trace_span_count(engine: AsyncEngine, trace_id: str,
+                           project_ids: Iterable[int] | None = None) -> int:
+    """How many spans trace ``trace_id`` has (an index-only count per project)."""
+    ids = await _project_ids(engine, project_ids)
+    if not ids or not trace_id:
+        return 0
+    query = select(func.count()).select_from(t.spans).where(
+        t.spans.c.project_id.in_(ids), t.spans.c.trace_id == trace_id.lower())
+    async with read_connection(engine) as conn:
+        return int((await conn.execute(query)).scalar_one())
+
+
+async def trace_exists(engine: AsyncEngine, trace_id: str,
+                       project_ids: Iterable[int] | None = None) -> bool:
+    """Whether any span of trace ``trace_id`` is stored (finding a request by its trace id)."""
+    if not TRACE_ID_RE.fullmatch(trace_id):
+        return False
+    ids = await _project_ids(engine, project_ids)
+    query = select(t.spans.c.id).where(t.spans.c.project_id.in_(ids),
+                                       t.spans.c.trace_id == trace_id.lower()).limit(1)
+    async with read_connection(engine) as conn:
+        return (await conn.execute(query)).first() is not None
+
+
+@dataclass(frozen=True, slots=True)
+class RequestTrace:
+    """What the request page shows: the records of a request (and of the other services'
+    requests in its trace), the trace's spans (at most ``limit``) and their total."""
+
+    request_id: str
+    trace_id: str | None
+    items: list[dict[str, Any]]
+    spans: list[dict[str, Any]]
+    total_spans: int
+
+
+def _trace_of(items: list[dict[str, Any]]) -> str | None:
+    """The trace of a request: its request record's, else the first record's that has one."""
+    for kinds in (("request",), ("request", "log", "error")):
+        for item in items:
+            if item["kind"] in kinds and item.get("trace_id"):
+                return str(item["trace_id"]).lower()
+    return None
+
+
+async def request_trace(engine: AsyncEngine, request_id: str, span_limit: int,
+                        shown: Shown | None = None) -> RequestTrace:
+    """Everything about the request with id ``request_id`` -- or with trace id ``request_id``.
+
+    Finds the trace (the request record's trace id; else a span carrying the
+    request id; else the id itself when it is a stored trace id), its spans
+    (the earliest ``span_limit``) and, when it has spans, the records of
+    every request whose spans are in that trace (other services' request
+    ids), so one page shows the whole request across services. Every lookup
+    is indexed.
+    """
+    shown = shown or Shown()
+    items = await queries.request_timeline(engine, request_id, shown=shown)
+    projects = await _project_ids(engine, None)  # once, not per lookup
+    trace_id = _trace_of(items)
+    if trace_id is None:
+        found = await spans_for_request(engine, request_id, projects, limit=1)
+        if found.items:
+            trace_id = found.items[0]["trace_id"]
+        elif await trace_exists(engine, request_id, projects):
+            trace_id = request_id.lower()
+    if trace_id is None:
+        return RequestTrace(request_id, None, items, [], 0)
+    spans = await spans_for_trace(engine, trace_id, projects, limit=span_limit)
+    if not spans.items:
+        # No spans, no trace to show: a trace id alone is not a request (sentry-sdk without
+        # tracing stamps every event of a process with one propagation trace id).
+        return RequestTrace(request_id, trace_id, items, [], 0)
+    total = len(spans.items)
+    if spans.truncated:
+        total = await trace_span_count(engine, trace_id, projects)
+    related: list[str] = []
+    for candidate in [trace_id] + [s["request_id"] for s in spans.items]:
+        if candidate and candidate != request_id and candidate not in related:
+            related.append(candidate)
+    seen = {(i["kind"], i["id"]) for i in items}
+    for other in related[:MAX_RELATED_REQUESTS]:
+        for item in await queries.request_timeline(engine, other, shown=shown):
+            if (item["kind"], item["id"]) not in seen:
+                seen.add((item["kind"], item["id"]))
+                items.append(item)
+    rank = {"request": 0, "log": 1, "error": 2}
+    items.sort(key=lambda i: (i["ts"], rank.get(i["kind"], 3), i["id"]))
+    return RequestTrace(request_id, trace_id, items, spans.items, total)

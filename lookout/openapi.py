@@ -197,10 +197,19 @@ def _paths() -> dict[str, Any]:
                 "type": "object", "description": "a Sentry event (fields as Sentry documents)"}}})},
         **_otlp_paths(),
         "/api/v1/requests/{request_id}": {"get": _read(
-            "Every record with this request ID, oldest first", "requestTimeline",
+            "Every record with this request ID (or trace ID), oldest first, and the span "
+            "waterfall of its trace when it has spans", "requestTimeline",
             {"type": "object", "required": ["request_id", "items"],
              "properties": {"request_id": {"type": "string"},
-                            "items": {"type": "array", "items": _OBJECT}}},
+                            "trace_id": {"type": ["string", "null"]},
+                            "items": {"type": "array", "items": _OBJECT},
+                            "waterfall": {
+                                "type": "object",
+                                "required": ["spans", "total", "shown", "not_shown"],
+                                "properties": {
+                                    "spans": {"type": "array", "items": _OBJECT},
+                                    "total": {"type": "integer"}, "shown": {"type": "integer"},
+                                    "not_shown": {"type": "integer"}}}}},
             parameters=[_path_param("request_id", {"type": "string"})], not_found=True)},
         "/api/v1/logs": {"get": _read("Search logs, newest first", "searchLogs", _PAGE, parameters=[
             _query("q", {"type": "string"}, "the search box language (docs: Search)"),

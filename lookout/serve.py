@@ -8,6 +8,7 @@ hook drains the writer. Only then does the process exit 0.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 
@@ -58,6 +59,12 @@ def serve(settings: Settings, host: str, port: int) -> int:
                             proxy_headers=bool(settings.trusted_proxy_list),
                             forwarded_allow_ips=settings.trusted_proxy_list or None)
     server = uvicorn.Server(config)
+    # The modules, the app and its routes are alive for the whole process: move them out
+    # of the cyclic collector's sight, so a full collection during a big page (a
+    # 1,000-span waterfall allocates ~100k objects) scans only what requests made.
+    # Measured: p95 of bench/request_page.py's trace page (see bench/README.md).
+    gc.collect()
+    gc.freeze()
     # uvicorn re-raises the signal it stopped on once it has shut down; a SIGTERM
     # that led to a clean drain is a normal exit for us (status 0), so the handler
     # it restores and re-raises into is a no-op.

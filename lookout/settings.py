@@ -248,6 +248,12 @@ class Settings:
     """Most distinct values counted per tag key and issue; further values are counted
     together in one "other values" bucket, so the key's total and percentages stay right."""
 
+    # Request page (web/waterfall.py)
+    max_waterfall_spans: int = 1000
+    """Most spans one request page or ``/api/v1/requests/{id}`` answer lays out in the
+    waterfall (the earliest-starting ones); the rest are counted ("N more spans not shown").
+    Bounds the page's size and render time for traces of many thousand spans."""
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Build settings from the environment, raising ConfigError on a bad value."""
@@ -281,7 +287,8 @@ class Settings:
                      "max_frame_vars_bytes", "max_label_bytes", "max_route_bytes",
                      "max_shown_value_bytes", "max_shown_page_bytes",
                      "max_header_bytes", "max_headers", "header_timeout", "body_timeout",
-                     "keepalive_timeout", "max_connections", "otlp_max_series"):
+                     "keepalive_timeout", "max_connections", "otlp_max_series",
+                     "max_waterfall_spans"):
             if not 0 < getattr(self, name) < math.inf:  # also refuses nan
                 raise ConfigError(f"{PREFIX}{name.upper()} must be greater than 0 (and finite)")
         if max(2 * self.max_label_bytes + self.max_route_bytes,

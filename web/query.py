@@ -8,6 +8,9 @@
   meaning as the read API's ``level=`` parameter.
 - ``service:``, ``env:`` (or ``environment:``), ``logger:``, ``request_id:``
   match exactly; ``attr.NAME:`` matches one attribute's value as text.
+- ``trace:`` (or ``trace_id:``) keeps the logs of one trace (its id, any case);
+  ``span:`` the logs of traces (or requests) that ran a span of that name (exact; a
+  trailing ``*`` matches names starting with the rest: ``span:"SELECT *"``).
 - Values may be quoted: ``logger:"app payments"``.
 - An unknown ``key:`` is an error naming it rather than silently becoming
   text; quote the whole term to search for text with a colon (``"http://x"``).
@@ -23,10 +26,14 @@ from collector.normalize import LEVELS, REQUEST_ID_RE
 MAX_QUERY_LENGTH = 1000
 MAX_TERMS = 20
 ATTR_NAME_RE = re.compile(r"[A-Za-z0-9_.\-]{1,100}")
+_HEX_RE = re.compile(r"[0-9a-fA-F]+")
 _FILTER_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_.\-]+)?")
 ALIASES = {"env": "environment", "environment": "environment", "service": "service",
-           "logger": "logger", "level": "level", "request_id": "request_id"}
-KNOWN = "level, service, env, logger, request_id, attr.NAME"
+           "logger": "logger", "level": "level", "request_id": "request_id",
+           "trace": "trace_id", "trace_id": "trace_id", "span": "span"}
+KNOWN = "level, service, env, logger, request_id, trace, span, attr.NAME"
+MAX_TRACE_ID = 64  # the trace_id column's width
+MAX_SPAN_NAME = 500  # the spans.name column's width
 
 
 class QuerySyntaxError(ValueError):
@@ -43,6 +50,8 @@ class ParsedQuery:
     environment: str | None = None
     logger: str | None = None
     request_id: str | None = None
+    trace_id: str | None = None
+    span: str | None = None
     attributes: tuple[tuple[str, str], ...] = field(default=())
 
     @property
@@ -130,9 +139,30 @@ def parse(query: str) -> ParsedQuery:
             except KeyError:
                 raise QuerySyntaxError(f"level: unknown level {value[:20]!r} (use debug, info, "
                                        "warning, error or fatal)") from None
+        elif field_name == "trace_id":
+            if len(value) > MAX_TRACE_ID or not value.isprintable():
+                raise QuerySyntaxError(f"{key}: a trace id is at most {MAX_TRACE_ID} printable "
+                                       "characters (32 hex digits for OpenTelemetry and Sentry)")
+            # Stored ids are lower-case hex (OTLP and Sentry); a pasted upper-case one matches.
+            values["trace_id"] = value.lower() if _HEX_RE.fullmatch(value) else value
+        elif field_name == "span":
+            if len(value) > MAX_SPAN_NAME:
+                raise QuerySyntaxError(f"{key}: a span name is at most {MAX_SPAN_NAME} "
+                                       "characters")
+            values["span"] = value
         else:
             values[field_name] = value
     return ParsedQuery(text=tuple(text), attributes=tuple(attributes), **values)  # type: ignore[arg-type]
+
+
+def has_filter(query: str) -> bool:
+    """Whether ``query`` uses a known filter (``level:``, ``trace:``, ``attr.x:``...)."""
+    try:
+        tokens = tokenize(query)
+    except QuerySyntaxError:
+        return False
+    return any(key is not None and (key.lower() in ALIASES or key.lower().startswith("attr."))
+               for key, _ in tokens)
 
 
 def request_id_candidate(query: str) -> str | None:

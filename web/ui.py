@@ -20,6 +20,7 @@ from litestar.response import Template
 from markupsafe import Markup
 
 from lookout.http import services
+from web import waterfall
 from web.sessions import Session, csrf_token
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -73,8 +74,11 @@ def time_tag(ts: float | None, precise: bool = False) -> Markup:
     if dt is None:
         return Markup("<span>{}</span>").format(INVALID_TIME)
     shown = dt.strftime("%Y-%m-%d %H:%M:%S") + (f".{dt.microsecond // 1000:03d}" if precise else "")
-    return Markup('<time datetime="{}" title="{}" data-precise="{}">{} UTC</time>').format(
-        dt.isoformat(timespec="milliseconds"), utc_text(ts), "1" if precise else "", shown)
+    # Every part is formatted here from a number (no text from a record), so an f-string
+    # is safe; Markup.format cost a page of 1,000 records ~20 ms.
+    return Markup(f'<time datetime="{dt.isoformat(timespec="milliseconds")}" '
+                  f'title="{dt.strftime("%Y-%m-%d %H:%M:%S UTC")}" '
+                  f'data-precise="{"1" if precise else ""}">{shown} UTC</time>')
 
 
 def pretty_json(value: Any) -> str:
@@ -134,7 +138,8 @@ def build_environment() -> Environment:
                       autoescape=select_autoescape(default=True, default_for_string=True),
                       trim_blocks=True, lstrip_blocks=True)
     env.filters.update(time=time_tag, pretty_json=pretty_json, thousands=thousands, utc=utc_text,
-                       duration=duration, request_path=request_path, fold=fold)
+                       duration=duration, request_path=request_path, fold=fold,
+                       ms=waterfall.fmt_ms)
     return env
 
 

@@ -1,8 +1,9 @@
-"""HTML pages: overview (``/``), search (``/search``) and request timeline (``/requests/{id}``).
+"""HTML pages: overview (``/``), search (``/search``) and request page (``/requests/{id}``).
 
 Handlers only parse parameters, call read functions of the collector and
-render; the query language (web.query), time ranges (web.timerange) and
-charts (web.charts) are pure modules tested on their own.
+render; the query language (web.query), time ranges (web.timerange), charts
+(web.charts) and the span waterfall (web.waterfall, drawn by
+web.waterfall_html) are modules tested on their own.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from litestar import Request, Response, get
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
-from collector import issue_queries, queries, rollup_queries
+from collector import issue_queries, queries, rollup_queries, span_queries
 from collector.issue_queries import IssueQuery
 from collector.normalize import check_request_id
 from collector.queries import LogQuery, QueryError
@@ -24,7 +25,7 @@ from collector.shown import Shown
 from lookout.db import now
 from lookout.http import services
 from lookout.projects import dsn_for, list_projects
-from web import alert_pages, charts
+from web import alert_pages, charts, waterfall, waterfall_html
 from web.query import QuerySyntaxError, parse, request_id_candidate
 from web.timerange import PRESETS, TimeRange, parse_range
 from web.ui import page, request_path
@@ -100,7 +101,8 @@ async def search(request: Request) -> Response | Template:
     q = (p.get("q") or "").strip()
     cursor = p.get("cursor") or None
     candidate = request_id_candidate(q)
-    if candidate and not cursor and await queries.request_exists(svc.engine, candidate):
+    if candidate and not cursor and (await queries.request_exists(svc.engine, candidate)
+                                     or await span_queries.trace_exists(svc.engine, candidate)):
         return Redirect(request_path(candidate), status_code=303)
     context: dict[str, object] = {"q": q, "presets": PRESETS}
     limits = SearchLimits.from_settings(svc.settings)
@@ -111,6 +113,7 @@ async def search(request: Request) -> Response | Template:
         query = LogQuery(terms=parsed.text, min_level=parsed.level, service=parsed.service,
                          environment=parsed.environment, logger=parsed.logger,
                          request_id=parsed.request_id, attributes=parsed.attributes,
+                         trace_id=parsed.trace_id, span=parsed.span,
                          since=tr.since, until=tr.until, limit=PAGE_SIZE, cursor=cursor)
         # The page and the histogram are independent reads: run them side by side. Both
         # are awaited (neither outlives the request); a count over budget only loses the count.
@@ -146,6 +149,7 @@ async def search(request: Request) -> Response | Template:
         next_url="/search?" + urlencode({**base, "cursor": next_cursor}) if next_cursor else None,
         first_url="/search?" + urlencode(base) if cursor else None,
         maybe_request_id=candidate if candidate and not items else None,
+        trace_link=request_path(parsed.trace_id) if parsed.trace_id else None,
         empty_db=False,
     )
     if not items and not cursor and not await queries.has_records(svc.engine):
@@ -170,23 +174,42 @@ async def request_timeline(request: Request, request_id: FromPath[str]) -> Templ
     except ValueError as exc:
         return page(request, "error.html", 400, title="Not a request ID", message=str(exc))
     svc = services(request)
-    items = await queries.request_timeline(svc.engine, request_id,
-                                           shown=Shown.from_settings(svc.settings))
-    if not items:
+    found = await span_queries.request_trace(svc.engine, request_id,
+                                             svc.settings.max_waterfall_spans,
+                                             Shown.from_settings(svc.settings))
+    items = found.items
+    if not items and not found.spans:
         return page(request, "request.html", 404, request_id=request_id, items=[],
-                    services=[], summary=None)
-    svc_order: list[str] = []
+                    services=[], summary=None, waterfall=None)
+    fall = waterfall.build(found.spans, items, found.total_spans) if found.spans else None
+    svc_order = list(fall.services) if fall else []
     for item in items:
         if item["service"] not in svc_order:
             svc_order.append(item["service"])
-    summary = next((i for i in items if i["kind"] == "request"), None)
-    start = items[0]["ts"]
+    summary = _summary(items, request_id, found.trace_id, fall)
+    start = min(([items[0]["ts"]] if items else []) + ([fall.start] if fall else []))
     for item in items:
         item["offset_ms"] = (item["ts"] - start) * 1000
-        item["lane"] = svc_order.index(item["service"]) % 6
+        item["lane"] = svc_order.index(item["service"]) % waterfall.PALETTE_SIZE
     return page(request, "request.html", request_id=request_id, items=items,
-                services=svc_order, summary=summary,
-                errors=sum(1 for i in items if i["kind"] == "error"))
+                services=svc_order, summary=summary, waterfall=fall, trace_id=found.trace_id,
+                waterfall_section=waterfall_html.render(fall, found.trace_id) if fall else "",
+                started=start, errors=sum(1 for i in items if i["kind"] == "error"))
+
+
+def _summary(items: list[dict], request_id: str, trace_id: str | None,
+             fall: waterfall.Waterfall | None) -> dict | None:
+    """The request record the page is about: the one with this request id -- unless the id
+    is the trace id, then the record of the trace's first root span (the entry point) --
+    else the first request record."""
+    requests = [i for i in items if i["kind"] == "request"]
+    if fall and fall.rows and request_id.lower() == trace_id:
+        root = fall.rows[0].span["span_id"]
+        for item in requests:
+            if (item.get("attributes") or {}).get("span_id") == root:
+                return item
+    return next((i for i in requests if i["request_id"] == request_id),
+                requests[0] if requests else None)
 
 
 routes = [overview, search, request_timeline]

@@ -378,6 +378,9 @@ def log_rows(project_id: int, payload: dict[str, Any], now: float, limits: n.Lim
             bad += 1
             continue
         attrs = _flat_attributes(item.get("attributes"))
+        span_id = _str(item.get("span_id"), 32)
+        if span_id and "span_id" not in attrs:  # its span, for the request page's waterfall
+            attrs = {"span_id": span_id.lower(), **attrs}
         try:
             attributes = _capped(attrs, limits)
         except n.RecordError:  # nested too deeply to store

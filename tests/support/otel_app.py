@@ -96,3 +96,90 @@ def run_otel_app(workdir: Path, base: str, headers: dict[str, str],
     assert "Failed to export" not in result.stderr, result.stderr
     line = next(x for x in result.stdout.splitlines() if x.startswith("TRACES "))
     return json.loads(line[len("TRACES "):])
+
+
+TWO_SERVICES = r'''
+import logging, sys
+from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.propagate import extract, inject
+from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+base, key, fragments = sys.argv[1], sys.argv[2], int(sys.argv[3])
+headers = {"Authorization": "Bearer " + key}
+providers = []
+
+def service(name):
+    resource = Resource.create({"service.name": name, "deployment.environment": "prod"})
+    traces = TracerProvider(resource=resource)
+    traces.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(
+        endpoint=base + "/v1/traces", headers=headers)))
+    logs = LoggerProvider(resource=resource)
+    logs.add_log_record_processor(BatchLogRecordProcessor(OTLPLogExporter(
+        endpoint=base + "/v1/logs", headers=headers)))
+    log = logging.getLogger(name)
+    log.addHandler(LoggingHandler(logger_provider=logs))
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    providers.extend([traces, logs])
+    return traces.get_tracer(name), log
+
+gateway, gateway_log = service("gateway")
+inventory, inventory_log = service("inventory")
+
+def reserve(sku):
+    raise LookupError(f"sku {sku} is gone")
+
+with gateway.start_as_current_span("POST /checkout", kind=SpanKind.SERVER, attributes={
+        "http.request.method": "POST", "http.route": "/checkout",
+        "http.request.header.x-request-id": ["checkout-42"]}) as root:
+    trace_id = format(root.get_span_context().trace_id, "032x")
+    gateway_log.info("checkout started for cart 42")
+    with gateway.start_as_current_span("POST inventory /reserve", kind=SpanKind.CLIENT,
+                                       attributes={"http.request.method": "POST"}):
+        carrier = {}
+        inject(carrier)  # traceparent, as the HTTP client would send it
+        with inventory.start_as_current_span("POST /reserve", context=extract(carrier),
+                                             kind=SpanKind.SERVER, attributes={
+                "http.request.method": "POST", "http.route": "/reserve"}) as server:
+            with inventory.start_as_current_span("SELECT stock", kind=SpanKind.CLIENT,
+                                                 attributes={"db.system": "postgresql"}):
+                inventory_log.warning("stock query slow <b>not bold</b>")
+            try:
+                reserve(12)
+            except LookupError as exc:
+                server.record_exception(exc)
+                server.set_status(Status(StatusCode.ERROR))
+                server.set_attribute("http.response.status_code", 503)
+    for i in range(fragments):
+        with gateway.start_as_current_span(f"render fragment {i}"):
+            pass
+    gateway_log.error("checkout failed: inventory answered 503")
+    root.set_attribute("http.response.status_code", 502)
+    root.set_status(Status(StatusCode.ERROR))
+for provider in providers:
+    provider.force_flush()
+for provider in providers:
+    provider.shutdown()
+print("TRACE", trace_id, flush=True)
+'''
+
+
+def run_two_services(workdir: Path, base: str, key: str, fragments: int = 3) -> str:
+    """Two services of one trace (a gateway calling an inventory service, the trace context
+    propagated as ``traceparent``), with logs and an exception, exported with the real SDK
+    to ``base`` (the server's root URL); returns the trace id."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    script = workdir / "two_services.py"
+    script.write_text(TWO_SERVICES)
+    result = subprocess.run([sys.executable, str(script), base, key, str(fragments)],
+                            cwd=workdir, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Failed to export" not in result.stderr, result.stderr
+    line = next(x for x in result.stdout.splitlines() if x.startswith("TRACE "))
+    return line.split()[1]

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from web.query import ParsedQuery, QuerySyntaxError, parse, request_id_candidate, tokenize
+from web.query import (
+    ParsedQuery,
+    QuerySyntaxError,
+    has_filter,
+    parse,
+    request_id_candidate,
+    tokenize,
+)
 
 
 def test_free_text_and_filters():
@@ -69,3 +76,21 @@ def test_request_id_candidates():
     assert request_id_candidate('"quoted"') is None
     assert request_id_candidate("") is None
     assert request_id_candidate("x" * 201) is None
+
+
+def test_trace_and_span_terms():
+    trace = "4BF92F3577B34DA6A3CE929D0E0E4736"
+    q = parse(f'trace:{trace} span:"SELECT * FROM orders" timeout')
+    assert q.trace_id == trace.lower() and q.span == "SELECT * FROM orders"
+    assert q.text == ("timeout",)
+    assert parse("trace_id:my-own-trace").trace_id == "my-own-trace"  # not hex: kept as is
+    for bad, why in (("trace:" + "a" * 65, "trace"), ("span:" + "x" * 501, "span"),
+                     ("span:a span:b", "more than once")):
+        with pytest.raises(QuerySyntaxError, match=why):
+            parse(bad)
+
+
+def test_has_filter_tells_language_from_plain_text():
+    assert has_filter("trace:abc timeout") and has_filter("attr.user:1")
+    assert not has_filter("payment failed") and not has_filter("http://x")
+    assert not has_filter('unclosed "quote')
