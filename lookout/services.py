@@ -11,12 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from collector.normalize import Limits
 from collector.otlp.cumulative import CumulativeState
 from collector.ratelimit import RateLimiter
-from collector.retention import purge_older_than
+from collector.retention import purge_expired
 from collector.writer import BatchWriter
 from lookout import meta
 from lookout.db import create_engine, now
 from lookout.projects import KeyCache
-from lookout.settings import Settings
+from lookout.settings import RETENTION_KINDS, Settings
 from lookout.sqlite_space import reclaim
 from rules.runtime import Alerting
 
@@ -79,11 +79,12 @@ class Services:
         await self.writer.stop()
         await self.engine.dispose()
 
-    async def run_retention(self) -> dict[str, int]:
-        cutoff = now() - self.settings.retention_days * 86400
+    async def run_retention(self, at: float | None = None) -> dict[str, int]:
+        """One retention run as of ``at`` (default: now; tests pass their own clock)."""
+        days = {kind: self.settings.retention_for(kind) for kind in RETENTION_KINDS}
         try:
-            deleted = await purge_older_than(self.engine, cutoff,
-                                             self.settings.retention_batch_rows)
+            deleted = await purge_expired(self.engine, days, now() if at is None else at,
+                                          self.settings.retention_batch_rows)
         except Exception as exc:  # noqa: BLE001 - a failed run is retried next interval
             log.warning("retention failed", extra={"error": str(exc)[:200]})
             return {}
