@@ -46,7 +46,7 @@ async def set_retention(engine: AsyncEngine, project: str,
     """Set (days) or clear (None) the project's override for each kind in ``changes``."""
     unknown = set(changes) - set(RETENTION_KINDS)
     if unknown:
-        raise ConfigError(f"unknown kind of data {sorted(unknown)[0]!r} "
+        raise ConfigError(f"unknown kind of data {min(unknown)!r} "
                           f"(one of {', '.join(RETENTION_KINDS)})")
     async with engine.begin() as conn:
         project_id = await project_by_name(conn, project)

@@ -249,6 +249,11 @@ class Settings:
     and per project). Finished days are counted once and remembered; each refresh counts
     only the current day's rows again."""
 
+    storage_days_per_refresh: int = 7
+    """Days besides today and the oldest one that one storage refresh counts (days never
+    counted, or made stale by retention): bounds each refresh's cost; a new instance fills
+    in older days over the following refreshes."""
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Build settings from the environment, raising ConfigError on a bad value."""
@@ -283,7 +288,7 @@ class Settings:
                      "max_shown_value_bytes", "max_shown_page_bytes",
                      "max_header_bytes", "max_headers", "header_timeout", "body_timeout",
                      "keepalive_timeout", "max_connections", "otlp_max_series",
-                     "storage_interval"):
+                     "storage_interval", "storage_days_per_refresh"):
             if not 0 < getattr(self, name) < math.inf:  # also refuses nan
                 raise ConfigError(f"{PREFIX}{name.upper()} must be greater than 0 (and finite)")
         if max(2 * self.max_label_bytes + self.max_route_bytes,

@@ -34,7 +34,7 @@ FLASHES = {
 }
 
 
-async def _require_admin(request: Request) -> None:
+async def require_admin(request: Request) -> None:
     session = await current_session(request)
     if session is None or not await accounts.is_admin(services(request).engine, session.user_id):
         raise PermissionDeniedException("Only admins can manage projects, users and tokens.")
@@ -80,7 +80,7 @@ def _field(form: Any, name: str, limit: int = 400) -> str:
 @post("/settings/projects")
 async def project_action(request: Request) -> Response | Template:
     form = await checked_form(request)
-    await _require_admin(request)
+    await require_admin(request)
     engine = services(request).engine
     action, name = _field(form, "action"), _field(form, "project")
     try:
@@ -119,7 +119,7 @@ async def project_action(request: Request) -> Response | Template:
 @post("/settings/users")
 async def user_action(request: Request) -> Response | Template:
     form = await checked_form(request)
-    await _require_admin(request)
+    await require_admin(request)
     engine = services(request).engine
     action, email = _field(form, "action"), _field(form, "email")
     try:
@@ -140,7 +140,7 @@ async def user_action(request: Request) -> Response | Template:
 @post("/settings/tokens")
 async def token_action(request: Request) -> Response | Template:
     form = await checked_form(request)
-    await _require_admin(request)
+    await require_admin(request)
     engine = services(request).engine
     action = _field(form, "action")
     try:
