@@ -129,9 +129,9 @@ class StorageStats:
             else:
                 totals, file_bytes = await _sqlite_totals(conn)
             oldest = {name: await _oldest(conn, name) for name in TIME_COLUMNS}
-            pending = 0
-            for table in DAILY_TABLES:
-                pending += await self._count_days(conn, table, oldest[table.name], at)
+        pending = 0
+        for table in DAILY_TABLES:
+            pending += await self._count_days(table, oldest[table.name], at)
         figures = [TableFigures(t.name, *totals.get(t.name, (0, None)),
                                 day_of(oldest[t.name]) if oldest.get(t.name) is not None
                                 else None)
@@ -150,9 +150,12 @@ class StorageStats:
                     metrics.STORAGE_OLDEST_DAY.remove(f.table)
         return self.snapshot
 
-    async def _count_days(self, conn: AsyncConnection, table: Table, oldest: float | None,
-                          at: float) -> int:
-        """Count the days due this refresh; returns how many are left for later ones."""
+    async def _count_days(self, table: Table, oldest: float | None, at: float) -> int:
+        """Count the days due this refresh; returns how many are left for later ones.
+
+        Each day is counted in its own short transaction: a long-lived snapshot would hold
+        back PostgreSQL's vacuum and SQLite's WAL checkpoints.
+        """
         known = self._counts.setdefault(table.name, {})
         today = day_of(at)
         if oldest is None:
@@ -170,7 +173,9 @@ class StorageStats:
                        key=lambda d: known[d].counted_at)
         chosen.update((fresh + stale)[:self.days_per_refresh])
         for day in chosen:
-            known[day] = _DayCount(await _count_day(conn, table, day), at, at >= day + DAY)
+            async with self.engine.connect() as conn:
+                counts = await _count_day(conn, table, day)
+            known[day] = _DayCount(counts, at, at >= day + DAY)
         return sum(1 for d in due if d not in chosen)
 
 
