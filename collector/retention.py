@@ -6,10 +6,11 @@ Each kind of data (:data:`lookout.settings.RETENTION_KINDS`) has its own period
 rows in its own short transaction, so retention never holds the SQLite write
 lock (or PostgreSQL row locks) long enough to stall ingest.
 
-Rows older than the shortest period in force go first, by the ``ts`` (or
-``minute``) index alone. Then each longer period removes its own projects'
-rows between the two, walking that index forward with a cursor so rows kept
-for other projects are read once per run, not once per batch.
+Rows older than the longest period in force (nobody keeps them) go first, by
+the ``ts`` (or ``minute``) index alone. Then each shorter period removes its
+own projects' rows between the two cutoffs, walking that index forward with
+a cursor so rows kept for other projects are read once per run, not once per
+batch.
 
 Issues outlive their events: the ``issues`` rows (totals, first and last seen)
 and ``issue_tags`` (services, releases, user counts) are never aged out, only
@@ -128,7 +129,7 @@ async def _purge_kind(engine: AsyncEngine, table: Table, column, owned, plan: Ki
                       batch_rows: int, max_batches: int) -> int:
     passes = plan.passes()
     floor = passes[0][0]
-    # Everything before the shortest period in force goes, whoever it belongs to.
+    # Older than the longest period in force: nobody keeps it, whoever it belongs to.
     total = await _purge(engine, table, column, None, floor, None, batch_rows, max_batches)
     overridden = list(plan.projects)
     for cutoff, ids, with_default in passes[1:]:

@@ -32,7 +32,7 @@ def _day_counts(engine) -> list[str]:
     seen: list[str] = []
 
     @event.listens_for(engine.sync_engine, "before_cursor_execute")
-    def spy(conn, cursor, statement, params, context, executemany):  # noqa: ARG001
+    def spy(conn, cursor, statement, params, context, executemany):
         if "GROUP BY" in statement and "FROM logs" in statement:
             seen.append(statement)
 
