@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lookout.errors import ConfigError
-from lookout.settings import Settings
+from lookout.settings import RETENTION_KINDS, Settings
 
 WithEngine = Callable[[Callable[[Any], Awaitable[Any]]], Any]
 
@@ -34,6 +34,13 @@ def add_parsers(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
     grouping.add_argument("--transition-days", type=float, default=30.0,
                           help="days during which new events still find the issues grouped "
                                "by the older versions (default 30; 0 = none)")
+    retention = project.add_parser(
+        "retention", help="show or set a project's retention per kind of data (days)")
+    retention.add_argument("project", help="project name")
+    for kind in RETENTION_KINDS:
+        retention.add_argument(f"--{kind}", metavar="DAYS",
+                               help=f"keep {kind} this many days ('default': follow "
+                                    f"LOOKOUT_RETENTION_{kind.upper()}_DAYS)")
     rename = project.add_parser("rename", help="rename a project")
     rename.add_argument("old")
     rename.add_argument("new")
@@ -100,6 +107,8 @@ def _project(args: argparse.Namespace, settings: Settings, with_engine: WithEngi
         return _delete_project(args, with_engine)
     elif args.action == "grouping":
         return _grouping(args, with_engine)
+    elif args.action == "retention":
+        return _retention(args, settings, with_engine)
     else:
         return _key(args, settings, with_engine)
     return 0
@@ -142,6 +151,24 @@ def _grouping(args: argparse.Namespace, with_engine: WithEngine) -> int:
     until = _when(config.fallback_until) if config.fallback_until else "none"
     print(f"project {config.name!r} (id {config.id}): grouping version {config.version} "
           f"(latest {LATEST_VERSION}); previous-version fallback until: {until}")
+    return 0
+
+
+def _retention(args: argparse.Namespace, settings: Settings, with_engine: WithEngine) -> int:
+    from lookout.project_retention import get_retention, parse_days, set_retention
+
+    changes = {kind: parse_days(kind, getattr(args, kind)) for kind in RETENTION_KINDS
+               if getattr(args, kind) is not None}
+    if changes:
+        with_engine(lambda engine: set_retention(engine, args.project, changes))
+    shown = with_engine(lambda engine: get_retention(engine, settings, args.project))
+    print(f"project {args.project.strip()!r} keeps:")
+    for row in shown:
+        own_setting = getattr(settings, f"retention_{row.kind}_days") is not None
+        source = ("this project" if row.overridden else
+                  f"LOOKOUT_RETENTION_{row.kind.upper()}_DAYS" if own_setting else
+                  "LOOKOUT_RETENTION_DAYS")
+        print(f"  {row.kind}\t{row.days} days\t({source})")
     return 0
 
 

@@ -94,3 +94,12 @@ NOTIFICATIONS_QUEUED = Counter("lookout_notifications_queued_total",
                                "Outbox rows written, by event.", ["event"], registry=REGISTRY)
 SLACK_CALLS = Counter("lookout_slack_calls_total", "Slack Web API calls, by method and outcome.",
                       ["method", "outcome"], registry=REGISTRY)
+
+# Storage (lookout/storage.py): set by its periodic job, never computed on a scrape.
+STORAGE_ROWS = Gauge("lookout_storage_rows", "Rows in a table (PostgreSQL: the planner's "
+                     "estimate, pg_class.reltuples).", ["table"], registry=REGISTRY)
+STORAGE_BYTES = Gauge("lookout_storage_bytes", "Bytes a table takes with its indexes.",
+                      ["table"], registry=REGISTRY)
+STORAGE_OLDEST_DAY = Gauge("lookout_storage_oldest_day_timestamp",
+                           "Start (UTC midnight, epoch seconds) of the oldest day a table "
+                           "still holds rows of.", ["table"], registry=REGISTRY)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -12,13 +13,14 @@ from collector.issues import TagLimits
 from collector.normalize import Limits
 from collector.otlp.cumulative import CumulativeState
 from collector.ratelimit import RateLimiter
-from collector.retention import purge_older_than
+from collector.retention import purge_expired
 from collector.writer import BatchWriter
 from lookout import meta
 from lookout.db import create_engine, now
 from lookout.projects import KeyCache
-from lookout.settings import Settings
+from lookout.settings import RETENTION_KINDS, Settings
 from lookout.sqlite_space import reclaim
+from lookout.storage import StorageStats
 from rules.runtime import Alerting
 
 log = logging.getLogger("lookout")
@@ -39,6 +41,8 @@ class Services:
     alerting: Alerting | None = None
     # Last points of cumulative OTLP metric series (collector.otlp.cumulative).
     otlp_series: CumulativeState = field(default_factory=CumulativeState)
+    # Rows and bytes per table, day and project (the storage page, lookout_storage_* gauges).
+    storage: StorageStats | None = None
 
     @classmethod
     def build(cls, settings: Settings, engine: AsyncEngine | None = None) -> Services:
@@ -65,7 +69,8 @@ class Services:
         limiter = RateLimiter(engine, settings.rate_limit_per_minute)
         return cls(settings, engine, writer, KeyCache(engine), limits, limiter,
                    alerting=Alerting(settings, engine),
-                   otlp_series=CumulativeState(settings.otlp_max_series))
+                   otlp_series=CumulativeState(settings.otlp_max_series),
+                   storage=StorageStats(engine, settings.storage_days_per_refresh))
 
     async def start(self, *, background_jobs: bool = True) -> None:
         self.secret_key = self.settings.secret_key or await meta.secret_key(self.engine)
@@ -75,6 +80,11 @@ class Services:
         if background_jobs:
             self.scheduler.add_job(self.run_retention, "interval",
                                    seconds=RETENTION_EVERY_SECONDS, id="retention",
+                                   max_instances=1, coalesce=True)
+            # First figures soon after start, then every LOOKOUT_STORAGE_INTERVAL.
+            self.scheduler.add_job(self.refresh_storage, "interval",
+                                   seconds=self.settings.storage_interval, id="storage",
+                                   next_run_time=datetime.now(UTC) + timedelta(seconds=5),
                                    max_instances=1, coalesce=True)
             self.scheduler.start()
 
@@ -86,16 +96,19 @@ class Services:
         await self.writer.stop()
         await self.engine.dispose()
 
-    async def run_retention(self) -> dict[str, int]:
-        cutoff = now() - self.settings.retention_days * 86400
+    async def run_retention(self, at: float | None = None) -> dict[str, int]:
+        """One retention run as of ``at`` (default: now; tests pass their own clock)."""
+        days = {kind: self.settings.retention_for(kind) for kind in RETENTION_KINDS}
         try:
-            deleted = await purge_older_than(self.engine, cutoff,
-                                             self.settings.retention_batch_rows)
+            deleted = await purge_expired(self.engine, days, now() if at is None else at,
+                                          self.settings.retention_batch_rows)
         except Exception as exc:  # noqa: BLE001 - a failed run is retried next interval
             log.warning("retention failed", extra={"error": str(exc)[:200]})
             return {}
         if any(deleted.values()):
             log.info("retention removed old rows", extra={"deleted": deleted})
+            if self.storage is not None:
+                self.storage.mark_stale()
             try:
                 freed = await reclaim(self.engine)
             except Exception as exc:  # noqa: BLE001 - space comes back at the next run
@@ -106,3 +119,12 @@ class Services:
         return deleted
 
 
+
+    async def refresh_storage(self) -> None:
+        """The storage job: a failed refresh keeps the previous figures until the next one."""
+        if self.storage is None:
+            return
+        try:
+            await self.storage.refresh()
+        except Exception as exc:  # noqa: BLE001 - retried next interval
+            log.warning("storage figures failed", extra={"error": str(exc)[:200]})

@@ -23,6 +23,8 @@ from lookout.errors import ConfigError
 PREFIX = "LOOKOUT_"
 # PostgreSQL refuses b-tree index rows over 2704 bytes; leave room for the other key columns.
 MAX_INDEX_KEY_BYTES = 2_600
+# Kinds of data with their own retention; ``requests`` covers request records and spans.
+RETENTION_KINDS = ("logs", "errors", "metrics", "requests")
 SECRET_FIELDS = frozenset({"secret_key", "slack_bot_token", "slack_signing_secret",
                            "slack_app_token"})
 
@@ -254,6 +256,32 @@ class Settings:
     waterfall (the earliest-starting ones); the rest are counted ("N more spans not shown").
     Bounds the page's size and render time for traces of many thousand spans."""
 
+    # Retention per kind (collector.retention); unset = LOOKOUT_RETENTION_DAYS. A project can
+    # override any of them (``lookout project retention``, the settings page).
+    retention_logs_days: int | None = None
+    """Days logs (and their per-minute counts) are kept."""
+
+    retention_errors_days: int | None = None
+    """Days error events (and issues' hourly counts) are kept; issues themselves, with their
+    totals, first/last seen and user counts, stay after their events have gone."""
+
+    retention_metrics_days: int | None = None
+    """Days metric points (and their per-minute rollups) are kept."""
+
+    retention_requests_days: int | None = None
+    """Days request records, spans and request rollups are kept."""
+
+    # Storage page and ``lookout_storage_*`` gauges (lookout/storage.py)
+    storage_interval: float = 600.0
+    """Seconds between refreshes of the storage figures (rows and bytes per table, per day
+    and per project). Finished days are counted once and remembered; each refresh counts
+    only the current day's rows again."""
+
+    storage_days_per_refresh: int = 7
+    """Days besides today and the oldest one that one storage refresh counts (days never
+    counted, or made stale by retention): bounds each refresh's cost; a new instance fills
+    in older days over the following refreshes."""
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Build settings from the environment, raising ConfigError on a bad value."""
@@ -288,7 +316,7 @@ class Settings:
                      "max_shown_value_bytes", "max_shown_page_bytes",
                      "max_header_bytes", "max_headers", "header_timeout", "body_timeout",
                      "keepalive_timeout", "max_connections", "otlp_max_series",
-                     "max_waterfall_spans"):
+                     "max_waterfall_spans", "storage_interval", "storage_days_per_refresh"):
             if not 0 < getattr(self, name) < math.inf:  # also refuses nan
                 raise ConfigError(f"{PREFIX}{name.upper()} must be greater than 0 (and finite)")
         if max(2 * self.max_label_bytes + self.max_route_bytes,
@@ -314,6 +342,10 @@ class Settings:
         for name in ("alert_max_groups", "alert_max_new_groups", "slack_lease_seconds"):
             if not 0 < getattr(self, name) < math.inf:  # NaN fails this too
                 raise ConfigError(f"{PREFIX}{name.upper()} must be a finite number above 0")
+        for kind in RETENTION_KINDS:
+            days = getattr(self, f"retention_{kind}_days")
+            if days is not None and days <= 0:
+                raise ConfigError(f"{PREFIX}RETENTION_{kind.upper()}_DAYS must be greater than 0")
         if self.log_level.lower() not in {"debug", "info", "warning", "error"}:
             raise ConfigError("LOOKOUT_LOG_LEVEL must be one of debug, info, warning, error")
         for name in ("clock_drift_seconds", "max_past_seconds", "max_issue_tag_keys",
@@ -359,6 +391,11 @@ class Settings:
         """:attr:`slack_response_url_origins`, normalised as ``URL.origin()`` prints them."""
         origins = (_origin(o) for o in self.slack_response_url_origins.split(",") if o.strip())
         return frozenset(o for o in origins if o is not None)
+
+    def retention_for(self, kind: str) -> int:
+        """Days ``kind`` (one of :data:`RETENTION_KINDS`) is kept unless a project overrides it."""
+        days = getattr(self, f"retention_{kind}_days")
+        return self.retention_days if days is None else days
 
     @property
     def is_sqlite(self) -> bool:

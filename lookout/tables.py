@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 from lookout.db import metadata
@@ -73,4 +74,16 @@ meta = Table(
     metadata,
     Column("key", String(100), primary_key=True),
     Column("value", Text, nullable=False),
+)
+
+# A project's own retention for one kind of data (logs, errors, metrics, requests), in
+# days; kinds without a row follow the LOOKOUT_RETENTION_*_DAYS settings.
+project_retention = Table(
+    "project_retention",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("days", Integer, nullable=False),
+    UniqueConstraint("project_id", "kind"),
 )

@@ -17,7 +17,7 @@ from litestar.static_files import create_static_files_router
 
 from lookout.db import database_unavailable
 from lookout.http import unavailable
-from web import alert_pages, issue_pages, login, settings_pages, silence_pages, views
+from web import alert_pages, issue_pages, login, settings_pages, silence_pages, storage_page, views
 from web.auth import LoginRequired, require_login
 from web.ui import STATIC, add_security_headers, build_environment, static_headers
 
@@ -55,7 +55,7 @@ def internal_error(request: Request, exc: Exception) -> Response:
 
 pages = Router(path="/", route_handlers=[*views.routes, *issue_pages.routes,
                                          *alert_pages.routes, *silence_pages.routes,
-                                         *settings_pages.routes],
+                                         *settings_pages.routes, *storage_page.routes],
                guards=[require_login],
                after_request=add_security_headers,
                exception_handlers={LoginRequired: to_login, HTTPException: http_error,

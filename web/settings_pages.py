@@ -17,9 +17,10 @@ from litestar.exceptions import PermissionDeniedException
 from litestar.response import Redirect, Template
 
 from collector.purge import delete_project_data
-from lookout import accounts, projects
+from lookout import accounts, project_retention, projects
 from lookout.errors import ConfigError
 from lookout.http import services
+from lookout.settings import RETENTION_KINDS
 from web.auth import checked_form, current_session
 from web.ui import page
 
@@ -29,10 +30,11 @@ FLASHES = {
     "key_revoked": "Key revoked; ingest refuses it within 30 seconds.",
     "user_created": "User created.", "user_deleted": "User deleted; their sessions have ended.",
     "token_revoked": "Token revoked; it is refused at once.",
+    "retention_set": "Retention saved; the next hourly run applies it.",
 }
 
 
-async def _require_admin(request: Request) -> None:
+async def require_admin(request: Request) -> None:
     session = await current_session(request)
     if session is None or not await accounts.is_admin(services(request).engine, session.user_id):
         raise PermissionDeniedException("Only admins can manage projects, users and tokens.")
@@ -43,7 +45,8 @@ async def _projects_with_keys(request: Request) -> list[dict[str, Any]]:
     out = []
     for project in await projects.list_all_projects(svc.engine):
         keys = await projects.list_keys(svc.engine, project.name)
-        out.append({"id": project.id, "name": project.name, "key_rows": [
+        retention = await project_retention.get_retention(svc.engine, svc.settings, project.name)
+        out.append({"id": project.id, "name": project.name, "retention": retention, "key_rows": [
             {"public_key": k.public_key, "active": k.active, "created_at": k.created_at,
              "dsn": projects.dsn_for(svc.settings.base_url, project.id, k.public_key)}
             for k in keys]})
@@ -77,7 +80,7 @@ def _field(form: Any, name: str, limit: int = 400) -> str:
 @post("/settings/projects")
 async def project_action(request: Request) -> Response | Template:
     form = await checked_form(request)
-    await _require_admin(request)
+    await require_admin(request)
     engine = services(request).engine
     action, name = _field(form, "action"), _field(form, "project")
     try:
@@ -98,6 +101,11 @@ async def project_action(request: Request) -> Response | Template:
         elif action == "add_key":
             await projects.add_key(engine, name)
             done = "key_added"
+        elif action == "retention":
+            changes = {kind: project_retention.parse_days(kind, _field(form, kind, 40))
+                       for kind in RETENTION_KINDS}
+            await project_retention.set_retention(engine, name, changes)
+            done = "retention_set"
         elif action == "revoke_key":
             await projects.revoke_key(engine, name, _field(form, "key"))
             done = "key_revoked"
@@ -111,7 +119,7 @@ async def project_action(request: Request) -> Response | Template:
 @post("/settings/users")
 async def user_action(request: Request) -> Response | Template:
     form = await checked_form(request)
-    await _require_admin(request)
+    await require_admin(request)
     engine = services(request).engine
     action, email = _field(form, "action"), _field(form, "email")
     try:
@@ -132,7 +140,7 @@ async def user_action(request: Request) -> Response | Template:
 @post("/settings/tokens")
 async def token_action(request: Request) -> Response | Template:
     form = await checked_form(request)
-    await _require_admin(request)
+    await require_admin(request)
     engine = services(request).engine
     action = _field(form, "action")
     try:

@@ -153,3 +153,20 @@ async def test_projects_keys_rename_and_delete_with_data(tmp_path: Path, db_url:
                 assert await conn.scalar(select(func.count()).select_from(table)) == 0
     finally:
         await engine.dispose()
+
+
+async def test_project_retention_show_set_clear(tmp_path: Path, db_url: str) -> None:
+    run = lambda *a: _cli(tmp_path, db_url, *a)
+    _ok(run("project", "create", "shop"))
+    shown = _ok(run("project", "retention", "shop"))
+    assert "logs\t30 days\t(LOOKOUT_RETENTION_DAYS)" in shown, shown
+    shown = _ok(run("project", "retention", "shop", "--logs", "14", "--errors", "90"))
+    assert "logs\t14 days\t(this project)" in shown and "errors\t90 days\t(this project)" in shown
+    assert "metrics\t30 days\t(LOOKOUT_RETENTION_DAYS)" in shown
+    shown = _ok(_cli(tmp_path, db_url, "project", "retention", "shop", "--logs", "default"))
+    assert "logs\t30 days" in shown and "errors\t90 days\t(this project)" in shown
+    _fails(run("project", "retention", "shop", "--logs", "0"), "whole number of days from 1")
+    _fails(run("project", "retention", "shop", "--errors", "x"), "errors retention must be")
+    _fails(run("project", "retention", "nope"), "no project named 'nope'")
+    # Deleting the project takes its overrides with it.
+    assert "project_retention" in _ok(run("project", "delete", "shop", "--yes"))

@@ -174,3 +174,26 @@ async def test_0817_matches_the_model_and_downgrades(engine):
         assert await conn.run_sync(diff) == []
         assert await conn.run_sync(downgrade_then_upgrade) == (True, True)
         await conn.commit()
+
+
+async def test_0821_matches_the_model_and_downgrades(engine):
+    """project_retention as migrated is what lookout.tables declares; 0821 undoes cleanly."""
+    from alembic import command
+    from alembic.autogenerate import compare_metadata
+
+    from lookout.migrate import alembic_config
+
+    def diff(conn) -> list:
+        context = MigrationContext.configure(conn)
+        return [d for d in compare_metadata(context, metadata) if "project_retention" in repr(d)]
+
+    def downgrade_then_upgrade(conn) -> tuple[bool, bool]:
+        command.downgrade(alembic_config(conn), "0822")
+        gone = "project_retention" not in inspect(conn).get_table_names()
+        command.upgrade(alembic_config(conn), "head")
+        return gone, "project_retention" in inspect(conn).get_table_names()
+
+    async with engine.connect() as conn:
+        assert await conn.run_sync(diff) == []
+        assert await conn.run_sync(downgrade_then_upgrade) == (True, True)
+        await conn.commit()

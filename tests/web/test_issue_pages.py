@@ -120,3 +120,19 @@ async def test_a_stack_sent_outside_the_exceptions_is_shown(ui, project):
     assert "of thread worker-2" in pages["thread"] and "of thread" not in pages["top"]
     timeline = (await ui.get("/requests/req-stack-1")).text  # the request's timeline too
     assert "<summary>stack trace</summary>" in timeline and "Shop.PaymentWorker" in timeline
+
+
+async def test_issue_whose_events_retention_removed(ui, project, services):
+    """Retention removes every event of an issue; the issue, its count and users stay and
+    its page says the events are gone instead of failing."""
+    old = time.time() - 100 * 86400
+    await ingest(ui, project, {"errors": [_error("'x'", ts=old, attributes={"user.id": "u-1"}),
+                                          _error("'y'", ts=old + 1)]})
+    deleted = await services.run_retention()
+    assert deleted["errors"] == 2 and deleted["issue_hourly"] == 1
+    detail = await ui.get(f"/issues/{await _issue_id(ui)}")
+    assert detail.status_code == 200
+    assert "No event is stored any more" in detail.text
+    assert '<span class="sub">users</span><strong>1</strong>' in detail.text
+    listing = (await ui.get("/issues")).text
+    assert '<strong>2</strong><span class="sub">events</span>' in listing

@@ -18,7 +18,8 @@ FORMS = {
                            {"action": "rename", "project": "shop", "new_name": "y"},
                            {"action": "delete", "project": "shop", "confirm": "shop"},
                            {"action": "add_key", "project": "shop"},
-                           {"action": "revoke_key", "project": "shop", "key": "k"}],
+                           {"action": "revoke_key", "project": "shop", "key": "k"},
+                           {"action": "retention", "project": "shop", "logs": "3"}],
     "/settings/users": [{"action": "create", "email": "e@example.com", "password": "12345678"},
                         {"action": "delete", "email": "dev@example.com"}],
     "/settings/tokens": [{"action": "create", "name": "t"},
@@ -99,3 +100,28 @@ async def test_members_see_only_their_account_and_every_form_refuses_them(
 async def test_forms_need_the_csrf_token(ui: httpx.AsyncClient, path: str) -> None:
     resp = await ui.post(path, data={"_csrf": "wrong", **FORMS[path][0]})
     assert resp.status_code == 403 and "CSRF" in resp.text
+
+
+async def test_admin_sets_project_retention(ui: httpx.AsyncClient, services: Services) -> None:
+    from lookout.project_retention import get_retention
+
+    assert (await _post(ui, "/settings/projects", {"action": "create",
+                                                   "project": "shop"})).status_code == 303
+    resp = await _post(ui, "/settings/projects", {"action": "retention", "project": "shop",
+                                                  "logs": "14", "errors": "90", "metrics": "",
+                                                  "requests": ""})
+    assert resp.status_code == 303 and resp.headers["location"] == "/settings?done=retention_set"
+    kept = await get_retention(services.engine, services.settings, "shop")
+    assert [(r.kind, r.days, r.overridden) for r in kept] == [
+        ("logs", 14, True), ("errors", 90, True), ("metrics", 30, False),
+        ("requests", 30, False)]
+    page = (await ui.get("/settings")).text
+    assert 'name="logs" value="14"' in page and 'name="metrics" value="" placeholder="30"' in page
+    bad = await _post(ui, "/settings/projects", {"action": "retention", "project": "shop",
+                                                 "logs": "-1"})
+    assert bad.status_code == 400 and "logs retention must be a whole number" in bad.text
+    cleared = await _post(ui, "/settings/projects", {"action": "retention", "project": "shop",
+                                                     "logs": "", "errors": "90"})
+    assert cleared.status_code == 303
+    kept = await get_retention(services.engine, services.settings, "shop")
+    assert [r.overridden for r in kept] == [False, True, False, False]

@@ -195,7 +195,7 @@ def _transaction_payload(project: Project) -> dict:
             tx.set_http_status(503)
 
     (envelope,) = sdk_envelopes(_dsn(project), act, traces_sample_rate=1.0)
-    header, *items = envelope.split(b"\n")
+    _header, *items = envelope.split(b"\n")
     for at, line in enumerate(items):
         if line and msgspec.json.decode(line).get("type") == "transaction":
             return msgspec.json.decode(items[at + 1])
