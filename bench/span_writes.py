@@ -9,7 +9,7 @@ request record + rollups + the envelope's batch id each); they are converted
 by the collector's own code, then written by :class:`collector.writer.BatchWriter`
 in groups of ``size`` transactions, one group after the other, on a fresh
 PostgreSQL database. Each size is written twice in the same run, alternately
-in rounds: with the one-statement plan of :mod:`collector.trace_batch` and with
+in rounds: with the one-statement plan of :mod:`collector.small_batch` and with
 the general plan (BEGIN, claim, COPY per table, rollup upsert, COMMIT), so
 the ratio between the two is what to read on a noisy machine.
 
@@ -35,7 +35,7 @@ from sentry_ingest import LOOKOUT, _drop_pg, _pg_database
 from traces import transaction_requests
 
 from collector import normalize as n
-from collector import trace_batch
+from collector import small_batch
 from collector.batch_ids import Answer
 from collector.decode import decompress
 from collector.sentry import routes
@@ -88,7 +88,7 @@ async def run(url: str, sizes: list[int], per_write: int) -> None:
             results: dict[str, list[tuple[float, float]]] = {"one statement": [], "general": []}
             for _ in range(ROUNDS):
                 for plan, limit in (("one statement", 1 << 30), ("general", -1)):
-                    trace_batch.MAX_ROWS = limit
+                    small_batch.MAX_ROWS = limit
                     part = [next(jobs) for _ in range(counts[size])]
                     results[plan].append(await write(writer, part, size))
             for plan, figures in results.items():

@@ -44,7 +44,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from collector import batch_ids, issues, store, trace_batch
+from collector import batch_ids, issues, small_batch, store
 from collector.batch_ids import Answer, Key
 from collector.normalize import RowBatch
 from lookout import metrics
@@ -407,8 +407,8 @@ def _group_plan(group: list[_Job], taken: dict[Key, Answer], is_pg: bool,
     (their rows are skipped). A batch sent twice within the group is written once.
     """
     taken.clear()
-    if is_pg and trace_batch.applies([job.rows for job in group]):
-        # Spans and request records only (Sentry transactions): one statement.
+    if is_pg and small_batch.applies([job.rows for job in group]):
+        # A small batch of logs, spans and request records: one statement.
         firsts: dict[Key, _Job] = {}
         jobs = []
         for job in group:
@@ -417,8 +417,10 @@ def _group_plan(group: list[_Job], taken: dict[Key, Answer], is_pg: bool,
                     continue  # sent twice within this transaction: written once
                 firsts[job.key] = job
             jobs.append((job.key, job.answer, job.rows))
-        taken.update((yield from trace_batch.plan(jobs, now)))
-        return []
+        prepared = small_batch.prepare(jobs, now)
+        if prepared is not None:
+            taken.update((yield from small_batch.plan(prepared)))
+            return []
     answers = {job.key: job.answer for job in group
                if job.key is not None and job.answer is not None}
     if answers:

@@ -1,6 +1,6 @@
 """Batches of spans and request records through the batch writer, on SQLite and PostgreSQL.
 
-On PostgreSQL they are written by one statement (:mod:`collector.trace_batch`),
+On PostgreSQL they are written by one statement (:mod:`collector.small_batch`),
 on SQLite by the general plan; both must store the same rows, rollups and
 batch ids: each batch once, a retry answered with the stored answer, rows
 without a batch id always, and a record the database refuses left out alone.
@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from collector import tables, trace_batch
+from collector import small_batch, tables
 from collector.batch_ids import Answer
 from collector.buckets import COLUMNS as BUCKETS
-from collector.normalize import REQUEST_COLUMNS, RowBatch
+from collector.normalize import LOG_COLUMNS, REQUEST_COLUMNS, RowBatch
 from collector.spans import SPAN_COLUMNS
 from collector.writer import BatchWriter
 from lookout.db import create_engine
@@ -47,10 +47,27 @@ def _request(project_id: int, request_id: str, status: int, duration: float,
     return tuple(values[c] for c in REQUEST_COLUMNS)
 
 
+def _log(project_id: int, request_id: str) -> tuple[Any, ...]:
+    values = dict(project_id=project_id, ts=NOW, received_at=NOW, service="shop",
+                  environment="prod", release="1", host="web-1", request_id=request_id,
+                  trace_id=None, attributes='{"n":1}', level=40, logger="app",
+                  message=f"cart {request_id} failed: \"quoted\", ünïcode\nsecond line")
+    return tuple(values[c] for c in LOG_COLUMNS)
+
+
 def _batch(project_id: int, name: str, status: int = 200, duration: float = 12.5) -> RowBatch:
     return RowBatch(spans=[_span(project_id, f"{name:0>16}"[:16], name),
                            _span(project_id, f"{name:1>16}"[:16], name)],
-                    requests=[_request(project_id, name, status, duration)])
+                    requests=[_request(project_id, name, status, duration)],
+                    logs=[_log(project_id, name)])
+
+
+async def _stored_logs(engine) -> tuple[list[tuple], list[dict[str, Any]]]:
+    async with engine.connect() as conn:
+        logs = (await conn.execute(select(*[tables.logs.c[c] for c in LOG_COLUMNS])
+                                   .order_by(tables.logs.c.request_id))).all()
+        rollup = (await conn.execute(select(tables.log_rollups))).mappings().all()
+    return [tuple(r) for r in logs], [dict(r) for r in rollup]
 
 
 async def _stored(engine) -> tuple[list[tuple], list[tuple], list[dict[str, Any]], list[str]]:
@@ -72,12 +89,20 @@ async def _no_hook(conn, new_errors) -> None:
 
 
 @pytest.mark.parametrize("hook", [None, _no_hook], ids=["driver", "sqlalchemy"])
-@pytest.mark.parametrize("max_rows", [trace_batch.MAX_ROWS, 0], ids=["small", "big"])
+@pytest.mark.parametrize("max_rows", [small_batch.MAX_ROWS, 0], ids=["small", "big"])
 async def test_batches_ids_rows_and_rollups_are_stored_once(db_url: str, hook, max_rows,
                                                             monkeypatch) -> None:
-    """Small batches take the one statement on PostgreSQL, bigger ones the general plan
-    (here: every batch counts as big); both store the same."""
-    monkeypatch.setattr(trace_batch, "MAX_ROWS", max_rows)
+    """Small batches (logs, spans, request records) take the one statement on PostgreSQL,
+    bigger ones the general plan (here: every batch counts as big); both store the same."""
+    monkeypatch.setattr(small_batch, "MAX_ROWS", max_rows)
+    statements: list[int] = []
+    real_plan = small_batch.plan
+
+    def counted(prepared):
+        statements.append(1)
+        return real_plan(prepared)
+
+    monkeypatch.setattr(small_batch, "plan", counted)
     engine = create_engine(db_url)
     project = await create_project(engine, "p")
     pid = project.id
@@ -99,7 +124,12 @@ async def test_batches_ids_rows_and_rollups_are_stored_once(db_url: str, hook, m
     finally:
         await writer.stop()
     spans, requests, (rollup,), ids = await _stored(engine)
+    logs, (log_rollup,) = await _stored_logs(engine)
     await engine.dispose()
+    assert bool(statements) == (max_rows > 0 and db_url.startswith("postgresql"))
+    assert logs == [_log(pid, x) for x in "abcn"]  # each batch's log line once, as sent
+    assert {k: log_rollup[k] for k in ("minute", "service", "level", "count")} == {
+        "minute": MINUTE, "service": "shop", "level": 40, "count": 4}
     assert [r.accepted if r else None for r in first] == [None, None, 3, None]
     assert [r.accepted if r else None for r in again] == [3, None]
     assert ids == ["tx-a", "tx-b", "tx-c"]
