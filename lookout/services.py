@@ -14,6 +14,7 @@ from collector.normalize import Limits
 from collector.otlp.cumulative import CumulativeState
 from collector.ratelimit import RateLimiter
 from collector.retention import purge_expired
+from collector.sentry.services import ServiceMemory
 from collector.writer import BatchWriter
 from lookout import meta
 from lookout.db import create_engine, now
@@ -43,6 +44,8 @@ class Services:
     otlp_series: CumulativeState = field(default_factory=CumulativeState)
     # Rows and bytes per table, day and project (the storage page, lookout_storage_* gauges).
     storage: StorageStats | None = None
+    # The service Sentry events name, for the logs and metrics of the same app.
+    sentry_services: ServiceMemory = field(default_factory=ServiceMemory)
 
     @classmethod
     def build(cls, settings: Settings, engine: AsyncEngine | None = None) -> Services:

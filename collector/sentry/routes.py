@@ -52,6 +52,24 @@ class _Converted:
     transaction_ids: list[str] = field(default_factory=list)
 
 
+# Leading columns shared by log and metric rows (collector.normalize.LOG_COLUMNS).
+_SERVICE, _ENVIRONMENT, _RELEASE, _HOST = 3, 4, 5, 6
+
+
+def _with_service(rows: list[tuple[Any, ...]], project_id: int,
+                  svc: Any) -> list[tuple[Any, ...]]:
+    """Rows without a service of their own get the one their app's events name."""
+    out = []
+    for row in rows:
+        if not row[_SERVICE]:
+            known = svc.sentry_services.recall(project_id, row[_HOST], row[_RELEASE],
+                                               row[_ENVIRONMENT])
+            if known:
+                row = (*row[:_SERVICE], known, *row[_SERVICE + 1:])
+        out.append(row)
+    return out
+
+
 def _convert(project_id: int, items: list[tuple[Item, dict[str, Any]]],
              envelope_headers: dict[str, Any], received: float, svc: Any,
              attachments: list[str] | None = None, sent_at: Any = None) -> _Converted:
@@ -72,14 +90,16 @@ def _convert(project_id: int, items: list[tuple[Item, dict[str, Any]]],
                                    else None, attachments, drift)
             out.rows.errors.append(row)
             out.event_id = out.event_id or row["event_id"]
+            svc.sentry_services.learn(project_id, row["host"], row["release"],
+                                      row["environment"], row["service"])
         elif kind == "log":
             rows, bad = events.log_rows(project_id, payload, received, svc.limits, drift)
-            out.rows.logs.extend(rows)
+            out.rows.logs.extend(_with_service(rows, project_id, svc))
             if bad:
                 out.rejected["log"] = out.rejected.get("log", 0) + bad
         elif kind == "trace_metric":
             rows, bad = events.metric_rows(project_id, payload, received, svc.limits, drift)
-            out.rows.metrics.extend(rows)
+            out.rows.metrics.extend(_with_service(rows, project_id, svc))
             if bad:
                 out.rejected["metric"] = out.rejected.get("metric", 0) + bad
         elif kind == "transaction":

@@ -151,6 +151,8 @@ def test_sentry_sdk_events_logs_and_grouping(server_factory, db_url, tmp_path, b
     assert logs[0]["message"] == "order 42 placed" and logs[0]["level"] == "info"
     assert logs[0]["attributes"]["sentry.message.template"] == "order {order_id} placed"
     assert logs[0]["trace_id"] == trace_id and logs[0]["environment"] == "test"
+    # sentry-sdk's log items carry no tags: the service comes from the app's events.
+    assert logs[0]["service"] == "shop"
     warning = api.get("/api/v1/logs", params={"q": "stock low"}).json()["items"]
     assert warning[0]["level"] == "warning"
 
