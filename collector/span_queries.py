@@ -162,7 +162,7 @@ async def request_trace(engine: AsyncEngine, request_id: str, span_limit: int,
     if spans.truncated:
         total = await trace_span_count(engine, trace_id, projects)
     related: list[str] = []
-    for candidate in [trace_id] + [s["request_id"] for s in spans.items]:
+    for candidate in [trace_id] + _connected_requests(spans.items, request_id, trace_id):
         if candidate and candidate != request_id and candidate not in related:
             related.append(candidate)
     seen = {(i["kind"], i["id"]) for i in items}
@@ -174,3 +174,36 @@ async def request_trace(engine: AsyncEngine, request_id: str, span_limit: int,
     rank = {"request": 0, "log": 1, "error": 2}
     items.sort(key=lambda i: (i["ts"], rank.get(i["kind"], 3), i["id"]))
     return RequestTrace(request_id, trace_id, items, spans.items, total)
+
+
+def _connected_requests(spans: list[dict[str, Any]], request_id: str,
+                        trace_id: str) -> list[str]:
+    """The request ids of ``spans`` that belong with ``request_id``'s page.
+
+    Opened by trace id: every request of the trace. Opened by request id: the
+    requests on the path through that request's spans — those it called (their
+    spans descend from its spans) and those that called it (ancestors) — but not
+    its siblings: one trace can hold many requests of one service (a browser page
+    load's API calls, a job's HTTP calls), and each of them is a page of its own.
+    """
+    if request_id.lower() == trace_id:
+        return [s["request_id"] for s in spans]
+    by_id = {s["span_id"]: s for s in spans}
+    children: dict[str | None, list[dict[str, Any]]] = {}
+    for s in spans:
+        children.setdefault(s["parent_span_id"], []).append(s)
+    own = [s for s in spans if s["request_id"] == request_id]
+    found: list[str] = []
+    stack = list(own)
+    while stack:  # descendants
+        span = stack.pop()
+        found.append(span["request_id"])
+        stack.extend(children.get(span["span_id"], []))
+    for span in own:  # ancestors
+        parent = by_id.get(span["parent_span_id"])
+        hops = 0
+        while parent is not None and hops < len(spans):
+            found.append(parent["request_id"])
+            parent = by_id.get(parent["parent_span_id"])
+            hops += 1
+    return found

@@ -102,6 +102,9 @@ def test_opentelemetry_js_logs_traces_metrics(server_factory, db_url, tmp_path: 
         line = next(item for item in items if item["kind"] == "log")
         assert line["message"] == f"order {i} looked up" and line["level"] == "warning"
     issues = api.get("/api/v1/issues").json()["items"]
-    assert [(i["title"], i["count"]) for i in issues] == [("TypeError: order 1 is broken", 3)]
+    # One issue of the three failed orders; its title is that of the event that created it,
+    # which depends on which export arrived first.
+    assert [i["count"] for i in issues] == [3]
+    assert issues[0]["title"] in {f"TypeError: order {n} is broken" for n in (1, 3, 5)}
     (alert,) = _firing(api)
     assert alert["rule"] == "node-otel-errors" and alert["value"] == pytest.approx(0.5)
