@@ -49,8 +49,8 @@ class LookoutServer:
 
         What ``lookout project create`` does and prints, without starting a CLI
         process that imports the whole package (seconds on a loaded machine, and
-        most end-to-end tests need a project); the CLI itself is tested through
-        subprocesses in tests/lookout/test_cli*.py.
+        most end-to-end tests need a project, a token or a user); the CLI itself
+        is tested through subprocesses in tests/lookout/test_cli*.py.
         """
         from lookout.projects import create_project, dsn_for
 
@@ -62,6 +62,12 @@ class LookoutServer:
         from lookout.accounts import create_token
 
         return self._run(lambda engine: create_token(engine, "tests"))
+
+    def create_user(self, email: str, password: str) -> None:
+        """Create a UI user (as ``lookout user create EMAIL --password-stdin`` does)."""
+        from lookout.accounts import create_user
+
+        self._run(lambda engine: create_user(engine, email, password))
 
     def _run(self, work: Callable[[Any], Awaitable[Any]]) -> Any:
         """Run ``work(engine)`` on the server's database, on a loop of its own.
