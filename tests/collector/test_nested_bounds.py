@@ -36,8 +36,7 @@ def _key(dsn: str) -> tuple[str, str]:
 
 
 def _ui(server: LookoutServer) -> httpx.Client:
-    out = server.cli("user", "create", EMAIL, "--password-stdin", stdin=PASSWORD + "\n")
-    assert out.returncode == 0, out.stderr
+    server.create_user(EMAIL, PASSWORD)
     client = httpx.Client(base_url=server.url, timeout=60)
     form = client.get("/login").text
     csrf = form.split('name="_csrf" value="', 1)[1].split('"', 1)[0]

@@ -1,11 +1,24 @@
-"""``lookout project|user|token`` management commands, as subprocesses, on both databases."""
+"""``lookout project|user|token`` management commands on both databases.
+
+Token revocation runs the real ``lookout`` executable: the point is that another
+process's revoke is refused at once by a running app. The user and project
+commands' logic runs in-process through :func:`lookout.cli.main` (the entry point
+the executable calls), with its own environment, working directory and stdio:
+each subprocess imports the whole package, seconds apiece on a loaded machine,
+and tests/lookout/test_cli.py runs these commands as real subprocesses.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
+import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from unittest import mock
 
 import httpx
 from sqlalchemy import func, select
@@ -13,6 +26,7 @@ from sqlalchemy import func, select
 from collector import tables
 from lookout.accounts import authenticate, check_token
 from lookout.app import create_app
+from lookout.cli import main
 from lookout.db import create_engine
 from lookout.services import Services
 from lookout.settings import Settings
@@ -29,6 +43,36 @@ def _cli(tmp_path: Path, db_url: str, *args: str,
                           capture_output=True, text=True, timeout=120)
 
 
+def _cli_in_process(tmp_path: Path, db_url: str, *args: str,
+                    stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """``lookout ARGS`` through :func:`lookout.cli.main`, as :func:`_cli` sees it.
+
+    On a thread of its own (``main`` runs its own event loop; the caller's may be
+    running), with the environment, working directory and stdio of a subprocess.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOKOUT_")}
+    env.update(LOOKOUT_DATABASE_URL=db_url, LOOKOUT_BASE_URL="http://lookout.test")
+    out, err = io.StringIO(), io.StringIO()
+
+    def run() -> int:
+        try:
+            return main(list(args))
+        except SystemExit as exc:  # argparse: --help, usage errors
+            return exc.code if isinstance(exc.code, int) else 1
+
+    cwd = os.getcwd()
+    with (mock.patch.dict(os.environ, env, clear=True),
+          mock.patch.object(sys, "stdin", io.StringIO(stdin or "")),
+          contextlib.redirect_stdout(out), contextlib.redirect_stderr(err),
+          ThreadPoolExecutor(max_workers=1) as pool):
+        os.chdir(tmp_path)
+        try:
+            code = pool.submit(run).result(timeout=120)
+        finally:
+            os.chdir(cwd)
+    return subprocess.CompletedProcess(["lookout", *args], code, out.getvalue(), err.getvalue())
+
+
 def _ok(out: subprocess.CompletedProcess[str]) -> str:
     assert out.returncode == 0, out.stderr
     assert "Traceback" not in out.stderr
@@ -41,7 +85,7 @@ def _fails(out: subprocess.CompletedProcess[str], words: str) -> None:
 
 
 async def test_users_roles_passwords_and_deletion(tmp_path: Path, db_url: str) -> None:
-    run = lambda *a, stdin=None: _cli(tmp_path, db_url, *a, stdin=stdin)
+    run = lambda *a, stdin=None: _cli_in_process(tmp_path, db_url, *a, stdin=stdin)
     _ok(run("user", "create", "ann@example.com", "--password-stdin", stdin="first pass\n"))
     _ok(run("user", "create", "bob@example.com", "--password-stdin", stdin="second pass\n"))
     _ok(run("user", "create", "cy@example.com", "--admin", "--password-stdin",
@@ -106,7 +150,7 @@ async def test_tokens_list_and_revoke_at_once(tmp_path: Path, db_url: str) -> No
 
 
 async def test_projects_keys_rename_and_delete_with_data(tmp_path: Path, db_url: str) -> None:
-    run = lambda *a: _cli(tmp_path, db_url, *a)
+    run = lambda *a: _cli_in_process(tmp_path, db_url, *a)
     _ok(run("migrate"))
     first_dsn = _ok(run("project", "create", "shop")).strip().splitlines()[-1]
     _ok(run("project", "create", "other"))

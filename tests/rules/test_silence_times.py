@@ -51,8 +51,7 @@ def _silence(server: LookoutServer, token: str, **fields: Any) -> httpx.Response
 
 
 def _logged_in(server: LookoutServer) -> httpx.Client:
-    made = server.cli("user", "create", EMAIL, "--password-stdin", stdin=PASSWORD + "\n")
-    assert made.returncode == 0, made.stderr
+    server.create_user(EMAIL, PASSWORD)
     client = httpx.Client(base_url=server.url)
     form = client.get("/login").text
     csrf = re.search(r'name="_csrf" value="([^"]*)"', form)

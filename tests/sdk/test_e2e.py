@@ -14,7 +14,6 @@ import re
 import subprocess
 import sys
 import textwrap
-import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -140,6 +139,19 @@ async def metric_rows(db_url: str) -> list[dict[str, Any]]:
         await engine.dispose()
 
 
+class _CountingHandler(logging.Handler):
+    """Counts the SDK's log records that contain ``words``."""
+
+    def __init__(self, words: str) -> None:
+        super().__init__(logging.DEBUG)
+        self.words = words
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.words in record.getMessage():
+            self.count += 1
+
+
 def test_collector_down_at_first_then_started_loses_nothing(tmp_path: Path, root_info) -> None:
     port = free_port()
     first = start_server(tmp_path, port=port)
@@ -151,7 +163,18 @@ def test_collector_down_at_first_then_started_loses_nothing(tmp_path: Path, root
         log.info("line %03d before the collector is up", i)
     with lookout_sdk.request_context("late-req"):
         lookout_sdk.capture_message("message before the collector is up")
-    time.sleep(5)  # the scenario: the collector comes up 5 s later
+    # The scenario: the collector comes up only after the SDK has failed to reach it
+    # and backed off several times (observed, not guessed with a sleep).
+    failed = _CountingHandler("cannot reach the collector")
+    sdk_log = logging.getLogger("lookout_sdk")
+    level = sdk_log.level
+    sdk_log.addHandler(failed)
+    sdk_log.setLevel(logging.DEBUG)
+    try:
+        wait_for(lambda: failed.count >= 3, timeout=30)
+    finally:
+        sdk_log.removeHandler(failed)
+        sdk_log.setLevel(level)
     server = start_server(tmp_path, port=port)
     try:
         assert lookout_sdk.flush(30)

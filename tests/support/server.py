@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -9,8 +10,11 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 LOOKOUT = str(Path(sys.executable).with_name("lookout"))
 
@@ -41,15 +45,47 @@ class LookoutServer:
                               capture_output=True, text=True, timeout=60)
 
     def create_project(self, name: str = "app") -> str:
-        """Create a project and return its DSN (the last line the CLI prints)."""
-        out = self.cli("project", "create", name)
-        assert out.returncode == 0, out.stderr
-        return out.stdout.strip().splitlines()[-1]
+        """Create a project in the server's database and return its DSN.
+
+        What ``lookout project create`` does and prints, without starting a CLI
+        process that imports the whole package (seconds on a loaded machine, and
+        most end-to-end tests need a project, a token or a user); the CLI itself
+        is tested through subprocesses in tests/lookout/test_cli*.py.
+        """
+        from lookout.projects import create_project, dsn_for
+
+        project = self._run(lambda engine: create_project(engine, name))
+        return dsn_for(self.env["LOOKOUT_BASE_URL"], project.id, project.public_key)
 
     def create_token(self) -> str:
-        out = self.cli("token", "create", "tests")
-        assert out.returncode == 0, out.stderr
-        return out.stdout.strip().splitlines()[-1]
+        """Create a read-API token (as ``lookout token create tests`` does) and return it."""
+        from lookout.accounts import create_token
+
+        return self._run(lambda engine: create_token(engine, "tests"))
+
+    def create_user(self, email: str, password: str) -> None:
+        """Create a UI user (as ``lookout user create EMAIL --password-stdin`` does)."""
+        from lookout.accounts import create_user
+
+        self._run(lambda engine: create_user(engine, email, password))
+
+    def _run(self, work: Callable[[Any], Awaitable[Any]]) -> Any:
+        """Run ``work(engine)`` on the server's database, on a loop of its own.
+
+        A thread of its own, so callers may be inside a running event loop (async
+        tests), the way a blocking ``subprocess.run`` of the CLI was.
+        """
+        from lookout.db import create_engine
+
+        async def run() -> Any:
+            engine = create_engine(self.env["LOOKOUT_DATABASE_URL"])
+            try:
+                return await work(engine)
+            finally:
+                await engine.dispose()
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            return pool.submit(asyncio.run, run()).result(timeout=60)
 
     def start(self, timeout: float = 30.0) -> None:
         self.start_background()

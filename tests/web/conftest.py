@@ -6,6 +6,7 @@ Browser tests drive Debian's Chromium through Playwright against a real
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import urllib.request
@@ -16,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from lookout import accounts
 from lookout.accounts import create_user
 from lookout.projects import Project
 from lookout.services import Services
@@ -36,9 +38,25 @@ def csrf_from(html: str) -> str:
     return match.group(1)
 
 
+_hash_password = accounts.hash_password
+
+
+@functools.cache
+def _password_hash(password: str) -> str:
+    return _hash_password(password)
+
+
 @pytest.fixture
-async def user(services: Services) -> str:
-    await create_user(services.engine, EMAIL, PASSWORD)
+async def user(services: Services, monkeypatch: pytest.MonkeyPatch) -> str:
+    """``EMAIL`` with ``PASSWORD``, made by :func:`create_user`.
+
+    Its scrypt hash (production parameters, half a second of a core) is computed
+    once per process and reused: a hundred tests need this user, none its salt.
+    Logging in still verifies the password against it.
+    """
+    with monkeypatch.context() as patch:
+        patch.setattr(accounts, "hash_password", _password_hash)
+        await create_user(services.engine, EMAIL, PASSWORD)
     return EMAIL
 
 

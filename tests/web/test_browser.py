@@ -33,8 +33,7 @@ class Live:
 @pytest.fixture
 def live(server_factory) -> Live:
     server = server_factory()
-    out = server.cli("user", "create", EMAIL, "--password-stdin", stdin=PASSWORD + "\n")
-    assert out.returncode == 0, out.stderr
+    server.create_user(EMAIL, PASSWORD)
     dsn = urlsplit(server.create_project("shop"))
     return Live(server.url, dsn.path.rsplit("/", 1)[1], dsn.username or "")
 
@@ -234,8 +233,7 @@ def _firing_alert(page, server_factory, tmp_path) -> Live:
                      "    thresholds: {warning: 0.02, critical: 0.05}\n")
     server = server_factory(env={"LOOKOUT_RULES_FILE": str(rules),
                                  "LOOKOUT_EVAL_INTERVAL": "1"})
-    assert server.cli("user", "create", EMAIL, "--password-stdin",
-                      stdin=PASSWORD + "\n").returncode == 0
+    server.create_user(EMAIL, PASSWORD)
     dsn = urlsplit(server.create_project("shop"))
     live = Live(server.url, dsn.path.rsplit("/", 1)[1], dsn.username or "")
     now = time.time()

@@ -32,8 +32,7 @@ def _no_overflow(page) -> None:
 
 def test_admin_and_member_on_the_settings_page(browser, server_factory) -> None:
     server = server_factory()
-    assert server.cli("user", "create", EMAIL, "--password-stdin",
-                      stdin=PASSWORD + "\n").returncode == 0
+    server.create_user(EMAIL, PASSWORD)
     old_key = urlsplit(server.create_project("checkout-service-with-a-long-name")).username
 
     context = browser.new_context(viewport={"width": 1366, "height": 900})

@@ -38,8 +38,7 @@ def _checked(log: str, email: str) -> int:
 async def test_concurrent_wrong_guesses_are_checked_exactly_the_allowed_number(
         db_url, server_factory, guesses):
     server = server_factory(db_url=db_url)
-    out = server.cli("user", "create", EMAIL, "--password-stdin", stdin=PASSWORD + "\n")
-    assert out.returncode == 0, out.stderr
+    server.create_user(EMAIL, PASSWORD)
     limits = httpx.Limits(max_connections=guesses, max_keepalive_connections=guesses)
     async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=120) as client:
         csrf = await _form(client)
@@ -58,8 +57,7 @@ async def test_concurrent_wrong_guesses_are_checked_exactly_the_allowed_number(
 async def test_two_instances_share_one_budget(db_url, server_factory, tmp_path):
     """Guesses spread over two instances on one database: still the allowed number."""
     servers = [server_factory(db_url=db_url, workdir=tmp_path / name) for name in ("a", "b")]
-    out = servers[0].cli("user", "create", EMAIL, "--password-stdin", stdin=PASSWORD + "\n")
-    assert out.returncode == 0, out.stderr
+    servers[0].create_user(EMAIL, PASSWORD)
     clients = [httpx.AsyncClient(base_url=s.url, timeout=120) for s in servers]
     try:
         tokens = [await _form(c) for c in clients]
@@ -76,8 +74,7 @@ async def test_two_instances_share_one_budget(db_url, server_factory, tmp_path):
 async def test_one_address_cannot_spray_many_emails(db_url, server_factory):
     cap = 3
     server = server_factory(db_url=db_url, env={"LOOKOUT_LOGIN_MAX_EMAILS": str(cap)})
-    out = server.cli("user", "create", EMAIL, "--password-stdin", stdin=PASSWORD + "\n")
-    assert out.returncode == 0, out.stderr
+    server.create_user(EMAIL, PASSWORD)
     async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
         csrf = await _form(client)
         sprayed = [f"victim{i}@example.com" for i in range(cap)]

@@ -128,8 +128,7 @@ def test_postgres_every_route_answers_503_when_the_database_is_gone(
     try:
         proxied = url.set(port=proxy.port).render_as_string(hide_password=False)
         server = server_factory(db_url=proxied)
-        assert server.cli("user", "create", EMAIL, "--password-stdin",
-                          stdin=PASSWORD + "\n").returncode == 0
+        server.create_user(EMAIL, PASSWORD)
         token = server.create_token()
         routes = create_app(Settings(database_url=proxied, secret_key="x")).app.routes
         with httpx.Client(base_url=server.url, timeout=60) as client:
