@@ -151,3 +151,37 @@ def test_sentry_sdk_flask_waterfall(page, live, tmp_path):
     page.reload()
     screenshot(page, "waterfall-sentry-390")
     _no_sideways_scroll(page, 390)
+
+
+def test_opentelemetry_js_waterfall(page, live, tmp_path):
+    """The Node OpenTelemetry SDK (npm): a SERVER span with its DB call, a log line and
+    an exception event, shown on one page."""
+    import json
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    js = Path(__file__).resolve().parent.parent / "js"
+    node = shutil.which("node")
+    if node is None or not (js / "node_modules").is_dir():
+        pytest.skip("needs node and the npm packages of tests/js (npm ci --prefix tests/js)")
+    key = urlsplit(live.create_project("node-otel")).username or ""
+    result = subprocess.run([node, str(js / "otel_app.mjs"), f"{live.url}/v1", key, "2"],
+                            cwd=js, capture_output=True, text=True, timeout=90)
+    assert result.returncode == 0, result.stdout + result.stderr
+    trace_ids = json.loads(next(line for line in result.stdout.splitlines()
+                                if line.startswith("TRACES "))[len("TRACES "):])
+
+    page.set_viewport_size({"width": 1366, "height": 900})
+    _login(page, live.url)
+    page.goto(f"{live.url}/requests/{trace_ids[1]}")  # the second order failed
+    names = [n.strip() for n in page.locator(".wf .wf-title").all_inner_texts()]
+    assert names == ["GET /orders/:id", "SELECT orders"]
+    assert page.locator(".reqline").inner_text().split()[:3] == ["GET", "/orders/:id", "500"]
+    items = page.locator(".wf-items").all_inner_texts()
+    assert any("TypeError: order 1 is broken" in text for text in items), items
+    assert any("order 1 looked up" in text for text in items), items
+    screenshot(page, "waterfall-node-otel-1366")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.reload()
+    _no_sideways_scroll(page, 390)
