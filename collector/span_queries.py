@@ -11,6 +11,7 @@ query; ``truncated`` says when the cap cut it).
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -161,49 +162,78 @@ async def request_trace(engine: AsyncEngine, request_id: str, span_limit: int,
     total = len(spans.items)
     if spans.truncated:
         total = await trace_span_count(engine, trace_id, projects)
+    shown_spans = spans.items
+    window = (-math.inf, math.inf)
+    if request_id.lower() != trace_id:
+        path = _request_path(spans.items, request_id)
+        if path:  # the request has spans of its own: show its part of the trace
+            shown_spans = path
+            total = len(path)
+            window = (min(s["ts"] for s in path),
+                      max(s["ts"] + (s["duration_ms"] or 0) / 1000 for s in path))
+    on_path = {s["span_id"] for s in shown_spans}
     related: list[str] = []
-    for candidate in [trace_id] + _connected_requests(spans.items, request_id, trace_id):
+    for candidate in [trace_id] + [s["request_id"] for s in shown_spans]:
         if candidate and candidate != request_id and candidate not in related:
             related.append(candidate)
     seen = {(i["kind"], i["id"]) for i in items}
     for other in related[:MAX_RELATED_REQUESTS]:
         for item in await queries.request_timeline(engine, other, shown=shown):
-            if (item["kind"], item["id"]) not in seen:
-                seen.add((item["kind"], item["id"]))
-                items.append(item)
+            if (item["kind"], item["id"]) in seen:
+                continue
+            if other == trace_id and not _on_path(item, on_path, window):
+                continue  # a record of the trace, but of another request's part of it
+            seen.add((item["kind"], item["id"]))
+            items.append(item)
     rank = {"request": 0, "log": 1, "error": 2}
     items.sort(key=lambda i: (i["ts"], rank.get(i["kind"], 3), i["id"]))
-    return RequestTrace(request_id, trace_id, items, spans.items, total)
+    return RequestTrace(request_id, trace_id, items, shown_spans, total)
 
 
-def _connected_requests(spans: list[dict[str, Any]], request_id: str,
-                        trace_id: str) -> list[str]:
-    """The request ids of ``spans`` that belong with ``request_id``'s page.
-
-    Opened by trace id: every request of the trace. Opened by request id: the
-    requests on the path through that request's spans — those it called (their
-    spans descend from its spans) and those that called it (ancestors) — but not
-    its siblings: one trace can hold many requests of one service (a browser page
-    load's API calls, a job's HTTP calls), and each of them is a page of its own.
-    """
-    if request_id.lower() == trace_id:
-        return [s["request_id"] for s in spans]
+def _request_path(spans: list[dict[str, Any]], request_id: str) -> list[dict[str, Any]]:
+    """The spans of ``request_id``'s part of its trace, in ``spans``' order: its own spans,
+    everything below them (the requests it called) and the chain above them (who called
+    it) -- not its siblings: one trace can hold many requests of one service (a browser
+    page load's API calls, a job's HTTP calls), and each of them has a page of its own.
+    Empty when the request has no spans."""
     by_id = {s["span_id"]: s for s in spans}
     children: dict[str | None, list[dict[str, Any]]] = {}
     for s in spans:
         children.setdefault(s["parent_span_id"], []).append(s)
     own = [s for s in spans if s["request_id"] == request_id]
-    found: list[str] = []
+    keep: set[str] = set()
     stack = list(own)
     while stack:  # descendants
         span = stack.pop()
-        found.append(span["request_id"])
-        stack.extend(children.get(span["span_id"], []))
+        if span["span_id"] not in keep:
+            keep.add(span["span_id"])
+            stack.extend(children.get(span["span_id"], []))
     for span in own:  # ancestors
         parent = by_id.get(span["parent_span_id"])
-        hops = 0
-        while parent is not None and hops < len(spans):
-            found.append(parent["request_id"])
+        while parent is not None and parent["span_id"] not in keep:
+            keep.add(parent["span_id"])
             parent = by_id.get(parent["parent_span_id"])
-            hops += 1
-    return found
+    return [s for s in spans if s["span_id"] in keep]
+
+
+def _on_path(item: dict[str, Any], on_path: set[str], window: tuple[float, float]) -> bool:
+    """Whether a record known only by its trace id belongs to the shown part of the trace:
+    it names one of its spans, or, naming none, happened while those spans ran."""
+    span_id = item_span_id(item)
+    if span_id is not None:
+        return span_id in on_path
+    return window[0] <= item["ts"] <= window[1]
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def item_span_id(item: dict[str, Any]) -> str | None:
+    """The span a log or error says it happened in, if it says so."""
+    attrs, extra = _dict(item.get("attributes")), _dict(item.get("extra"))
+    for value in (attrs.get("span_id"), _dict(extra.get("span")).get("span_id"),
+                  _dict(_dict(extra.get("contexts")).get("trace")).get("span_id")):
+        if isinstance(value, str) and value:
+            return value.lower()
+    return None

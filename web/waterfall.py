@@ -30,6 +30,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from collector.span_queries import item_span_id
+
 MAX_NESTING = 32
 MIN_WIDTH_PCT = 0.3
 PALETTE_SIZE = 8
@@ -226,16 +228,6 @@ def pct(value_ms: float, total_ms: float) -> float:
 
 def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
-
-
-def item_span_id(item: dict[str, Any]) -> str | None:
-    """The span a log or error says it happened in, if it says so."""
-    attrs, extra = _dict(item.get("attributes")), _dict(item.get("extra"))
-    for value in (attrs.get("span_id"), _dict(extra.get("span")).get("span_id"),
-                  _dict(_dict(extra.get("contexts")).get("trace")).get("span_id")):
-        if isinstance(value, str) and value:
-            return value.lower()
-    return None
 
 
 def _label(item: dict[str, Any]) -> str:

@@ -3,7 +3,9 @@
 A gateway and an inventory service traced with the OpenTelemetry Python SDK
 (``opentelemetry-exporter-otlp-proto-http``, the trace context propagated
 between them) and a Flask app traced by ``sentry-sdk``
-(``traces_sample_rate=1.0``) report to a real ``lookout serve``. A person
+(``traces_sample_rate=1.0``) report to a real ``lookout serve``; so do a
+FastAPI app under sentry-sdk, the Node OpenTelemetry SDK and ``@sentry/node``
+(both from npm, tests/js). A person
 pastes the trace id (or the request id) into the search box and reads one
 page: the spans of both services as a tree on one time axis, their log lines
 and errors on the spans, links from there to the records and the issue,
@@ -12,6 +14,10 @@ subtrees that collapse. Screenshots at 1366 and 390 px: test-output/screenshots/
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -21,6 +27,26 @@ from tests.support.sentry_app import run_app
 from tests.web.conftest import EMAIL, PASSWORD, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
+
+FASTAPI_APP = """
+sentry_sdk.set_tag("service", "fastapi-shop")
+from fastapi import FastAPI, HTTPException
+from fastapi.testclient import TestClient
+app = FastAPI()
+
+@app.get("/orders/{order_id}")
+async def order(order_id: int):
+    with sentry_sdk.start_span(op="db.query", name="SELECT * FROM orders"):
+        sentry_sdk.logger.warning("order {order_id} row is locked", order_id=order_id)
+    if order_id % 2:
+        raise RuntimeError(f"order {order_id} failed")
+    return {"ok": True}
+
+with TestClient(app, raise_server_exceptions=False) as client:
+    client.get("/orders/3", headers={"X-Request-ID": "fastapi-req-3"})
+sentry_sdk.flush(timeout=10)
+print("flushed", flush=True)
+"""
 
 FLASK_APP = """
 import logging
@@ -153,23 +179,23 @@ def test_sentry_sdk_flask_waterfall(page, live, tmp_path):
     _no_sideways_scroll(page, 390)
 
 
-def test_opentelemetry_js_waterfall(page, live, tmp_path):
-    """The Node OpenTelemetry SDK (npm): a SERVER span with its DB call, a log line and
-    an exception event, shown on one page."""
-    import json
-    import shutil
-    import subprocess
-    from pathlib import Path
-
+def _node(script: str, *args: str) -> str:
     js = Path(__file__).resolve().parent.parent / "js"
     node = shutil.which("node")
     if node is None or not (js / "node_modules").is_dir():
         pytest.skip("needs node and the npm packages of tests/js (npm ci --prefix tests/js)")
-    key = urlsplit(live.create_project("node-otel")).username or ""
-    result = subprocess.run([node, str(js / "otel_app.mjs"), f"{live.url}/v1", key, "2"],
-                            cwd=js, capture_output=True, text=True, timeout=90)
+    result = subprocess.run([node, str(js / script), *args], cwd=js, capture_output=True,
+                            text=True, timeout=90)
     assert result.returncode == 0, result.stdout + result.stderr
-    trace_ids = json.loads(next(line for line in result.stdout.splitlines()
+    return result.stdout
+
+
+def test_opentelemetry_js_waterfall(page, live, tmp_path):
+    """The Node OpenTelemetry SDK (npm): a SERVER span with its DB call, a log line and
+    an exception event, shown on one page."""
+    key = urlsplit(live.create_project("node-otel")).username or ""
+    out = _node("otel_app.mjs", f"{live.url}/v1", key, "2")
+    trace_ids = json.loads(next(line for line in out.splitlines()
                                 if line.startswith("TRACES "))[len("TRACES "):])
 
     page.set_viewport_size({"width": 1366, "height": 900})
@@ -185,3 +211,46 @@ def test_opentelemetry_js_waterfall(page, live, tmp_path):
     page.set_viewport_size({"width": 390, "height": 844})
     page.reload()
     _no_sideways_scroll(page, 390)
+
+
+def _one_request_page(page, url: str, request_id: str, shot: str) -> list[str]:
+    """Open a request's page as a person would; the waterfall's span names."""
+    page.set_viewport_size({"width": 1366, "height": 900})
+    _login(page, url)
+    page.fill("header input[name=q]", request_id)
+    page.press("header input[name=q]", "Enter")
+    page.wait_for_url(f"**/requests/{request_id}")
+    names = [n.strip() for n in page.locator(".wf .wf-title").all_inner_texts()]
+    screenshot(page, f"{shot}-1366")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.reload()
+    _no_sideways_scroll(page, 390)
+    page.set_viewport_size({"width": 1366, "height": 900})
+    return names
+
+
+def test_sentry_sdk_fastapi_waterfall(page, live, tmp_path):
+    dsn = live.create_project("fastapi")
+    out = run_app(tmp_path / "fastapi", dsn, FASTAPI_APP, options={"traces_sample_rate": 1.0})
+    assert "flushed" in out.stdout, out.stdout + out.stderr
+    names = _one_request_page(page, live.url, "fastapi-req-3", "waterfall-fastapi")
+    assert names[0] == "/orders/{order_id}" and "SELECT * FROM orders" in names
+    assert page.locator(".reqline").inner_text().split()[:3] == ["GET", "/orders/{order_id}",
+                                                                 "500"]
+    items = page.locator(".wf-items").all_inner_texts()
+    assert any("RuntimeError: order 3 failed" in text for text in items), items
+    assert any("order 3 row is locked" in text for text in items), items
+
+
+def test_sentry_node_waterfall(page, live, tmp_path):
+    """@sentry/node (npm) with tracing: its request, DB span, log line and error."""
+    _node("sentry_app.mjs", live.create_project("node"), "2", "records")
+    names = _one_request_page(page, live.url, "node-1", "waterfall-sentry-node")
+    # The script's two fetches share one trace: the page shows node-1's part of it (the
+    # fetch that called it, its server span, its DB span), not its sibling node-0.
+    assert names == ["GET 127.0.0.1", "GET", "SELECT orders"], names
+    assert page.locator(".reqline").inner_text().split()[2] == "500"
+    items = page.locator(".wf-items").all_inner_texts()
+    assert any("TypeError: order 1 is broken" in text for text in items), items
+    assert any("order 1 looked up" in text for text in items), items
+    assert "order 0 looked up" not in page.locator("main").inner_text()
