@@ -290,7 +290,11 @@ def build(spans: list[dict[str, Any]], items: list[dict[str, Any]], total: int |
         sid = item_span_id(item)
         row = by_span.get(sid) if sid else None
         if row is None:
-            row = _covering(by_service.get(str(item.get("service") or ""), []), at_ms)
+            # On its service's innermost open span at its time; a service with no spans
+            # in the trace (a Sentry SDK's logs named after its events' service tag,
+            # while its spans carry none) on any span open then.
+            service = str(item.get("service") or "")
+            row = _covering(by_service[service] if service in by_service else rows, at_ms)
         if row is None:
             unplaced.append(item)
             unplaced_marks.append(mark)

@@ -106,6 +106,7 @@ def test_ticks_are_round_and_within_the_axis():
 
 
 def test_logs_and_errors_go_on_their_span_else_the_open_span_of_their_service():
+    """...or, for a service with no spans in the trace, on the innermost span open then."""
     spans = [span("a1", None, 10.0, 100, "gw"), span("b1", "a1", 10.02, 50, "inv"),
              span("b2", "b1", 10.03, 10, "inv")]
     items = [
@@ -118,13 +119,15 @@ def test_logs_and_errors_go_on_their_span_else_the_open_span_of_their_service():
         {"kind": "log", "id": 4, "ts": 10.035, "service": "inv", "level": "warning",
          "message": "by time: innermost open span of inv", "attributes": {}},
         {"kind": "log", "id": 5, "ts": 10.09, "service": "other", "level": "info",
-         "message": "no span of its service", "attributes": {}},
+         "message": "a service without spans: the span open then", "attributes": {}},
+        {"kind": "log", "id": 6, "ts": 10.09, "service": "inv", "level": "info",
+         "message": "its service's spans had ended", "attributes": {}},
         {"kind": "request", "id": 9, "ts": 10.0, "service": "gw"},
     ]
     f = w.build(spans, items)
     on = {r.span["span_id"]: [i["id"] for i in r.items] for r in f.rows}
-    assert on == {"a1": [2], "b1": [1], "b2": [3, 4]}
-    assert [i["id"] for i in f.unplaced] == [5]
+    assert on == {"a1": [2, 5], "b1": [1], "b2": [3, 4]}
+    assert [i["id"] for i in f.unplaced] == [6]
     mark = next(m for r in f.rows for m in r.marks if m.id == 4)
     assert (mark.kind, mark.level) == ("log", "warning") and mark.pct == pytest.approx(35)
     assert items[0]["on_span"] == "b1" and items[0]["on_span_name"] == "span b1"
