@@ -14,17 +14,20 @@ from lookout.projects import create_project
 from lookout.storage import DAY, StorageStats, day_of
 
 TODAY = day_of(time.time())
+# A time of day that has already passed today (records from the future are refused),
+# the same for every day: halfway between midnight and now, at most noon.
+AT = max(0.001, min(43_200.0, (time.time() - TODAY) / 2))
 
 
 async def _ingest(client, project, logs_per_day: dict[int, int], error: bool = True) -> None:
-    """``n`` logs ``age`` days before today (at noon UTC) for each age, n in the mapping,
-    and an error five days ago."""
-    body = {"logs": [{"message": f"m{age}-{i}", "ts": TODAY - age * DAY + 43_200}
+    """``n`` logs ``age`` days before today (at ``AT`` past midnight UTC) for each age, n
+    in the mapping, and an error five days ago."""
+    body = {"logs": [{"message": f"m{age}-{i}", "ts": TODAY - age * DAY + AT}
                      for age, n in logs_per_day.items() for i in range(n)],
-            "errors": [{"message": "boom", "ts": TODAY + 43_200 - 5 * DAY}] if error else []}
+            "errors": [{"message": "boom", "ts": TODAY + AT - 5 * DAY}] if error else []}
     resp = await client.post(f"/api/{project.id}/ingest", content=msgspec.json.encode(body),
                              headers={"X-Lookout-Key": project.public_key})
-    assert resp.status_code == 202, resp.text
+    assert resp.status_code == 202 and not resp.json()["rejected"], resp.text
 
 
 def _day_counts(engine) -> list[str]:
