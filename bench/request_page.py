@@ -39,7 +39,15 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sentry_ingest import LOOKOUT, _cli, _drop_pg, _free_port, _pg_database
+from sentry_ingest import (
+    LOOKOUT,
+    _cli,
+    _drop_pg,
+    _free_port,
+    _pg_database,
+    db_arguments,
+    start_serve,
+)
 
 TRACE = "5c0ffee0000000000000000000000001"
 SERVICES = ("gateway", "orders", "inventory", "payments", "shipping")
@@ -158,18 +166,8 @@ def run_one(db_url: str, args: argparse.Namespace, workdir: str) -> dict[str, tu
     token = _cli(env, workdir, "token", "create", "bench")
     subprocess.run([LOOKOUT, "user", "create", EMAIL, "--password-stdin"], env=env, cwd=workdir,
                    input=PASSWORD + "\n", text=True, check=True, capture_output=True)
-    server = subprocess.Popen([LOOKOUT, "serve", "--port", str(port)], env=env, cwd=workdir,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = start_serve(env, workdir, port)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{base}/readyz", timeout=1).raise_for_status()
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError("lookout serve did not start") from None
-                time.sleep(0.05)
         t0 = time.time() - 300
         traces, logs = trace_bodies(t0, args.spans, args.logs, args.errors)
         otlp = {"Authorization": f"Bearer {key}"}
@@ -222,9 +220,7 @@ def main() -> None:
     parser.add_argument("--logs", type=int, default=300)
     parser.add_argument("--errors", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=60)
-    parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
-    parser.add_argument("--pg-url", default=os.environ.get(
-        "LOOKOUT_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"))
+    db_arguments(parser)
     args = parser.parse_args()
     print(f"trace: {args.spans} spans over {len(SERVICES)} services, {args.logs} logs, "
           f"{args.errors} errors; baseline: no spans, same logs and errors; "

@@ -168,6 +168,30 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def start_serve(env: dict[str, str], workdir: str, port: int) -> subprocess.Popen[bytes]:
+    """``lookout serve`` on ``port`` once it answers ``/readyz`` (within 30 s), for the
+    bench scripts that drive a real server; stopped with :func:`stop_serve`."""
+    server = subprocess.Popen([LOOKOUT, "serve", "--port", str(port)], env=env, cwd=workdir,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1).close()
+            return server
+        except OSError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                server.kill()
+                raise RuntimeError("lookout serve did not start") from None
+            time.sleep(0.05)
+
+
+def db_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--db`` and ``--pg-url``, as every bench script that runs on both databases takes them."""
+    parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
+    parser.add_argument("--pg-url", default=os.environ.get(
+        "LOOKOUT_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"))
+
+
 def _cli(env: dict[str, str], workdir: str, *args: str) -> str:
     out = subprocess.run([LOOKOUT, *args], env=env, cwd=workdir, capture_output=True, text=True,
                          timeout=120, check=True)
@@ -187,18 +211,8 @@ def run_one(db_url: str, events: int, workdir: str, tags: int = 2) -> dict[str, 
     host = f"127.0.0.1:{port}"
     sentry = [_request_bytes(host, "POST", p, h, b) for p, h, b in recorded]
     health = [_request_bytes(host, "GET", "/healthz", {}, b"")] * events
-    server = subprocess.Popen([LOOKOUT, "serve", "--port", str(port)], env=env, cwd=workdir,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = start_serve(env, workdir, port)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"http://{host}/readyz", timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError("lookout serve did not start") from None
-                time.sleep(0.05)
         base_secs, base_status = asyncio.run(replay(port, health))
         cpu_before = _cpu_seconds(server.pid)
         secs, statuses = asyncio.run(replay(port, sentry))
@@ -281,9 +295,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--tags", type=int, default=2, choices=range(len(TAGS) + 1),
                         help="custom tags per event (counted per issue)")
-    parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
-    parser.add_argument("--pg-url", default=os.environ.get(
-        "LOOKOUT_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"))
+    db_arguments(parser)
     args = parser.parse_args()
     print(f"{args.events} error events, one per request, {IN_FLIGHT} in flight, "
           f"{args.tags} custom tags each")

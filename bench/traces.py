@@ -26,11 +26,9 @@ import asyncio
 import gzip
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -44,7 +42,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sentry_ingest import (
     IN_FLIGHT,
-    LOOKOUT,
     RecordingTransport,
     _cli,
     _cpu_seconds,
@@ -52,7 +49,9 @@ from sentry_ingest import (
     _free_port,
     _pg_database,
     _request_bytes,
+    db_arguments,
     replay,
+    start_serve,
 )
 
 from collector import tables
@@ -134,18 +133,8 @@ def run_one(db_url: str, transactions: int, logs: int, workdir: str) -> dict[str
     ingest_raw = [_request_bytes(host, "POST", f"/api/{project_id}/ingest", {
         "X-Lookout-Key": key, "Content-Type": "application/json", "Content-Encoding": "gzip"},
         b) for b in ingest]
-    server = subprocess.Popen([LOOKOUT, "serve", "--port", str(port)], env=env, cwd=workdir,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = start_serve(env, workdir, port)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"http://{host}/readyz", timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError("lookout serve did not start") from None
-                time.sleep(0.05)
         health = [_request_bytes(host, "GET", "/healthz", {}, b"")] * transactions
         health_secs, _ = asyncio.run(replay(port, health))
         cpu = _cpu_seconds(server.pid)
@@ -184,9 +173,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--transactions", type=int, default=10_000)
     parser.add_argument("--logs", type=int, default=100_000)
-    parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
-    parser.add_argument("--pg-url", default=os.environ.get(
-        "LOOKOUT_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"))
+    db_arguments(parser)
     args = parser.parse_args()
     print(f"{args.transactions} sentry-sdk transactions (one envelope each) and {args.logs} "
           f"log records ({PER_REQUEST}/request, gzip); {IN_FLIGHT} in flight")
