@@ -40,6 +40,7 @@ from collector.buckets import COLUMNS as BUCKETS
 from collector.normalize import RowBatch
 from collector.store import write_rows
 from lookout.db import create_engine
+from lookout.jobs import Jobs
 from lookout.migrate import upgrade
 from lookout.settings import Settings
 from rules.config import parse_rules
@@ -167,7 +168,8 @@ async def detection(url: str, rules_text: str, trials: int) -> list[float]:
 """ for i in range(trials))
     alerting.ruleset.rules = parse_rules(rules_text + extra)
     scheduler = AsyncIOScheduler()
-    await alerting.start(scheduler, background_jobs=True)
+    jobs = Jobs(scheduler)
+    await alerting.start(jobs, background_jobs=True)
     scheduler.start()
     latencies = []
     try:
@@ -191,8 +193,8 @@ async def detection(url: str, rules_text: str, trials: int) -> list[float]:
             else:
                 raise RuntimeError(f"no Slack post for trial {i} within 30 s")
     finally:
-        scheduler.shutdown(wait=False)
         await alerting.stop()
+        await jobs.stop(10.0)
         await engine.dispose()
         slack.stop()
     return latencies

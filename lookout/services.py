@@ -18,6 +18,7 @@ from collector.sentry.services import ServiceMemory
 from collector.writer import BatchWriter
 from lookout import meta
 from lookout.db import create_engine, now
+from lookout.jobs import Jobs
 from lookout.projects import KeyCache
 from lookout.settings import RETENTION_KINDS, Settings
 from lookout.sqlite_space import reclaim
@@ -27,6 +28,8 @@ from rules.runtime import Alerting
 log = logging.getLogger("lookout")
 
 RETENTION_EVERY_SECONDS = 3600
+# How long a stop waits for a running background job (inside uvicorn's graceful shutdown).
+JOB_STOP_WAIT_SECONDS = 10.0
 
 
 @dataclass
@@ -38,6 +41,7 @@ class Services:
     limits: Limits
     limiter: RateLimiter | None = None
     scheduler: AsyncIOScheduler = field(default_factory=AsyncIOScheduler)
+    jobs: Jobs = field(init=False)
     secret_key: str = ""
     alerting: Alerting | None = None
     # Last points of cumulative OTLP metric series (collector.otlp.cumulative).
@@ -46,6 +50,9 @@ class Services:
     storage: StorageStats | None = None
     # The service Sentry events name, for the logs and metrics of the same app.
     sentry_services: ServiceMemory = field(default_factory=ServiceMemory)
+
+    def __post_init__(self) -> None:
+        self.jobs = Jobs(self.scheduler)
 
     @classmethod
     def build(cls, settings: Settings, engine: AsyncEngine | None = None) -> Services:
@@ -79,23 +86,19 @@ class Services:
         self.secret_key = self.settings.secret_key or await meta.secret_key(self.engine)
         self.writer.start()
         if self.alerting is not None:
-            await self.alerting.start(self.scheduler, background_jobs=background_jobs)
+            await self.alerting.start(self.jobs, background_jobs=background_jobs)
         if background_jobs:
-            self.scheduler.add_job(self.run_retention, "interval",
-                                   seconds=RETENTION_EVERY_SECONDS, id="retention",
-                                   max_instances=1, coalesce=True)
+            self.jobs.every("retention", RETENTION_EVERY_SECONDS, self.run_retention)
             # First figures soon after start, then every LOOKOUT_STORAGE_INTERVAL.
-            self.scheduler.add_job(self.refresh_storage, "interval",
-                                   seconds=self.settings.storage_interval, id="storage",
-                                   next_run_time=datetime.now(UTC) + timedelta(seconds=5),
-                                   max_instances=1, coalesce=True)
+            self.jobs.every("storage", self.settings.storage_interval, self.refresh_storage,
+                            next_run_time=datetime.now(UTC) + timedelta(seconds=5))
             self.scheduler.start()
 
     async def stop(self) -> None:
-        if self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
         if self.alerting is not None:
             await self.alerting.stop()
+        # Before the engine goes: a storage refresh or retention run finishes, or is cut off.
+        await self.jobs.stop(JOB_STOP_WAIT_SECONDS)
         await self.writer.stop()
         await self.engine.dispose()
 

@@ -15,10 +15,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from lookout import metrics
+from lookout.jobs import Jobs
 from lookout.settings import Settings
 from rules.actions import Actions
 from rules.config import Rule, RulesError, load_rules
@@ -80,17 +80,14 @@ class Alerting:
         log.info("rules loaded", extra={"file": path, "rules": len(rules)})
         return True
 
-    async def start(self, scheduler: AsyncIOScheduler, *, background_jobs: bool) -> None:
+    async def start(self, jobs: Jobs, *, background_jobs: bool) -> None:
         self.load()
         if not background_jobs:
             return
-        scheduler.add_job(self.run_tick, "interval", seconds=self.settings.eval_interval,
-                          id="rules-eval", max_instances=1, coalesce=True)
-        scheduler.add_job(self.run_prune, "interval", seconds=PRUNE_EVERY_SECONDS,
-                          id="rules-prune", max_instances=1, coalesce=True)
+        jobs.every("rules-eval", self.settings.eval_interval, self.run_tick)
+        jobs.every("rules-prune", PRUNE_EVERY_SECONDS, self.run_prune)
         if self.sender is not None:
-            scheduler.add_job(self.run_send, "interval", seconds=SEND_EVERY_SECONDS,
-                              id="slack-send", max_instances=1, coalesce=True)
+            jobs.every("slack-send", SEND_EVERY_SECONDS, self.run_send)
         try:
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.load)
             self._sighup = True

@@ -124,7 +124,7 @@ def click_body(action_id: str, alert_id: int, username: str = "alice",
 async def alerting(services: Services) -> AsyncIterator[Alerting]:
     """The services' Alerting, started without background jobs (tests tick by hand)."""
     assert services.alerting is not None
-    await services.alerting.start(services.scheduler, background_jobs=False)
+    await services.alerting.start(services.jobs, background_jobs=False)
     yield services.alerting
     await services.alerting.stop()
     await services.engine.dispose()

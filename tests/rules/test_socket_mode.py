@@ -51,7 +51,9 @@ async def test_click_over_socket_mode(settings: Settings, clock: FakeClock,
         alerting.ruleset.rules = parse_rules(RULE)
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-        await alerting.start(AsyncIOScheduler(), background_jobs=True)
+        from lookout.jobs import Jobs
+
+        await alerting.start(Jobs(AsyncIOScheduler()), background_jobs=True)
         try:
             clock.advance(60)
             await add_requests(alerting.store.engine, clock() - 30, "api", 100, 10)
