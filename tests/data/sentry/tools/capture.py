@@ -10,7 +10,7 @@ they send, decompressed, as ``<client>/<case>.envelope`` or ``.json`` (the
 CLIENT is ``sentry-python-2`` / ``sentry-python-1`` (PYTHON: an interpreter
 with that sentry-sdk), ``raven-python`` (an interpreter with ``raven``) or
 ``sentry-node`` (NODE: ``node``, run where ``@sentry/node`` is installed; set
-NODE_PATH). The scripts the clients run are beside this file; SCRIPT picks
+NODE_PATH) or ``sentry-cli`` (PYTHON: any interpreter; SENTRY_CLI names the binary). The scripts the clients run are beside this file; SCRIPT picks
 another one than the client's usual (``app_python_stack.py``, ``app_raven_stack.py``,
 ``app_node_stack.js``: messages sent with their stack).
 """
@@ -98,7 +98,8 @@ def main() -> None:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     dsn = f"http://{'a' * 32}@127.0.0.1:{server.server_port}/1"
     script = {"sentry-python-2": "app_python.py", "sentry-python-1": "app_python.py",
-              "raven-python": "app_raven.py", "sentry-node": "app_node.js"}[client]
+              "raven-python": "app_raven.py", "sentry-node": "app_node.js",
+              "sentry-cli": "app_sentry_cli.py"}[client]
     if len(sys.argv) > 3:
         script = sys.argv[3]
     # Run from an unrelated directory as well, so no frame is in-app (a common setup).
