@@ -147,6 +147,10 @@ def start_server(workdir: Path, db_url: str | None = None, env: dict[str, str] |
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("LOOKOUT_")}
     full_env["LOOKOUT_DATABASE_URL"] = db_url or f"sqlite+aiosqlite:///{workdir / 'lookout.db'}"
     full_env["LOOKOUT_BASE_URL"] = f"http://127.0.0.1:{port}"
+    # httpx keeps an idle connection 5 s, as long as the server's default keep-alive: a
+    # test request sent just as the server closes one fails ("Server disconnected"). The
+    # default itself is tested in tests/lookout/test_http_limits.py.
+    full_env["LOOKOUT_KEEPALIVE_TIMEOUT"] = "30"
     full_env.update(env or {})
     server = LookoutServer(workdir, port, full_env, log_path=workdir / f"serve-{port}.log",
                            nofile=nofile)

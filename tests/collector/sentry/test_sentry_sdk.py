@@ -225,3 +225,48 @@ def test_malformed_envelopes_against_the_real_server(server_factory):
             assert resp.json()["error"]
         assert client.get(f"{server.url}/readyz").status_code == 200
         assert client.post(url, content=good, headers=auth).status_code == 200
+
+
+NO_TRACING_APP = """
+sentry_sdk.set_tag("service", "fastapi-shop")
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+app = FastAPI()
+
+@app.get("/orders/{order_id}")
+async def order(order_id: int):
+    sentry_sdk.logger.warning("order {order_id} row is locked", order_id=order_id)
+    raise RuntimeError(f"order {order_id} failed")
+
+with TestClient(app, raise_server_exceptions=False) as client:
+    for n in (1, 2):
+        client.get(f"/orders/{n}", headers={"X-Request-ID": f"no-tracing-{n}"})
+sentry_sdk.flush(timeout=10)
+print("flushed", flush=True)
+"""
+
+
+def test_without_tracing_a_request_page_shows_only_that_request(server_factory, db_url,
+                                                                 tmp_path):
+    """sentry-sdk without tracing: each error carries the X-Request-ID header its request
+    had, but every record of the process shares one propagation trace id (sentry-sdk 2.75
+    starts no new trace per request without an incoming trace header). So a trace id with
+    no spans does not identify a request: the request page shows that request's error and
+    not the other request's (nor either log); the trace id finds them all."""
+    server = server_factory(db_url=db_url)
+    dsn = server.create_project("shop")
+    api = httpx.Client(base_url=server.url,
+                       headers={"Authorization": f"Bearer {server.create_token()}"})
+    assert "flushed" in run_app(tmp_path / "app", dsn, NO_TRACING_APP).stdout
+    traces = set()
+    for n in (1, 2):
+        items = api.get(f"/api/v1/requests/no-tracing-{n}").json()["items"]
+        assert [(i["kind"], i["message"]) for i in items] == [
+            ("error", f"RuntimeError: order {n} failed")], items
+        traces.add(items[0]["trace_id"])
+    (trace_id,) = traces  # one trace id for both requests
+    whole = _poll(lambda: api.get(f"/api/v1/requests/{trace_id}").json()["items"],
+                  lambda items: len(items) == 2)
+    assert sorted(i["message"] for i in whole) == ["order 1 row is locked",
+                                                   "order 2 row is locked"]
+    assert {i["service"] for i in whole} == {"fastapi-shop"}
