@@ -248,9 +248,14 @@ def plan(rows: list[dict[str, Any]], now: float, is_pg: bool,
         values = ", ".join([_ERROR_VALUES] * len(chunk))
         params = [r.get(c) for r in chunk for c in ERROR_COLUMNS]
         if is_pg:
-            alone = last and len(ordered) <= ROWS_PER_INSERT and not has_users and not has_tags
+            alone = last and len(ordered) <= ROWS_PER_INSERT and not has_users
             mode = "last" if alone else "rows"
-            result = yield (_PG_INSERT_AND_COUNT.format(values=values), [*params, now], mode)
+            tagged = event_tag_columns(chunk, tag_limits) if has_tags else None
+            if tagged:  # step 6 in the same statement, over the events it inserted
+                result = yield (_pg_insert_count_and_tag_sql(tag_limits).format(values=values),
+                                [*params, now, *tagged], mode)
+            else:
+                result = yield (_PG_INSERT_AND_COUNT.format(values=values), [*params, now], mode)
         else:
             result = yield (_INSERT_ERRORS.format(values=values), params, "rows")
         new.update((r[0], r[1]) for r in result)
@@ -270,8 +275,6 @@ def plan(rows: list[dict[str, Any]], now: float, is_pg: bool,
                 slot[1], slot[2] = min(slot[1], row["ts"]), max(slot[2], row["ts"])
         yield from _chunked(_PG_UPSERT_TAGS, [(i, "user", u, int(s[0]), s[1], s[2])
                                            for (i, u), s in sorted(users.items())])
-        if has_tags:
-            yield from _upsert_custom_tags(inserted, tag_limits, is_pg)
         return inserted
     deltas: dict[int, _IssueDelta] = {}
     for row in inserted:
@@ -286,7 +289,7 @@ def plan(rows: list[dict[str, Any]], now: float, is_pg: bool,
         yield from _chunked(_UPSERT_TAGS, [(i, k, v, int(s[0]), s[1], s[2]) for i, d in items
                                            for (k, v), s in sorted(d.tags.items())])
     if has_tags:
-        yield from _upsert_custom_tags(inserted, tag_limits, is_pg)
+        yield from _sqlite_upsert_custom_tags(inserted, tag_limits)
     return inserted
 
 
@@ -353,29 +356,66 @@ def custom_tag_counts(rows: list[dict[str, Any]], limits: TagLimits
     return out
 
 
-def _upsert_custom_tags(inserted: list[dict[str, Any]], limits: TagLimits, is_pg: bool
-                        ) -> Generator[Step, Any, None]:
-    """Step 6: the capped upsert of a batch's custom tags, as one statement.
+def event_tag_columns(rows: list[dict[str, Any]], limits: TagLimits
+                      ) -> list[list[Any]] | None:
+    """Step 6 on PostgreSQL: each event's counted tags as four arrays (project ids, event
+    ids, keys, values), capped as :func:`custom_tag_counts` caps the batch: a key beyond
+    the cap is left out, a value beyond it becomes :data:`OTHER_VALUE`.
 
-    The tuples travel as arrays (PostgreSQL) or one JSON text (SQLite), so the
-    statement's text never changes and is prepared once per connection: a text
-    per batch size would be prepared again and again (about 4 ms each on SQLite).
+    Per event, not per (issue, key, value), so the statement counts only the events its
+    insert really stored (a retried event is not counted twice). None when none has tags.
+    """
+    counts = custom_tag_counts(rows, limits)
+    if not counts:
+        return None
+    kept = {(i, k, v) for i, k, v, *_ in counts}
+    keys = {(i, k) for i, k, *_ in counts}
+    columns: list[list[Any]] = [[], [], [], []]
+    events: set[tuple[int, str]] = set()
+    for row in rows:
+        tags = row.get("tags")
+        event = (row["project_id"], row["event_id"])
+        if not tags or event in events:
+            continue
+        events.add(event)
+        issue_id = row["issue_id"]
+        for key, value in tags.items():
+            if (issue_id, key) in keys:
+                columns[0].append(event[0])
+                columns[1].append(event[1])
+                columns[2].append(key)
+                columns[3].append(value if (issue_id, key, value) in kept else OTHER_VALUE)
+    return columns if columns[0] else None
+
+
+def _sqlite_upsert_custom_tags(inserted: list[dict[str, Any]], limits: TagLimits
+                               ) -> Generator[Step, Any, None]:
+    """Step 6 on SQLite: the capped upsert of a batch's custom tags, as one statement.
+
+    The tuples travel as one JSON text, so the statement's text never changes and is
+    prepared once per connection: a text per batch size would be prepared again and
+    again (about 4 ms each).
     """
     tuples = custom_tag_counts(inserted, limits)
-    if not tuples:
-        return
-    if is_pg:
-        columns = list(zip(*tuples))
-        yield (_pg_custom_tags_sql(limits), [list(c) for c in columns], "rows")
-    else:
+    if tuples:
         yield (_sqlite_custom_tags_sql(limits), [_encode(tuples).decode()], "rows")
 
 
 @functools.lru_cache(maxsize=8)
-def _pg_custom_tags_sql(limits: TagLimits) -> str:
-    return (_UPSERT_CUSTOM_TAGS.format(rows=_PG_TAG_ROWS, max_keys=int(limits.max_keys),
-                                       max_values=int(limits.max_values))
-            .replace("MIN(", "LEAST(").replace("MAX(", "GREATEST("))
+def _pg_insert_count_and_tag_sql(limits: TagLimits) -> str:
+    """:data:`_PG_INSERT_AND_COUNT` with step 6 as more CTEs: the custom tags of the
+    events ``ins`` inserted, written after ``counted`` holds their issues' row locks
+    (one round trip per batch instead of two)."""
+    upsert = (_UPSERT_CUSTOM_TAGS.format(rows=_PG_EVENT_TAG_ROWS, max_keys=int(limits.max_keys),
+                                         max_values=int(limits.max_values))
+              .replace("MIN(", "LEAST(").replace("MAX(", "GREATEST("))
+    ctes, insert = upsert.removeprefix("WITH ").split("INSERT INTO issue_tags", 1)
+    insert = "INSERT INTO issue_tags" + insert.replace(
+        "WHERE true", "WHERE (SELECT count(*) FROM counted) >= 0")
+    head, tail = _PG_INSERT_AND_COUNT.rsplit("SELECT project_id, event_id FROM ins", 1)
+    assert head.endswith(") ") and not tail
+    return (f"{head[:-1]}, {ctes.rstrip()}, custom AS ({insert}) "
+            "SELECT project_id, event_id FROM ins")
 
 
 @functools.lru_cache(maxsize=8)
@@ -565,11 +605,15 @@ _UPSERT_TAGS = (
     "first_seen = MIN(issue_tags.first_seen, excluded.first_seen), "
     "last_seen = MAX(issue_tags.last_seen, excluded.last_seen)")
 _PG_UPSERT_TAGS = _UPSERT_TAGS.replace("MIN(", "LEAST(").replace("MAX(", "GREATEST(")
-# Step 6. The batch's (issue_id, key, value, count, first, last) tuples: six arrays on
-# PostgreSQL, a JSON list of lists on SQLite.
-_PG_TAG_ROWS = ("SELECT * FROM unnest(CAST(? AS BIGINT[]), CAST(? AS TEXT[]), CAST(? AS TEXT[]), "
-                "CAST(? AS BIGINT[]), CAST(? AS DOUBLE PRECISION[]), "
-                "CAST(? AS DOUBLE PRECISION[]))")
+# Step 6. The batch's (issue_id, key, value, count, first, last) tuples: on PostgreSQL
+# counted from the inserted events (``ins``) and their tags (four arrays, see
+# event_tag_columns), on SQLite a JSON list of lists.
+_PG_EVENT_TAG_ROWS = (
+    "SELECT ins.issue_id, u.key, u.value, count(*), min(ins.ts), max(ins.ts) "
+    "FROM unnest(CAST(? AS BIGINT[]), CAST(? AS TEXT[]), CAST(? AS TEXT[]), "
+    "CAST(? AS TEXT[])) AS u (project_id, event_id, key, value) "
+    "JOIN ins ON ins.project_id = u.project_id AND ins.event_id = u.event_id "
+    "GROUP BY ins.issue_id, u.key, u.value")
 _SQLITE_TAG_ROWS = ("SELECT json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]'), "
                     "json_extract(j.value, '$[2]'), json_extract(j.value, '$[3]'), "
                     "json_extract(j.value, '$[4]'), json_extract(j.value, '$[5]') "

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from collector import tables
 from collector.issue_tables import issue_tags
-from collector.issues import OTHER_VALUE, TagLimits, custom_tag_counts
+from collector.issues import OTHER_VALUE, TagLimits, custom_tag_counts, event_tag_columns
 from lookout.projects import Project
 from lookout.settings import Settings
 from tests.support.sentry_envelopes import sdk_envelopes
@@ -178,6 +178,26 @@ def test_batch_counts_are_capped_before_the_statement() -> None:
     plan = {value: n for _, key, value, n, _, _ in counts if key == "plan"}
     assert plan == {"p0": 2, "p1": 2, OTHER_VALUE: 6}
     assert sum(plan.values()) == 10
+
+
+def test_postgresql_gets_each_events_tags_capped_as_the_batch_is() -> None:
+    """The PostgreSQL statement counts tags per inserted event: the arrays name each event
+    once (the same event twice in a batch is stored once), with the batch's caps applied."""
+    rows = [{"project_id": 1, "event_id": f"e{i}", "issue_id": 1, "ts": float(i),
+             "tags": {"plan": f"p{i % 5}", "k1": "x", "k2": "y"}} for i in range(10)]
+    rows += [{"project_id": 1, "event_id": "e0", "issue_id": 1, "ts": 0.0,  # a duplicate
+              "tags": {"plan": "p0", "k1": "x", "k2": "y"}},
+             {"project_id": 1, "event_id": "e99", "issue_id": 1, "ts": 99.0, "tags": {"k3": "z"}},
+             {"project_id": 1, "event_id": "e100", "issue_id": 1, "ts": 9.0, "tags": {}}]
+    projects, events, keys, values = event_tag_columns(rows, TagLimits(max_keys=3,
+                                                                       max_values=2))
+    assert set(projects) == {1} and len(events) == 30  # 10 events x 3 keys, k3 left out
+    assert "e99" not in events and "e100" not in events
+    plan = [v for k, v in zip(keys, values) if k == "plan"]
+    assert sorted(set(plan)) == sorted({"p0", "p1", OTHER_VALUE})
+    assert plan.count(OTHER_VALUE) == 6
+    assert event_tag_columns([{"project_id": 1, "event_id": "e", "issue_id": 1, "ts": 0.0,
+                               "tags": {}}], TagLimits(3, 2)) is None
 
 
 async def _ingest(client: httpx.AsyncClient, project: Project, tags: list[dict[str, str]]) -> None:
