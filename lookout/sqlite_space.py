@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 INCREMENTAL = 2  # PRAGMA auto_vacuum values: 0 none, 1 full, 2 incremental
 RECLAIM_STEP_PAGES = 2_000  # 8 MB of 4 KiB pages per write transaction
@@ -51,15 +51,21 @@ async def reclaim(engine: AsyncEngine, step_pages: int = RECLAIM_STEP_PAGES,
     deadline = time.monotonic() + budget_seconds
     while time.monotonic() < deadline:
         async with engine.connect() as conn:
-            free = int((await conn.execute(text("PRAGMA freelist_count"))).scalar() or 0)
+            free = await _free_pages(conn)
             if free == 0:
                 break
-            step = min(free, step_pages)
-            await conn.exec_driver_sql(f"PRAGMA incremental_vacuum({int(step)})")
+            # Through executescript: Python's sqlite3 ``execute`` steps a statement that
+            # returns no rows once, and each step of incremental_vacuum frees one page.
+            driver = (await conn.get_raw_connection()).driver_connection
+            await driver.executescript(f"PRAGMA incremental_vacuum({int(min(free, step_pages))})")
+            freed += free - await _free_pages(conn)
             await conn.commit()
-        freed += step
         await asyncio.sleep(0)  # let queued writes in between steps
     return freed
+
+
+async def _free_pages(conn: AsyncConnection) -> int:
+    return int((await conn.execute(text("PRAGMA freelist_count"))).scalar() or 0)
 
 
 def _sqlite_path(url_database: str | None) -> Path:
