@@ -7,6 +7,7 @@ can list them all at once and a bad SIGHUP reload can log why it was refused.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,11 +24,13 @@ GROUP_LABELS = ("service", "environment")
 THRESHOLD_KINDS = ("error_rate", "metric", "log_count")
 DEFAULT_WINDOW = 300.0
 DEFAULT_REPEAT = 4 * 3600.0
-MAX_TEXT_WINDOW = 3600.0  # free-text log rules scan raw rows: keep that bounded
+MAX_TEXT_WINDOW = 3600.0
+# Who an unacknowledged alert pages: a Slack user or user group id, or a group's handle.
+ESCALATION_TARGET = re.compile(r"[UWS][A-Z0-9]{2,20}|@[a-z0-9][a-z0-9._-]{0,79}")  # free-text log rules scan raw rows: keep that bounded
 
 _COMMON_KEYS = {"name", "kind", "service", "environment", "window", "for", "keep_firing_for",
                 "group_by", "repeat_interval", "channel", "runbook", "labels", "summary",
-                "max_groups"}
+                "max_groups", "escalate_after", "escalate_to"}
 _KIND_KEYS = {
     "error_rate": {"thresholds", "min_requests", "comparison"},
     "metric": {"thresholds", "metric", "aggregate", "comparison"},
@@ -102,6 +105,11 @@ class Rule:
     max_groups: int | None = None
     """Most alert groups (pending or firing) the rule keeps at once; None: the
     ``LOOKOUT_ALERT_MAX_GROUPS`` default. Beyond it, one "N more groups" alert."""
+    escalate_after: float | None = None
+    """A firing alert nobody acknowledged pages ``escalate_to`` after this long, and again
+    after each further ``escalate_after``, until acknowledged or resolved."""
+    escalate_to: tuple[str, ...] = ()
+    """Slack users (``U…``/``W…`` ids), user groups (``S…`` ids) or ``@handle`` of a group."""
 
     def describe(self) -> dict[str, Any]:
         """The rule as JSON for the API and UI."""
@@ -119,7 +127,8 @@ class Rule:
             "repeat_interval": self.repeat_interval, "channel": self.channel,
             "runbook": self.runbook, "summary": self.summary, "labels": self.labels,
             "metric": self.metric, "aggregate": self.aggregate, "query": self.query,
-            "max_groups": self.max_groups,
+            "max_groups": self.max_groups, "escalate_after": self.escalate_after,
+            "escalate_to": list(self.escalate_to),
         }
 
 
@@ -246,6 +255,7 @@ class _Parser:
             self.error(fields["repeat_interval"][1], f"{where}repeat_interval must be at least 1m")
         out["labels"] = self._labels(fields, where)
         out["group_by"] = self._group_by(fields, where)
+        self._escalation(fields, node, out, where)
         if kind in THRESHOLD_KINDS:
             out["thresholds"] = self._thresholds(fields, node, where)
         if kind in ("absence", "new_issue"):
@@ -313,6 +323,29 @@ class _Parser:
         except DurationError as exc:
             self.error(vnode, f"{where}{key}: {exc}")
             return None
+
+    def _escalation(self, fields: dict[str, Any], node: yaml.Node, out: dict[str, Any],
+                    where: str) -> None:
+        """``escalate_after`` and ``escalate_to``: both or neither."""
+        after = self._duration(fields, "escalate_after", None, where)  # type: ignore[arg-type]
+        if "escalate_after" in fields and after is not None and after < 60:
+            self.error(fields["escalate_after"][1], f"{where}escalate_after must be at least 1m")
+            after = None
+        targets: tuple[str, ...] = ()
+        if "escalate_to" in fields:
+            value = self.value(fields["escalate_to"][1])
+            if isinstance(value, str):
+                value = [value]
+            if not isinstance(value, list) or not value or not all(
+                    isinstance(v, str) and ESCALATION_TARGET.fullmatch(v) for v in value):
+                self.error(fields["escalate_to"][1], f"{where}escalate_to must list Slack user "
+                           "ids (U…), user group ids (S…) or user group handles (@oncall)")
+            else:
+                targets = tuple(dict.fromkeys(value))
+        if ("escalate_after" in fields) != ("escalate_to" in fields):
+            self.error(node, f"{where}escalate_after and escalate_to go together")
+        out["escalate_after"] = after
+        out["escalate_to"] = targets
 
     def _labels(self, fields: dict[str, Any], where: str) -> dict[str, str]:
         if "labels" not in fields:

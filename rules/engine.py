@@ -184,7 +184,8 @@ class Evaluator:
                           threshold=None if overflow else rule.thresholds.limit(
                               final.severity or ""),
                           notified_severity=final.notified_severity,
-                          last_notified_at=final.last_notified_at)
+                          last_notified_at=final.last_notified_at,
+                          escalated_at=final.escalated_at)
             if after is None:
                 values.update(state="resolved", resolved_at=now, resolved_by="lookout")
             await store.update_alert(conn, alert_id, **values)

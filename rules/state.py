@@ -13,6 +13,9 @@ resolved, following Prometheus/Alertmanager semantics:
   does not page (and re-escalating to a level already notified does not either);
 - a firing alert that is not acknowledged re-notifies every ``repeat_interval``
   (except ``new_issue`` alerts: a new issue is announced once);
+- with ``escalate_after``, a firing alert nobody acknowledged pages the rule's
+  ``escalate_to`` after that long, and again after each further ``escalate_after``
+  (PagerDuty's escalation; a page stands in for a repeat due at the same time);
 - silenced alerts keep their state but do not notify; when the silence ends
   and the alert still fires, whatever was held back is sent then (a first
   "fired" message if none was ever sent);
@@ -41,6 +44,7 @@ SEVERITY_RANK = {None: 0, "warning": 1, "critical": 2}
 
 # Notification events written to the outbox.
 FIRED, ESCALATED, REPEAT, RESOLVED = "fired", "escalated", "repeat", "resolved"
+PAGED = "paged"  # escalate_after elapsed without an acknowledgement
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +76,7 @@ class Track:
     last_notified_at: float | None = None
     acknowledged: bool = False
     evaluated_at: float | None = None  # the previous evaluation (None: use last_true_at)
+    escalated_at: float | None = None  # escalate_after counts from here (fired, last page)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,9 +114,10 @@ def rebase(track: Track, now: float, max_step: float) -> Track:
     if skew == 0:
         return replace(track, evaluated_at=now)
     notified = track.last_notified_at + skew if track.last_notified_at is not None else None
+    escalated = track.escalated_at + skew if track.escalated_at is not None else None
     return replace(track, active_since=track.active_since + skew,
                    last_true_at=track.last_true_at + skew, last_notified_at=notified,
-                   evaluated_at=now)
+                   escalated_at=escalated, evaluated_at=now)
 
 
 def step(rule: Rule, fingerprint: str, track: Track | None, obs: Observation | None,
@@ -161,17 +167,34 @@ def step(rule: Rule, fingerprint: str, track: Track | None, obs: Observation | N
             track = replace(track, value=value)
 
     if track.state == "pending" and now - track.active_since >= rule.for_:
-        track = replace(track, state="firing", fired_at=now)
+        track = replace(track, state="firing", fired_at=now, escalated_at=now)
         transitions.append(Transition("pending", "firing", track.severity, track.value, now))
 
     notify: list[str] = []
     if track.state == "firing" and not silenced and not track.acknowledged:
         event = _due(rule, track, now)
+        paged = event != FIRED and _page_due(rule, track, now)
+        if paged:
+            transitions.append(Transition("firing", "firing", track.severity, track.value, now,
+                                          "paged " + ", ".join(rule.escalate_to)))
+            if event == REPEAT:
+                event = None  # the page says it is still firing
         if event:
             notify.append(event)
             top = max(track.severity, track.notified_severity, key=SEVERITY_RANK.__getitem__)
             track = replace(track, notified_severity=top, last_notified_at=now)
+        if paged:
+            notify.append(PAGED)
+            track = replace(track, escalated_at=now, last_notified_at=now)
     return Step(track, transitions, notify)
+
+
+def _page_due(rule: Rule, track: Track, now: float) -> bool:
+    """Whether ``escalate_after`` has passed since the alert fired or last paged."""
+    if not rule.escalate_after or not rule.escalate_to:
+        return False
+    anchor = track.escalated_at if track.escalated_at is not None else track.fired_at
+    return anchor is not None and now - anchor >= rule.escalate_after
 
 
 def _due(rule: Rule, track: Track, now: float) -> str | None:

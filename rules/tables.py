@@ -60,6 +60,8 @@ alerts = Table(
     Column("acknowledged_at", Double, nullable=True),
     Column("notified_severity", String(16), nullable=True),
     Column("last_notified_at", Double, nullable=True),
+    # escalate_after counts from here: when the alert fired, then its last page (0823).
+    Column("escalated_at", Double, nullable=True),
     Column("channel", String(200), nullable=True),  # where to post (rule's or the default)
     Column("slack_channel", String(64), nullable=True),  # channel id Slack answered with
     Column("slack_ts", String(64), nullable=True),

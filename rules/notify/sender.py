@@ -60,7 +60,7 @@ from rules.config import Rule
 from rules.context import alert_context
 from rules.groups import OVERFLOW_KIND, overflow_message
 from rules.notify import lease as leases
-from rules.notify.slack_message import alert_blocks, summary_text, thread_text
+from rules.notify.slack_message import alert_blocks, escape, summary_text, thread_text
 
 log = logging.getLogger("lookout.slack")
 
@@ -108,6 +108,7 @@ class SlackSender:
         self.running = asyncio.Lock()  # one delivery run at a time in this process
         self.paused_until = 0.0  # Slack is down: no calls before this (clock time)
         self.outage_failures = 0  # consecutive outage failures, for the pause's backoff
+        self._group_ids: dict[str, str] = {}  # user group handle -> id (usergroups.list)
 
     async def run_once(self) -> int:
         """Deliver every due outbox row this instance can lease; returns rows sent."""
@@ -191,19 +192,48 @@ class SlackSender:
                                       self.base_url) if alert["kind"] != OVERFLOW_KIND else []
         blocks = alert_blocks(alert, self.base_url, runbook, summary, context)
         if alert["slack_ts"] is None:
-            if row.event in ("fired", "escalated", "repeat"):
+            if row.event in ("fired", "escalated", "repeat", "paged"):
                 await self._post(held, alert, text, blocks)
             # Nothing was ever posted (silenced or acknowledged before the first
             # message): an update or reply has nothing to attach to.
             return
         await self._call(held, "chat.update", channel=alert["slack_channel"],
                          ts=alert["slack_ts"], text=text, blocks=blocks)
-        reply = thread_text(row.event, _as_queued(alert, row), row.actor) \
-            if row.event != "fired" else None
+        mentions = await self._mentions(held, rule.escalate_to) \
+            if row.event == "paged" and rule is not None else None
+        reply = thread_text(row.event, _as_queued(alert, row), row.actor, mentions,
+                            row.created_at) if row.event != "fired" else None
         if reply:
             await self._call(held, "chat.postMessage", channel=alert["slack_channel"],
                              thread_ts=alert["slack_ts"], text=reply,
-                             reply_broadcast=row.event == "escalated")
+                             reply_broadcast=row.event in ("escalated", "paged"))
+
+    async def _mentions(self, held: leases.Lease, targets: tuple[str, ...]) -> list[str]:
+        """Slack's mention syntax for a rule's ``escalate_to``: ``<@U…>`` for users,
+        ``<!subteam^S…>`` for user groups; an ``@handle`` is looked up with
+        ``usergroups.list`` while unknown (a handle Slack does not know, or a failed
+        lookup, is shown as plain text: the page still goes out)."""
+        if any(x.startswith("@") and x[1:] not in self._group_ids for x in targets):
+            try:
+                listed = await self._call(held, "usergroups.list")
+                self._group_ids = {str(g.get("handle")): str(g.get("id"))
+                                   for g in listed.get("usergroups") or []
+                                   if isinstance(g, dict) and g.get("handle") and g.get("id")}
+            except leases.LeaseLost:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the page goes out, the handle as text
+                log.warning("slack usergroups.list failed; paging by handle as plain text",
+                            extra={"error": f"{type(exc).__name__}: {exc}"[:300]})
+        out = []
+        for target in targets:
+            if target.startswith("@"):
+                group = self._group_ids.get(target[1:])
+                out.append(f"<!subteam^{group}>" if group else escape(target))
+            elif target.startswith("S"):
+                out.append(f"<!subteam^{target}>")
+            else:
+                out.append(f"<@{target}>")
+        return out
 
     async def _post(self, held: leases.Lease, alert: dict[str, Any], text: str,
                     blocks: list[Any]) -> None:

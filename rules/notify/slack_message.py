@@ -141,12 +141,23 @@ def alert_blocks(alert: dict[str, Any], base_url: str, runbook: str | None = Non
     return blocks
 
 
-def thread_text(event: str, alert: dict[str, Any], actor: str | None) -> str | None:
-    """The short reply posted in the message's thread for ``event`` (None: no reply)."""
+def thread_text(event: str, alert: dict[str, Any], actor: str | None,
+                mentions: list[str] | None = None, at: float | None = None) -> str | None:
+    """The short reply posted in the message's thread for ``event`` (None: no reply).
+
+    ``mentions``: the Slack mention syntax (``<@U1>``, ``<!subteam^S1>``) of whom a
+    ``paged`` event pages, built by the sender from the rule's ids; ``at``: when the
+    event happened (how long the alert had gone unacknowledged by then).
+    """
     who = escape(actor) if actor else "someone"
     severity = escape((alert.get("severity") or "").upper())
     if event == "escalated":
         return f":red_circle: Escalated to {severity}: {escape(condition_text(alert))}"
+    if event == "paged":
+        since = alert.get("fired_at")
+        age = f" for {format_duration(max(0.0, at - since))}" if at and since else ""
+        return (f":rotating_light: {' '.join(mentions or [])} not acknowledged{age} "
+                f"({severity}): {escape(condition_text(alert))}")
     if event == "repeat":
         return f":repeat: Still firing ({severity}): {escape(condition_text(alert))}"
     if event == "resolved":

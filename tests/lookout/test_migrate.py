@@ -197,3 +197,29 @@ async def test_0821_matches_the_model_and_downgrades(engine):
         assert await conn.run_sync(diff) == []
         assert await conn.run_sync(downgrade_then_upgrade) == (True, True)
         await conn.commit()
+
+
+async def test_0823_matches_the_model_and_downgrades(engine):
+    """alerts.escalated_at as migrated is what rules.tables declares; 0823 undoes cleanly."""
+    from alembic import command
+    from alembic.autogenerate import compare_metadata
+
+    from lookout.migrate import alembic_config
+
+    def diff(conn) -> list:
+        context = MigrationContext.configure(conn)
+        return [d for d in compare_metadata(context, metadata) if "escalated_at" in repr(d)]
+
+    def columns(conn) -> set[str]:
+        return {c["name"] for c in inspect(conn).get_columns("alerts")}
+
+    def downgrade_then_upgrade(conn) -> tuple[bool, bool]:
+        command.downgrade(alembic_config(conn), "0821")
+        gone = "escalated_at" not in columns(conn)
+        command.upgrade(alembic_config(conn), "head")
+        return gone, "escalated_at" in columns(conn)
+
+    async with engine.connect() as conn:
+        assert await conn.run_sync(diff) == []
+        assert await conn.run_sync(downgrade_then_upgrade) == (True, True)
+        await conn.commit()

@@ -122,6 +122,15 @@ def test_every_error_with_its_line() -> None:
      "rules.yml:4: rule 'x': max_groups must be a whole number >= 1"),
     ("rules:\n  - name: x\n    kind: absence\n    max_groups: many\n",
      "rules.yml:4: rule 'x': max_groups must be a whole number >= 1"),
+    ("rules:\n  - name: x\n    kind: absence\n    escalate_after: 15m\n",
+     "rules.yml:2: rule 'x': escalate_after and escalate_to go together"),
+    ("rules:\n  - name: x\n    kind: absence\n    escalate_after: 30s\n    escalate_to: U1234\n",
+     "rules.yml:4: rule 'x': escalate_after must be at least 1m"),
+    ("rules:\n  - name: x\n    kind: absence\n    escalate_after: 15m\n"
+     "    escalate_to: [\"<!channel>\"]\n",
+     "rules.yml:5: rule 'x': escalate_to must list Slack user ids (U…), user group ids (S…)"),
+    ("rules:\n  - name: x\n    kind: absence\n    escalate_after: 15m\n    escalate_to: []\n",
+     "rules.yml:5: rule 'x': escalate_to must list"),
 ])
 def test_single_errors(text: str, message: str) -> None:
     with pytest.raises(RulesError) as info:
@@ -152,3 +161,12 @@ def test_check_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str],
     assert "cannot read" in capsys.readouterr().err
     with pytest.raises(RulesError):
         load_rules(tmp_path / "missing.yml")
+
+
+def test_escalation_options() -> None:
+    (rule,) = parse_rules("rules:\n  - name: x\n    kind: absence\n    escalate_after: 15m\n"
+                          "    escalate_to: [\"@oncall\", U0BOB, S0DBA, U0BOB]\n")
+    assert rule.escalate_after == 900 and rule.escalate_to == ("@oncall", "U0BOB", "S0DBA")
+    assert rule.describe()["escalate_to"] == ["@oncall", "U0BOB", "S0DBA"]
+    (plain,) = parse_rules("rules:\n  - name: x\n    kind: absence\n")
+    assert plain.escalate_after is None and plain.escalate_to == ()

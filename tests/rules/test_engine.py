@@ -410,3 +410,95 @@ rules:
     assert len(slack.posts()) == 1
     (alert,) = await alerts(alerting)
     assert alert.kind == "absence" and alert.state == "firing"
+
+
+ESCALATING = RULE.replace("    runbook:", """    escalate_after: 15m
+    escalate_to: ["@oncall", "U0BOB", "S0DBA"]
+    repeat_interval: 20m
+    runbook:""")
+
+
+def _pages(slack: SlackServer) -> list[dict]:
+    return [r.params for r in slack.replies() if r.params["text"].startswith(":rotating_light:")]
+
+
+async def test_unacknowledged_alert_pages_escalate_to_until_acknowledged(
+        alerting: Alerting, clock: FakeClock, slack: SlackServer) -> None:
+    slack.usergroups = [{"id": "S0ONCALL", "handle": "oncall"}]
+    use(alerting, ESCALATING)
+    for _ in range(6):  # fires after for: 5m
+        await minute(alerting, clock, errors=7)
+    assert len(slack.posts()) == 1 and _pages(slack) == []
+    for _ in range(14):  # 14 minutes unacknowledged: not yet
+        await minute(alerting, clock, errors=7)
+    assert _pages(slack) == []
+    await minute(alerting, clock, errors=7)  # 15 minutes
+    (page,) = _pages(slack)
+    assert page["text"] == (":rotating_light: <!subteam^S0ONCALL> <@U0BOB> <!subteam^S0DBA> "
+                            "not acknowledged for 15m (CRITICAL): 7.0% &gt; 5.0%")
+    assert page["reply_broadcast"] is True  # in the thread and the channel
+    assert page["thread_ts"] == (await alerts(alerting))[0].slack_ts
+    assert len(slack.by_method("usergroups.list")) == 1
+    for _ in range(15):  # again after another escalate_after; the page stands in for a
+        await minute(alerting, clock, errors=7)  # repeat due at 20m
+    pages = _pages(slack)
+    assert len(pages) == 2 and "for 30m" in pages[1]["text"]
+    assert not [r for r in slack.replies() if r.params["text"].startswith(":repeat:")]
+    assert len(slack.by_method("usergroups.list")) == 1  # the handle is remembered
+    (alert,) = await alerts(alerting)
+    outcome = await alerting.actions.acknowledge(alert.id, "@bob", clock())
+    assert outcome.result == "acknowledged"
+    for _ in range(40):  # acknowledged: no more pages, no repeats
+        await minute(alerting, clock, errors=7)
+    assert len(_pages(slack)) == 2
+    assert not [r for r in slack.replies() if r.params["text"].startswith(":repeat:")]
+    assert len(slack.posts()) == 1
+
+
+async def test_a_page_survives_a_restart_without_paging_again(
+        settings: Settings, clock: FakeClock, slack: SlackServer) -> None:
+    """The escalation anchor is on the alert: a new process (or instance) goes on counting."""
+    from lookout.services import Services
+
+    async def run(minutes: int) -> None:
+        services = Services.build(settings)
+        services.alerting = Alerting(settings, services.engine, clock=clock)
+        await services.alerting.start(services.jobs, background_jobs=False)
+        try:
+            use(services.alerting, ESCALATING)
+            for _ in range(minutes):
+                await minute(services.alerting, clock, errors=7)
+        finally:
+            await services.alerting.stop()
+            await services.engine.dispose()
+
+    await run(6 + 15)  # fired, then paged once
+    assert len(_pages(slack)) == 1
+    await run(10)  # a restart: 10 more minutes, no page yet
+    assert len(_pages(slack)) == 1
+    await run(5)  # 15 minutes after the first page
+    assert len(_pages(slack)) == 2
+
+
+async def test_two_instances_page_once(settings: Settings, clock: FakeClock,
+                                       slack: SlackServer) -> None:
+    """Two instances on one database: one message, each page delivered exactly once."""
+    from lookout.db import create_engine
+
+    a = Alerting(settings, create_engine(settings.database_url), clock=clock)
+    b = Alerting(settings, create_engine(settings.database_url), clock=clock)
+    use(a, ESCALATING)
+    use(b, ESCALATING)
+    assert a.sender is not None and b.sender is not None
+    try:
+        for _ in range(6 + 30):
+            clock.advance(60)
+            await add_requests(a.store.engine, clock() - 30, "checkout", 100, 7)
+            await asyncio.gather(a.evaluator.tick(), b.evaluator.tick())
+            await asyncio.gather(a.sender.run_once(), b.sender.run_once())
+        assert len(slack.posts()) == 1
+        assert [p["text"].split(" not acknowledged for ")[1][:3] for p in _pages(slack)] == [
+            "15m", "30m"]
+    finally:
+        await a.store.engine.dispose()
+        await b.store.engine.dispose()

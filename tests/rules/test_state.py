@@ -136,3 +136,49 @@ def test_resolve_threshold_must_be_on_the_recovered_side() -> None:
     below = parse_rules("rules:\n  - {name: r, kind: metric, metric: m, aggregate: avg, comparison: below, "
                         "thresholds: {warning: 10, resolve: 20}}\n")[0]
     assert below.thresholds.holds(15) and not below.thresholds.holds(25)
+
+
+PAGING = replace(RULE, escalate_after=600.0, escalate_to=("@oncall",))
+
+
+def test_paging_every_escalate_after_until_acknowledged() -> None:
+    from rules.state import PAGED
+
+    track, events, t = None, [], 0.0
+    for i in range(40):  # fires at minute 2; pages at 12, 22, 32
+        result = step(PAGING, "fp", track, obs(1.5), t + 60 * i)
+        track = result.track
+        events += [(i, e) for e in result.notify]
+        if i == 33:
+            track = replace(track, acknowledged=True)
+    assert events == [(2, FIRED), (12, PAGED), (22, PAGED), (32, PAGED)]
+    assert "paged @oncall" in [tr.note for tr in step(PAGING, "fp", replace(
+        track, acknowledged=False), obs(1.5), t + 60 * 42).transitions]
+
+
+def test_a_forward_clock_jump_does_not_page_early() -> None:
+    from rules.state import PAGED
+
+    track = None
+    for i in range(5):  # fired at minute 2
+        track = step(PAGING, "fp", track, obs(1.5), 60.0 * i, max_step=120).track
+    jumped = step(PAGING, "fp", track, obs(1.5), 60.0 * 4 + 3600, max_step=120)
+    assert PAGED not in jumped.notify  # an hour of wall clock, two minutes credited
+    later, pages = jumped.track, []
+    for i in range(1, 10):
+        result = step(PAGING, "fp", later, obs(1.5), 60.0 * 4 + 3600 + 60 * i, max_step=120)
+        later = result.track
+        pages += [i for e in result.notify if e == PAGED]
+    # Fired at minute 2; credited: 2 minutes to the jump, 2 for it, then one a minute.
+    assert pages == [6]
+
+
+def test_a_silenced_alert_does_not_page() -> None:
+    from rules.state import PAGED
+
+    track, events = None, []
+    for i in range(30):
+        result = step(PAGING, "fp", track, obs(1.5), 60.0 * i, silenced=5 <= i < 25)
+        track = result.track
+        events += [(i, e) for e in result.notify]
+    assert events == [(2, FIRED), (25, PAGED)]  # held back, paged when the silence ends

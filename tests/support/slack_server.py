@@ -50,6 +50,8 @@ class SlackServer:
     socket_url: str | None = None  # what apps.connections.open answers (Socket Mode tests)
     outage: Failure | None = None  # every Web API call fails like this until up()
     latency: float = 0.0  # seconds every Web API call takes before it is answered
+    # What usergroups.list answers: [{"id": "S…", "handle": "oncall"}, ...]
+    usergroups: list[dict[str, str]] = field(default_factory=list)
     _port: int = 0
 
     def start(self) -> SlackServer:
@@ -152,6 +154,8 @@ class SlackServer:
                              "text": params.get("text")}
         if method == "apps.connections.open" and self.socket_url:
             return 200, {}, {"ok": True, "url": self.socket_url}
+        if method == "usergroups.list":
+            return 200, {}, {"ok": True, "usergroups": list(self.usergroups)}
         if method == "auth.test":
             return 200, {}, {"ok": True, "user_id": "UBOT", "team_id": "T1"}
         return 200, {}, {"ok": False, "error": "unknown_method"}
