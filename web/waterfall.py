@@ -294,7 +294,7 @@ def build(spans: list[dict[str, Any]], items: list[dict[str, Any]], total: int |
             # in the trace (a Sentry SDK's logs named after its events' service tag,
             # while its spans carry none) on any span open then.
             service = str(item.get("service") or "")
-            row = _covering(by_service[service] if service in by_service else rows, at_ms)
+            row = _covering(by_service.get(service, rows), at_ms)
         if row is None:
             unplaced.append(item)
             unplaced_marks.append(mark)

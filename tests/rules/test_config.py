@@ -126,8 +126,8 @@ def test_every_error_with_its_line() -> None:
      "rules.yml:2: rule 'x': escalate_after and escalate_to go together"),
     ("rules:\n  - name: x\n    kind: absence\n    escalate_after: 30s\n    escalate_to: U1234\n",
      "rules.yml:4: rule 'x': escalate_after must be at least 1m"),
-    ("rules:\n  - name: x\n    kind: absence\n    escalate_after: 15m\n"
-     "    escalate_to: [\"<!channel>\"]\n",
+    (("rules:\n  - name: x\n    kind: absence\n    escalate_after: 15m\n"
+     "    escalate_to: [\"<!channel>\"]\n"),
      "rules.yml:5: rule 'x': escalate_to must list Slack user ids (U…), user group ids (S…)"),
     ("rules:\n  - name: x\n    kind: absence\n    escalate_after: 15m\n    escalate_to: []\n",
      "rules.yml:5: rule 'x': escalate_to must list"),
