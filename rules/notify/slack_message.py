@@ -156,8 +156,8 @@ def thread_text(event: str, alert: dict[str, Any], actor: str | None,
     if event == "paged":
         since = alert.get("fired_at")
         age = f" for {format_duration(max(0.0, at - since))}" if at and since else ""
-        return (f":rotating_light: {' '.join(mentions or [])} not acknowledged{age} "
-                f"({severity}): {escape(condition_text(alert))}")
+        return (f":rotating_light: {' '.join(mentions or [])} {summary_text(alert)} "
+                f"— not acknowledged{age}")
     if event == "repeat":
         return f":repeat: Still firing ({severity}): {escape(condition_text(alert))}"
     if event == "resolved":

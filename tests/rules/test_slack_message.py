@@ -59,8 +59,13 @@ def test_blocks_updates_and_replies_are_escaped() -> None:
                               summary=HOSTILE)
         assert raw_specials(blocks) == []
         assert "<!date^" in json.dumps(blocks)  # Lookout's own date stamps stay
-        for event in ("escalated", "repeat", "resolved", "acknowledged", "silenced"):
+        for event in ("escalated", "repeat", "resolved", "acknowledged", "silenced", "paged"):
             assert raw_specials(thread_text(event, state, "<!channel>")) == []
+    # A page's only raw mentions are the ones the sender built from the rule's ids.
+    page = thread_text("paged", alert(fired_at=1_700_000_000.0), None, ["<@U0BOB>"],
+                       1_700_000_900.0)
+    assert page is not None and page.endswith("— not acknowledged for 15m")
+    assert raw_specials(page.replace("<@U0BOB>", "")) == []
     runbook = alert_blocks(alert(), "http://b", runbook="https://wiki/x?a=1&b=<2>|y")
     assert "<https://wiki/x?a=1&amp;b=&lt;2&gt;%7Cy|Runbook>" in json.dumps(runbook)
 
