@@ -30,7 +30,7 @@ ESCALATION_TARGET = re.compile(r"[UWS][A-Z0-9]{2,20}|@[a-z0-9][a-z0-9._-]{0,79}"
 
 _COMMON_KEYS = {"name", "kind", "service", "environment", "window", "for", "keep_firing_for",
                 "group_by", "repeat_interval", "channel", "runbook", "labels", "summary",
-                "max_groups", "escalate_after", "escalate_to"}
+                "max_groups", "escalate_after", "escalate_to", "ack_timeout"}
 _KIND_KEYS = {
     "error_rate": {"thresholds", "min_requests", "comparison"},
     "metric": {"thresholds", "metric", "aggregate", "comparison"},
@@ -110,6 +110,9 @@ class Rule:
     after each further ``escalate_after``, until acknowledged or resolved."""
     escalate_to: tuple[str, ...] = ()
     """Slack users (``U…``/``W…`` ids), user groups (``S…`` ids) or ``@handle`` of a group."""
+    ack_timeout: float | None = None
+    """An acknowledged alert still firing this long after the acknowledgement is
+    unacknowledged again (repeats and pages resume), PagerDuty's acknowledgement timeout."""
 
     def describe(self) -> dict[str, Any]:
         """The rule as JSON for the API and UI."""
@@ -128,7 +131,7 @@ class Rule:
             "runbook": self.runbook, "summary": self.summary, "labels": self.labels,
             "metric": self.metric, "aggregate": self.aggregate, "query": self.query,
             "max_groups": self.max_groups, "escalate_after": self.escalate_after,
-            "escalate_to": list(self.escalate_to),
+            "escalate_to": list(self.escalate_to), "ack_timeout": self.ack_timeout,
         }
 
 
@@ -346,6 +349,11 @@ class _Parser:
             self.error(node, f"{where}escalate_after and escalate_to go together")
         out["escalate_after"] = after
         out["escalate_to"] = targets
+        timeout = self._duration(fields, "ack_timeout", None, where)  # type: ignore[arg-type]
+        if timeout is not None and timeout < 60:
+            self.error(fields["ack_timeout"][1], f"{where}ack_timeout must be at least 1m")
+            timeout = None
+        out["ack_timeout"] = timeout
 
     def _labels(self, fields: dict[str, Any], where: str) -> dict[str, str]:
         if "labels" not in fields:

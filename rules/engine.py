@@ -188,6 +188,8 @@ class Evaluator:
                           escalated_at=final.escalated_at)
             if after is None:
                 values.update(state="resolved", resolved_at=now, resolved_by="lookout")
+            elif before is not None and before.acknowledged and not after.acknowledged:
+                values.update(acknowledged_by=None, acknowledged_at=None)  # ack_timeout
             await store.update_alert(conn, alert_id, **values)
             if self.notify:
                 for event in outcome.notify:

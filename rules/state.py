@@ -16,6 +16,8 @@ resolved, following Prometheus/Alertmanager semantics:
 - with ``escalate_after``, a firing alert nobody acknowledged pages the rule's
   ``escalate_to`` after that long, and again after each further ``escalate_after``
   (PagerDuty's escalation; a page stands in for a repeat due at the same time);
+- with ``ack_timeout``, an acknowledgement older than that on an alert still firing
+  lapses: the alert is unacknowledged again and escalation starts over;
 - silenced alerts keep their state but do not notify; when the silence ends
   and the alert still fires, whatever was held back is sent then (a first
   "fired" message if none was ever sent);
@@ -45,6 +47,7 @@ SEVERITY_RANK = {None: 0, "warning": 1, "critical": 2}
 # Notification events written to the outbox.
 FIRED, ESCALATED, REPEAT, RESOLVED = "fired", "escalated", "repeat", "resolved"
 PAGED = "paged"  # escalate_after elapsed without an acknowledgement
+UNACKNOWLEDGED = "unacknowledged"  # ack_timeout elapsed with the alert still firing
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +80,7 @@ class Track:
     acknowledged: bool = False
     evaluated_at: float | None = None  # the previous evaluation (None: use last_true_at)
     escalated_at: float | None = None  # escalate_after counts from here (fired, last page)
+    acknowledged_at: float | None = None  # wall-clock time of the acknowledgement
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +175,12 @@ def step(rule: Rule, fingerprint: str, track: Track | None, obs: Observation | N
         transitions.append(Transition("pending", "firing", track.severity, track.value, now))
 
     notify: list[str] = []
+    if track.state == "firing" and _ack_expired(rule, track, now):
+        transitions.append(Transition("firing", "firing", track.severity, track.value, now,
+                                      "acknowledgement timed out"))
+        track = replace(track, acknowledged=False, acknowledged_at=None, escalated_at=now,
+                        last_notified_at=now)
+        notify.append(UNACKNOWLEDGED)
     if track.state == "firing" and not silenced and not track.acknowledged:
         event = _due(rule, track, now)
         paged = event != FIRED and _page_due(rule, track, now)
@@ -187,6 +197,13 @@ def step(rule: Rule, fingerprint: str, track: Track | None, obs: Observation | N
             notify.append(PAGED)
             track = replace(track, escalated_at=now, last_notified_at=now)
     return Step(track, transitions, notify)
+
+
+def _ack_expired(rule: Rule, track: Track, now: float) -> bool:
+    """Whether the alert's acknowledgement is older than the rule's ``ack_timeout``."""
+    return (track.acknowledged and rule.ack_timeout is not None
+            and track.acknowledged_at is not None
+            and now - track.acknowledged_at >= rule.ack_timeout)
 
 
 def _page_due(rule: Rule, track: Track, now: float) -> bool:

@@ -103,7 +103,7 @@ async def load_tracks(conn: AsyncConnection) -> dict[str, Track]:
     """Every pending or firing identity, with what its alert row knows (ack, notified)."""
     s, a = t.rule_state.c, t.alerts.c
     query = select(t.rule_state, a.notified_severity, a.last_notified_at,
-                   a.acknowledged_by, a.escalated_at).select_from(
+                   a.acknowledged_by, a.acknowledged_at, a.escalated_at).select_from(
         t.rule_state.outerjoin(t.alerts, a.id == s.alert_id))
     tracks = {}
     for r in await conn.execute(query):
@@ -113,7 +113,7 @@ async def load_tracks(conn: AsyncConnection) -> dict[str, Track]:
             last_true_at=r.last_true_at, fired_at=r.fired_at, alert_id=r.alert_id,
             notified_severity=r.notified_severity, last_notified_at=r.last_notified_at,
             acknowledged=r.acknowledged_by is not None, evaluated_at=r.updated_at,
-            escalated_at=r.escalated_at)
+            escalated_at=r.escalated_at, acknowledged_at=r.acknowledged_at)
     return tracks
 
 

@@ -206,7 +206,8 @@ class SlackSender:
         if reply:
             await self._call(held, "chat.postMessage", channel=alert["slack_channel"],
                              thread_ts=alert["slack_ts"], text=reply,
-                             reply_broadcast=row.event in ("escalated", "paged"))
+                             reply_broadcast=row.event in ("escalated", "paged",
+                                                           "unacknowledged"))
 
     async def _mentions(self, held: leases.Lease, targets: tuple[str, ...]) -> list[str]:
         """Slack's mention syntax for a rule's ``escalate_to``: ``<@U…>`` for users,

@@ -160,6 +160,9 @@ def thread_text(event: str, alert: dict[str, Any], actor: str | None,
                 f"— not acknowledged{age}")
     if event == "repeat":
         return f":repeat: Still firing ({severity}): {escape(condition_text(alert))}"
+    if event == "unacknowledged":
+        return (f":alarm_clock: Acknowledgement timed out, still firing: {summary_text(alert)}"
+                " — Acknowledge again to own it")
     if event == "resolved":
         return status_line(alert)
     if event == "acknowledged":

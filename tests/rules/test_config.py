@@ -170,3 +170,10 @@ def test_escalation_options() -> None:
     assert rule.describe()["escalate_to"] == ["@oncall", "U0BOB", "S0DBA"]
     (plain,) = parse_rules("rules:\n  - name: x\n    kind: absence\n")
     assert plain.escalate_after is None and plain.escalate_to == ()
+    assert plain.ack_timeout is None
+    (timed,) = parse_rules("rules:\n  - name: x\n    kind: absence\n    ack_timeout: 1h\n")
+    assert timed.ack_timeout == 3600 and timed.describe()["ack_timeout"] == 3600
+    with pytest.raises(RulesError) as info:
+        parse_rules("rules:\n  - name: x\n    kind: absence\n    ack_timeout: 10s\n",
+                    "rules.yml")
+    assert info.value.errors == ["rules.yml:4: rule 'x': ack_timeout must be at least 1m"]

@@ -502,3 +502,35 @@ async def test_two_instances_page_once(settings: Settings, clock: FakeClock,
     finally:
         await a.store.engine.dispose()
         await b.store.engine.dispose()
+
+
+async def test_an_acknowledgement_times_out_while_still_firing(
+        alerting: Alerting, clock: FakeClock, slack: SlackServer) -> None:
+    use(alerting, ESCALATING.replace("    escalate_after:", "    ack_timeout: 30m\n"
+                                                          "    escalate_after:"))
+    for _ in range(6):
+        await minute(alerting, clock, errors=7)
+    (alert,) = await alerts(alerting)
+    assert (await alerting.actions.acknowledge(alert.id, "@bob", clock())).result == \
+        "acknowledged"
+    await alerting.sender.run_once()
+    for _ in range(29):  # acknowledged: quiet
+        await minute(alerting, clock, errors=7)
+    assert (await alerts(alerting))[0].acknowledged_by == "@bob"
+    await minute(alerting, clock, errors=7)  # 30 minutes after the acknowledgement
+    (alert,) = await alerts(alerting)
+    assert alert.acknowledged_by is None and alert.acknowledged_at is None
+    lapsed = [r.params for r in slack.replies() if r.params["text"].startswith(":alarm_clock:")]
+    assert len(lapsed) == 1 and lapsed[0]["reply_broadcast"] is True
+    assert "[CRITICAL] checkout-errors (checkout)" in lapsed[0]["text"]
+    update = slack.by_method("chat.update")[-1].params  # the Acknowledge button is back
+    buttons = [b["action_id"] for blk in update["blocks"] if blk["type"] == "actions"
+               for b in blk["elements"]]
+    assert ACK in buttons
+    assert _pages(slack) == []
+    for _ in range(15):  # unacknowledged again: escalation starts over
+        await minute(alerting, clock, errors=7)
+    assert len(_pages(slack)) == 1
+    async with alerting.store.engine.connect() as conn:
+        notes = (await conn.execute(select(t.alert_history.c.note))).scalars().all()
+    assert "acknowledgement timed out" in notes

@@ -182,3 +182,19 @@ def test_a_silenced_alert_does_not_page() -> None:
         track = result.track
         events += [(i, e) for e in result.notify]
     assert events == [(2, FIRED), (25, PAGED)]  # held back, paged when the silence ends
+
+
+def test_an_acknowledgement_lapses_after_ack_timeout() -> None:
+    from rules.state import PAGED, UNACKNOWLEDGED
+
+    rule = replace(PAGING, ack_timeout=1800.0)
+    track, events = None, []
+    for i in range(60):
+        result = step(rule, "fp", track, obs(1.5), 60.0 * i)
+        track = result.track
+        events += [(i, e) for e in result.notify]
+        if i == 5:  # acknowledged at minute 5
+            track = replace(track, acknowledged=True, acknowledged_at=60.0 * 5)
+    # Lapses 30 minutes later; escalation starts over from then (a page 10 minutes on).
+    assert events == [(2, FIRED), (35, UNACKNOWLEDGED), (45, PAGED), (55, PAGED)]
+    assert track.acknowledged is False and track.acknowledged_at is None
