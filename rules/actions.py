@@ -93,8 +93,9 @@ class Actions:
             return Outcome("resolved", alert)
 
     async def silence(self, alert_id: int, actor: str, now: float,
-                      seconds: float = SILENCE_SECONDS) -> Outcome:
-        """Silence the alert's labels (rule + group labels) for ``seconds``."""
+                      seconds: float = SILENCE_SECONDS, event: str = "silenced") -> Outcome:
+        """Silence the alert's labels (rule + group labels) for ``seconds``; ``event``
+        names the thread reply (``snoozed:<until>`` says until when)."""
         async with self.store.transaction() as conn:
             alert = await store.get_alert(conn, alert_id)
             if alert is None:
@@ -108,8 +109,13 @@ class Actions:
             await store.add_history(conn, alert["fingerprint"], alert["rule"], alert_id,
                                     Transition("firing", "firing", alert["severity"],
                                                alert["value"], now, "silenced"), actor)
-            await self._enqueue(conn, alert, "silenced", now, actor)
+            await self._enqueue(conn, alert, event, now, actor)
             return Outcome("silenced", alert, silence_id)
+
+    async def snooze(self, alert_id: int, actor: str, now: float, until: float) -> Outcome:
+        """Silence the alert's labels until ``until`` (the Slack snooze menu)."""
+        return await self.silence(alert_id, actor, now, until - now,
+                                  event=f"snoozed:{int(until)}")
 
     async def add_silence(self, matchers: dict[str, str], starts_at: float, ends_at: float,
                           actor: str, comment: str, now: float) -> int:

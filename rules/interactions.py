@@ -20,15 +20,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Collection
-from typing import Any
+import math
+from collections.abc import Awaitable, Callable, Collection
+from typing import Any, NamedTuple
 
 import aiohttp
 from yarl import URL
 
 from lookout.ids import parse_id
 from rules.actions import Actions, Outcome
-from rules.notify.slack_message import ACK, RESOLVE, SILENCE, escape
+from rules.notify.slack_message import ACK, RESOLVE, SILENCE, SNOOZE, SNOOZE_CHOICES, escape
 
 log = logging.getLogger("lookout.slack")
 _pending: set[asyncio.Task[None]] = set()  # keeps fire-and-forget replies alive until done
@@ -61,21 +62,55 @@ def _encodable(text: str) -> bool:
     return True
 
 
-def parse_click(payload: Any) -> tuple[str, int]:
-    """(action_id, alert id) of the first of our buttons in the payload."""
+class Click(NamedTuple):
+    """One of our controls, clicked: which, on which alert, and the menu choice."""
+
+    action_id: str
+    alert_id: int
+    choice: str | None = None
+
+
+def parse_click(payload: Any) -> Click:
+    """The first of our buttons (or the snooze menu) in the payload."""
     if not isinstance(payload, dict) or payload.get("type") != "block_actions":
         raise PayloadError("only block_actions payloads are handled")
     actions = payload.get("actions")
     if not isinstance(actions, list):
         raise PayloadError("payload has no actions")
     for action in actions:
-        if isinstance(action, dict) and action.get("action_id") in (ACK, RESOLVE, SILENCE):
+        if not isinstance(action, dict):
+            continue
+        if action.get("action_id") in (ACK, RESOLVE, SILENCE):
             value = action.get("value")
             alert_id = parse_id(value) if isinstance(value, str) else None
             if alert_id is None:
                 raise PayloadError("action value is not an alert id")
-            return action["action_id"], alert_id
+            return Click(action["action_id"], alert_id)
+        if action.get("action_id") == SNOOZE:
+            option = action.get("selected_option")
+            value = option.get("value") if isinstance(option, dict) else None
+            raw_id, _, choice = value.partition(":") if isinstance(value, str) else ("", "", "")
+            alert_id = parse_id(raw_id)
+            if alert_id is None or choice not in dict(SNOOZE_CHOICES):
+                raise PayloadError("snooze option is not '<alert id>:<1h|4h|morning>'")
+            return Click(SNOOZE, alert_id, choice)
     raise PayloadError("no Lookout button in this payload")
+
+
+def snooze_until(choice: str, now: float, utc_offset: float | None) -> float:
+    """When a snooze chosen at ``now`` ends: in 1 or 4 hours, or at 09:00 tomorrow in the
+    clicking user's time zone (``utc_offset`` seconds east of UTC; UTC when unknown)."""
+    if choice == "1h":
+        return now + 3600
+    if choice == "4h":
+        return now + 4 * 3600
+    offset = utc_offset if utc_offset is not None and math.isfinite(utc_offset) \
+        and abs(utc_offset) <= 14 * 3600 else 0.0
+    local_midnight = (now + offset) // 86400 * 86400
+    return local_midnight + 86400 + 9 * 3600 - offset
+
+
+UserOffset = Callable[[str], Awaitable[float | None]]
 
 
 def response_target(response_url: Any, origins: Collection[str]) -> URL | None:
@@ -94,14 +129,24 @@ def response_target(response_url: Any, origins: Collection[str]) -> URL | None:
 
 async def handle_payload(payload: Any, actions: Actions, clock: Callable[[], float],
                          on_change: Callable[[], None] | None = None,
-                         response_origins: Collection[str] = (SLACK_HOOKS_ORIGIN,)) -> Outcome:
-    action_id, alert_id = parse_click(payload)
+                         response_origins: Collection[str] = (SLACK_HOOKS_ORIGIN,),
+                         user_offset: UserOffset | None = None) -> Outcome:
+    """Apply one click. ``user_offset``: the clicking user's UTC offset from Slack
+    (``users.info``), for "until 09:00 tomorrow"; without it, or when it fails, UTC."""
+    action_id, alert_id, choice = parse_click(payload)
     actor = slack_actor(payload)
     now = clock()
     if action_id == ACK:
         outcome = await actions.acknowledge(alert_id, actor, now)
     elif action_id == RESOLVE:
         outcome = await actions.resolve(alert_id, actor, now)
+    elif action_id == SNOOZE and choice is not None:
+        offset = None
+        user = payload.get("user")
+        user_id = user.get("id") if isinstance(user, dict) else None
+        if choice == "morning" and user_offset is not None and isinstance(user_id, str):
+            offset = await user_offset(user_id)
+        outcome = await actions.snooze(alert_id, actor, now, snooze_until(choice, now, offset))
     else:
         outcome = await actions.silence(alert_id, actor, now)
     if outcome.changed and on_change is not None:

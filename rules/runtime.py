@@ -30,6 +30,7 @@ log = logging.getLogger("lookout.rules")
 
 SEND_EVERY_SECONDS = 2.0
 STOP_WAIT_SECONDS = 10.0
+USER_INFO_SECONDS = 2.0  # a click is answered within 3 s; the time zone must not hold it up
 PRUNE_EVERY_SECONDS = 3600.0
 SENT_OUTBOX_KEEP_SECONDS = 7 * 86400.0
 
@@ -61,6 +62,22 @@ class Alerting:
 
     def rule(self, name: str) -> Rule | None:
         return self.ruleset.by_name().get(name)
+
+    async def user_utc_offset(self, user_id: str) -> float | None:
+        """A Slack user's UTC offset in seconds (``users.info``, scope ``users:read``), for
+        "snooze until 09:00 tomorrow"; None (UTC) without a bot token or on any failure."""
+        if self.sender is None:
+            return None
+        try:
+            async with asyncio.timeout(USER_INFO_SECONDS):
+                answer = await self.sender.client.users_info(user=user_id)
+            offset = (answer.get("user") or {}).get("tz_offset")
+        except Exception as exc:  # noqa: BLE001 - the snooze still applies, in UTC
+            log.info("users.info failed; snoozing until 09:00 UTC",
+                     extra={"error": f"{type(exc).__name__}: {exc}"[:200]})
+            return None
+        return float(offset) if isinstance(offset, (int, float)) \
+            and not isinstance(offset, bool) else None
 
     def load(self) -> bool:
         """(Re)load the rules file; a bad file keeps the rules already loaded."""

@@ -68,7 +68,8 @@ async def slack_interactions(request: Request) -> Response:
         return error_response(400, "body must be form-encoded with a JSON `payload` field")
     task = asyncio.create_task(handle_payload(payload, alerting.actions, alerting.clock,
                                               alerting.kick_sender,
-                                              alerting.settings.slack_response_url_origin_list))
+                                              alerting.settings.slack_response_url_origin_list,
+                                              alerting.user_utc_offset))
     try:
         await asyncio.wait_for(asyncio.shield(task), ANSWER_WITHIN)
     except PayloadError as exc:

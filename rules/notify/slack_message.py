@@ -15,6 +15,11 @@ from urllib.parse import quote
 from rules.durations import format_duration
 
 ACK, RESOLVE, SILENCE = "lookout_ack", "lookout_resolve", "lookout_silence_1h"
+# The snooze menu (a static_select); SILENCE is the button messages carried before it,
+# still handled for those messages. Option values are "<alert id>:<choice>".
+SNOOZE = "lookout_snooze"
+SNOOZE_CHOICES = (("1h", "Snooze 1 hour"), ("4h", "Snooze 4 hours"),
+                  ("morning", "Snooze until 09:00 tomorrow"))
 SEVERITY_ICON = {"critical": ":red_circle:", "warning": ":large_orange_circle:"}
 
 
@@ -134,8 +139,11 @@ def alert_blocks(alert: dict[str, Any], base_url: str, runbook: str | None = Non
                             "text": {"type": "plain_text", "text": "Acknowledge"}})
         buttons.append({"type": "button", "action_id": RESOLVE, "style": "danger", "value": value,
                         "text": {"type": "plain_text", "text": "Resolve"}})
-        buttons.append({"type": "button", "action_id": SILENCE, "value": value,
-                        "text": {"type": "plain_text", "text": "Silence 1h"}})
+        buttons.append({"type": "static_select", "action_id": SNOOZE,
+                        "placeholder": {"type": "plain_text", "text": "Snooze…"},
+                        "options": [{"text": {"type": "plain_text", "text": label},
+                                     "value": f"{value}:{choice}"}
+                                    for choice, label in SNOOZE_CHOICES]})
         blocks.append({"type": "actions", "block_id": f"alert-{alert['id']}",
                        "elements": buttons})
     return blocks
@@ -169,4 +177,9 @@ def thread_text(event: str, alert: dict[str, Any], actor: str | None,
         return f":eyes: Acknowledged by {who}"
     if event == "silenced":
         return f":mute: Silenced for 1h by {who}"
+    if event.startswith("snoozed:") and event[8:].isdigit():
+        until = int(event[8:])
+        stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(until))
+        return (f":zzz: Snoozed until <!date^{until}^{{date_short_pretty}} {{time}}|{stamp}> "
+                f"by {who}")
     return None

@@ -6,7 +6,13 @@ from typing import Any
 
 import pytest
 
-from rules.interactions import PayloadError, parse_click, response_target, slack_actor
+from rules.interactions import (
+    PayloadError,
+    parse_click,
+    response_target,
+    slack_actor,
+    snooze_until,
+)
 from rules.notify.slack_message import ACK
 
 HOOKS = frozenset({"https://hooks.slack.com"})
@@ -18,8 +24,8 @@ def click(value: Any, **user: Any) -> dict[str, Any]:
 
 
 def test_alert_id_must_fit_the_column() -> None:
-    assert parse_click(click("42")) == (ACK, 42)
-    assert parse_click(click(str(2**63 - 1))) == (ACK, 2**63 - 1)
+    assert parse_click(click("42")) == (ACK, 42, None)
+    assert parse_click(click(str(2**63 - 1))) == (ACK, 2**63 - 1, None)
     for bad in (str(2**63), "9" * 30, "9" * 5000, "-1", "0", "٣", "1_0", " 1", 1, None, []):
         with pytest.raises(PayloadError, match="alert id"):
             parse_click(click(bad))
@@ -60,3 +66,16 @@ def test_response_url_on_slack_hooks_is_used(url: str) -> None:
 ])
 def test_other_response_urls_are_ignored(url: Any) -> None:
     assert response_target(url, HOOKS) is None
+
+
+def test_snooze_until() -> None:
+    now = 1_796_250_600.0  # 2026-12-02 22:30 UTC
+    assert snooze_until("1h", now, None) == now + 3600
+    assert snooze_until("4h", now, -3600) == now + 4 * 3600
+    assert snooze_until("morning", now, None) == 1_796_288_400.0  # 2026-12-03 09:00 UTC
+    assert snooze_until("morning", now, 3600) == 1_796_284_800.0  # 09:00 CET = 08:00 UTC
+    # Already the 3rd in Tokyo (07:30): 09:00 on the 4th, local time.
+    assert snooze_until("morning", now, 9 * 3600) == 1_796_342_400.0
+    assert snooze_until("morning", now, -8 * 3600) == 1_796_317_200.0  # 09:00 PST
+    for silly in (float("nan"), float("inf"), 10**9):
+        assert snooze_until("morning", now, silly) == 1_796_288_400.0

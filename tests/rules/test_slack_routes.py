@@ -162,3 +162,75 @@ async def test_bad_payloads_are_400(client: httpx.AsyncClient, clock: FakeClock)
         resp = await client.post("/slack/interactions", content=body, headers=signed(body, clock()))
         assert resp.status_code == 400
         assert "error" in resp.json()
+
+
+def snooze_body(alert_id: int, choice: str, user_id: str = "UALICE") -> bytes:
+    import json
+    from urllib.parse import urlencode
+
+    from rules.notify.slack_message import SNOOZE
+
+    payload = {"type": "block_actions",
+               "user": {"id": user_id, "username": "alice", "name": "alice"},
+               "actions": [{"action_id": SNOOZE, "type": "static_select",
+                            "selected_option": {"value": f"{alert_id}:{choice}"}}],
+               "container": {"channel_id": "C1", "message_ts": "1.1"}}
+    return urlencode({"payload": json.dumps(payload)}).encode()
+
+
+async def test_the_snooze_menu_offers_three_choices_and_snoozes_until_9_tomorrow(
+        client: httpx.AsyncClient, services: Services, clock: FakeClock,
+        slack: SlackServer) -> None:
+    """"Until 09:00 tomorrow" is in the clicking user's time zone (users.info tz_offset)."""
+    from rules.notify.slack_message import SNOOZE
+
+    alerting = services.alerting
+    assert alerting is not None and alerting.sender is not None
+    alert_id = await fire(alerting, clock)
+    (post,) = slack.posts()
+    (menu,) = [e for b in post.params["blocks"] if b["type"] == "actions"
+               for e in b["elements"] if e.get("action_id") == SNOOZE]
+    assert menu["type"] == "static_select"
+    assert [(o["text"]["text"], o["value"]) for o in menu["options"]] == [
+        ("Snooze 1 hour", f"{alert_id}:1h"), ("Snooze 4 hours", f"{alert_id}:4h"),
+        ("Snooze until 09:00 tomorrow", f"{alert_id}:morning")]
+    slack.tz_offsets = {"UALICE": -8 * 3600}  # Pacific time
+    now = clock()
+    body = snooze_body(alert_id, "morning")
+    resp = await client.post("/slack/interactions", content=body, headers=signed(body, now))
+    assert resp.status_code == 200
+    async with alerting.store.engine.connect() as conn:
+        (silence,) = (await conn.execute(select(t.silences))).all()
+    local = silence.ends_at - 8 * 3600  # 09:00 of the next local day
+    assert local % 86400 == 9 * 3600 and 0 < silence.ends_at - now <= 86400 + 9 * 3600
+    assert (local - 9 * 3600) // 86400 == (now - 8 * 3600) // 86400 + 1
+    assert silence.created_by == "@alice"
+    await alerting.sender.run_once()
+    (reply,) = [r.params["text"] for r in slack.replies() if ":zzz:" in r.params["text"]]
+    assert reply.startswith(f":zzz: Snoozed until <!date^{int(silence.ends_at)}^")
+    assert reply.endswith("by @alice")
+    assert slack.by_method("users.info")[0].params["user"] == "UALICE"
+
+
+async def test_snooze_4h_and_a_user_slack_does_not_know_snoozes_in_utc(
+        client: httpx.AsyncClient, services: Services, clock: FakeClock) -> None:
+    alerting = services.alerting
+    assert alerting is not None
+    alert_id = await fire(alerting, clock)
+    for choice in ("4h", "morning"):  # users.info answers user_not_found: UTC
+        body = snooze_body(alert_id, choice, user_id="UNOBODY")
+        resp = await client.post("/slack/interactions", content=body,
+                                 headers=signed(body, clock()))
+        assert resp.status_code == 200
+        clock.advance(1)
+    async with alerting.store.engine.connect() as conn:
+        four, morning = (await conn.execute(select(t.silences).order_by(t.silences.c.id))).all()
+    assert four.ends_at - four.starts_at == 4 * 3600
+    assert morning.ends_at % 86400 == 9 * 3600
+    for bad in (f"{alert_id}:forever", "x:1h", f"{alert_id}"):
+        body = snooze_body(alert_id, "1h").replace(
+            f"{alert_id}%3A1h".encode(), bad.replace(":", "%3A").encode())
+        resp = await client.post("/slack/interactions", content=body,
+                                 headers=signed(body, clock()))
+        assert resp.status_code == 400 and "snooze option" in resp.text
+        clock.advance(1)

@@ -52,6 +52,7 @@ class SlackServer:
     latency: float = 0.0  # seconds every Web API call takes before it is answered
     # What usergroups.list answers: [{"id": "S…", "handle": "oncall"}, ...]
     usergroups: list[dict[str, str]] = field(default_factory=list)
+    tz_offsets: dict[str, int] = field(default_factory=dict)  # users.info: user id -> seconds
     _port: int = 0
 
     def start(self) -> SlackServer:
@@ -154,6 +155,11 @@ class SlackServer:
                              "text": params.get("text")}
         if method == "apps.connections.open" and self.socket_url:
             return 200, {}, {"ok": True, "url": self.socket_url}
+        if method == "users.info":
+            offset = self.tz_offsets.get(str(params.get("user")))
+            if offset is None:
+                return 200, {}, {"ok": False, "error": "user_not_found"}
+            return 200, {}, {"ok": True, "user": {"id": params.get("user"), "tz_offset": offset}}
         if method == "usergroups.list":
             return 200, {}, {"ok": True, "usergroups": list(self.usergroups)}
         if method == "auth.test":
@@ -183,6 +189,12 @@ def _handler(server: SlackServer) -> type[BaseHTTPRequestHandler]:
                 return
             method = self.path.rsplit("/", 1)[-1]
             status, headers, body = server.answer(method, params)
+            self._send(status, headers, json.dumps(body).encode())
+
+        def do_GET(self) -> None:  # slack-sdk reads with GET (users.info)
+            path, _, query = self.path.partition("?")
+            params = {k: v[0] for k, v in parse_qs(query).items()}
+            status, headers, body = server.answer(path.rsplit("/", 1)[-1], params)
             self._send(status, headers, json.dumps(body).encode())
 
         def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
