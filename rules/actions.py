@@ -23,14 +23,15 @@ SILENCE_SECONDS = 3600.0
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    # acknowledged | resolved | silenced | already_acknowledged | already_resolved | not_found
+    # acknowledged | resolved | silenced | assigned | already_acknowledged | already_assigned
+    # | already_resolved | not_found
     result: str
     alert: dict[str, Any] | None = None
     silence_id: int | None = None
 
     @property
     def changed(self) -> bool:
-        return self.result in ("acknowledged", "resolved", "silenced")
+        return self.result in ("acknowledged", "resolved", "silenced", "assigned")
 
     def message(self) -> str:
         """A sentence for the person who clicked."""
@@ -38,7 +39,10 @@ class Outcome:
         return {
             "acknowledged": f"Acknowledged alert {alert.get('id')}.",
             "resolved": f"Resolved alert {alert.get('id')}.",
-            "silenced": f"Silenced alert {alert.get('id')} for 1h.",
+            "silenced": f"Silenced alert {alert.get('id')}.",
+            "assigned": f"Assigned alert {alert.get('id')} to {alert.get('assigned_to')}.",
+            "already_assigned": f"Alert {alert.get('id')} is already assigned to "
+                                f"{alert.get('assigned_to')}; nothing changed.",
             "already_acknowledged": f"Alert {alert.get('id')} was already acknowledged by "
                                     f"{alert.get('acknowledged_by')}; nothing changed.",
             "already_resolved": f"Alert {alert.get('id')} is already resolved; nothing changed.",
@@ -111,6 +115,27 @@ class Actions:
                                                alert["value"], now, "silenced"), actor)
             await self._enqueue(conn, alert, event, now, actor)
             return Outcome("silenced", alert, silence_id)
+
+    async def assign(self, alert_id: int, actor: str, now: float, slack_id: str,
+                     name: str) -> Outcome:
+        """Assign the alert to a Slack user (``name`` as shown, ``slack_id`` to mention)."""
+        async with self.store.transaction() as conn:
+            alert = await store.get_alert(conn, alert_id)
+            if alert is None:
+                return Outcome("not_found")
+            if alert["state"] == "resolved":
+                return Outcome("already_resolved", alert)
+            if alert.get("assigned_slack_id") == slack_id:
+                return Outcome("already_assigned", alert)
+            await store.update_alert(conn, alert_id, assigned_to=name,
+                                     assigned_slack_id=slack_id)
+            await store.add_history(conn, alert["fingerprint"], alert["rule"], alert_id,
+                                    Transition("firing", "firing", alert["severity"],
+                                               alert["value"], now, f"assigned to {name}"),
+                                    actor)
+            await self._enqueue(conn, alert, "assigned", now, actor)
+            alert.update(assigned_to=name, assigned_slack_id=slack_id)
+            return Outcome("assigned", alert)
 
     async def snooze(self, alert_id: int, actor: str, now: float, until: float) -> Outcome:
         """Silence the alert's labels until ``until`` (the Slack snooze menu)."""

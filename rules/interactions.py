@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import re
 from collections.abc import Awaitable, Callable, Collection
 from typing import Any, NamedTuple
 
@@ -29,13 +30,22 @@ from yarl import URL
 
 from lookout.ids import parse_id
 from rules.actions import Actions, Outcome
-from rules.notify.slack_message import ACK, RESOLVE, SILENCE, SNOOZE, SNOOZE_CHOICES, escape
+from rules.notify.slack_message import (
+    ACK,
+    ASSIGN,
+    RESOLVE,
+    SILENCE,
+    SNOOZE,
+    SNOOZE_CHOICES,
+    escape,
+)
 
 log = logging.getLogger("lookout.slack")
 _pending: set[asyncio.Task[None]] = set()  # keeps fire-and-forget replies alive until done
 MAX_ACTOR_LENGTH = 100
 RESPONSE_TIMEOUT = 5.0
 SLACK_HOOKS_ORIGIN = "https://hooks.slack.com"
+SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]{2,30}")
 
 
 class PayloadError(ValueError):
@@ -86,6 +96,14 @@ def parse_click(payload: Any) -> Click:
             if alert_id is None:
                 raise PayloadError("action value is not an alert id")
             return Click(action["action_id"], alert_id)
+        if action.get("action_id") == ASSIGN:
+            block = action.get("block_id")
+            alert_id = parse_id(block[6:]) if isinstance(block, str) \
+                and block.startswith("alert-") else None
+            user = action.get("selected_user")
+            if alert_id is None or not isinstance(user, str) or not SLACK_USER_ID.fullmatch(user):
+                raise PayloadError("assign needs block_id 'alert-<id>' and a Slack user id")
+            return Click(ASSIGN, alert_id, user)
         if action.get("action_id") == SNOOZE:
             option = action.get("selected_option")
             value = option.get("value") if isinstance(option, dict) else None
@@ -111,6 +129,7 @@ def snooze_until(choice: str, now: float, utc_offset: float | None) -> float:
 
 
 UserOffset = Callable[[str], Awaitable[float | None]]
+UserName = Callable[[str], Awaitable[str | None]]
 
 
 def response_target(response_url: Any, origins: Collection[str]) -> URL | None:
@@ -130,9 +149,11 @@ def response_target(response_url: Any, origins: Collection[str]) -> URL | None:
 async def handle_payload(payload: Any, actions: Actions, clock: Callable[[], float],
                          on_change: Callable[[], None] | None = None,
                          response_origins: Collection[str] = (SLACK_HOOKS_ORIGIN,),
-                         user_offset: UserOffset | None = None) -> Outcome:
+                         user_offset: UserOffset | None = None,
+                         user_name: UserName | None = None) -> Outcome:
     """Apply one click. ``user_offset``: the clicking user's UTC offset from Slack
-    (``users.info``), for "until 09:00 tomorrow"; without it, or when it fails, UTC."""
+    (``users.info``), for "until 09:00 tomorrow"; without it, or when it fails, UTC.
+    ``user_name``: an assignee's ``@name`` (``users.info``); else the id is shown."""
     action_id, alert_id, choice = parse_click(payload)
     actor = slack_actor(payload)
     now = clock()
@@ -140,6 +161,9 @@ async def handle_payload(payload: Any, actions: Actions, clock: Callable[[], flo
         outcome = await actions.acknowledge(alert_id, actor, now)
     elif action_id == RESOLVE:
         outcome = await actions.resolve(alert_id, actor, now)
+    elif action_id == ASSIGN and choice is not None:
+        name = (await user_name(choice) if user_name is not None else None) or choice
+        outcome = await actions.assign(alert_id, actor, now, choice, name)
     elif action_id == SNOOZE and choice is not None:
         offset = None
         user = payload.get("user")

@@ -63,21 +63,32 @@ class Alerting:
     def rule(self, name: str) -> Rule | None:
         return self.ruleset.by_name().get(name)
 
-    async def user_utc_offset(self, user_id: str) -> float | None:
-        """A Slack user's UTC offset in seconds (``users.info``, scope ``users:read``), for
-        "snooze until 09:00 tomorrow"; None (UTC) without a bot token or on any failure."""
+    async def _user_info(self, user_id: str) -> dict[str, Any]:
+        """A Slack user's ``users.info`` (scope ``users:read``); {} without a bot token or
+        on any failure (a click goes on without it), within ``USER_INFO_SECONDS``."""
         if self.sender is None:
-            return None
+            return {}
         try:
             async with asyncio.timeout(USER_INFO_SECONDS):
                 answer = await self.sender.client.users_info(user=user_id)
-            offset = (answer.get("user") or {}).get("tz_offset")
-        except Exception as exc:  # noqa: BLE001 - the snooze still applies, in UTC
-            log.info("users.info failed; snoozing until 09:00 UTC",
-                     extra={"error": f"{type(exc).__name__}: {exc}"[:200]})
-            return None
+            user = answer.get("user")
+        except Exception as exc:  # noqa: BLE001 - the click still applies without it
+            log.info("users.info failed", extra={"error": f"{type(exc).__name__}: {exc}"[:200]})
+            return {}
+        return user if isinstance(user, dict) else {}
+
+    async def user_utc_offset(self, user_id: str) -> float | None:
+        """A Slack user's UTC offset in seconds, for "snooze until 09:00 tomorrow"; None
+        (UTC) when Slack does not say."""
+        offset = (await self._user_info(user_id)).get("tz_offset")
         return float(offset) if isinstance(offset, (int, float)) \
             and not isinstance(offset, bool) else None
+
+    async def user_name(self, user_id: str) -> str | None:
+        """``@name`` of a Slack user (an assignee, as the UI shows them); None if unknown."""
+        name = (await self._user_info(user_id)).get("name")
+        return f"@{name[:100]}" if isinstance(name, str) and name \
+            and "\x00" not in name and name.isprintable() else None
 
     def load(self) -> bool:
         """(Re)load the rules file; a bad file keeps the rules already loaded."""

@@ -69,7 +69,7 @@ async def slack_interactions(request: Request) -> Response:
     task = asyncio.create_task(handle_payload(payload, alerting.actions, alerting.clock,
                                               alerting.kick_sender,
                                               alerting.settings.slack_response_url_origin_list,
-                                              alerting.user_utc_offset))
+                                              alerting.user_utc_offset, alerting.user_name))
     try:
         await asyncio.wait_for(asyncio.shield(task), ANSWER_WITHIN)
     except PayloadError as exc:

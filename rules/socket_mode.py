@@ -43,7 +43,7 @@ async def start_socket_mode(alerting: Alerting) -> SocketModeClient:
         try:
             await handle_payload(req.payload, alerting.actions, alerting.clock,
                                  alerting.kick_sender, settings.slack_response_url_origin_list,
-                                 alerting.user_utc_offset)
+                                 alerting.user_utc_offset, alerting.user_name)
         except PayloadError as exc:
             log.info("ignored Socket Mode payload", extra={"reason": str(exc)})
         except Exception as exc:  # noqa: BLE001 - keep the connection serving other clicks

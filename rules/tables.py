@@ -62,6 +62,9 @@ alerts = Table(
     Column("last_notified_at", Double, nullable=True),
     # escalate_after counts from here: when the alert fired, then its last page (0823).
     Column("escalated_at", Double, nullable=True),
+    # "Assign to…" in Slack (0824): the user's name as shown, and their id to mention.
+    Column("assigned_to", String(200), nullable=True),
+    Column("assigned_slack_id", String(32), nullable=True),
     Column("channel", String(200), nullable=True),  # where to post (rule's or the default)
     Column("slack_channel", String(64), nullable=True),  # channel id Slack answered with
     Column("slack_ts", String(64), nullable=True),

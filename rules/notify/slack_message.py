@@ -18,6 +18,7 @@ ACK, RESOLVE, SILENCE = "lookout_ack", "lookout_resolve", "lookout_silence_1h"
 # The snooze menu (a static_select); SILENCE is the button messages carried before it,
 # still handled for those messages. Option values are "<alert id>:<choice>".
 SNOOZE = "lookout_snooze"
+ASSIGN = "lookout_assign"  # a users_select; the block's id carries the alert id
 SNOOZE_CHOICES = (("1h", "Snooze 1 hour"), ("4h", "Snooze 4 hours"),
                   ("morning", "Snooze until 09:00 tomorrow"))
 SEVERITY_ICON = {"critical": ":red_circle:", "warning": ":large_orange_circle:"}
@@ -76,9 +77,11 @@ def status_line(alert: dict[str, Any]) -> str:
         by = alert.get("resolved_by") or "lookout"
         who = "automatically" if by == "lookout" else f"by {escape(by)}"
         return f":white_check_mark: Resolved {who} at {_when(alert['resolved_at'])}"
+    owner = f" · assigned to <@{alert['assigned_slack_id']}>" \
+        if alert.get("assigned_slack_id") else ""
     if alert.get("acknowledged_by"):
-        return f":eyes: Acknowledged by {escape(alert['acknowledged_by'])}"
-    return ":rotating_light: Firing"
+        return f":eyes: Acknowledged by {escape(alert['acknowledged_by'])}{owner}"
+    return f":rotating_light: Firing{owner}"
 
 
 def summary_text(alert: dict[str, Any]) -> str:
@@ -144,6 +147,11 @@ def alert_blocks(alert: dict[str, Any], base_url: str, runbook: str | None = Non
                         "options": [{"text": {"type": "plain_text", "text": label},
                                      "value": f"{value}:{choice}"}
                                     for choice, label in SNOOZE_CHOICES]})
+        assign: dict[str, Any] = {"type": "users_select", "action_id": ASSIGN,
+                                  "placeholder": {"type": "plain_text", "text": "Assign to…"}}
+        if alert.get("assigned_slack_id"):
+            assign["initial_user"] = alert["assigned_slack_id"]
+        buttons.append(assign)
         blocks.append({"type": "actions", "block_id": f"alert-{alert['id']}",
                        "elements": buttons})
     return blocks
@@ -177,6 +185,8 @@ def thread_text(event: str, alert: dict[str, Any], actor: str | None,
         return f":eyes: Acknowledged by {who}"
     if event == "silenced":
         return f":mute: Silenced for 1h by {who}"
+    if event == "assigned" and alert.get("assigned_slack_id"):
+        return f":bust_in_silhouette: Assigned to <@{alert['assigned_slack_id']}> by {who}"
     if event.startswith("snoozed:") and event[8:].isdigit():
         until = int(event[8:])
         stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(until))

@@ -199,8 +199,9 @@ async def test_0821_matches_the_model_and_downgrades(engine):
         await conn.commit()
 
 
-async def test_0823_matches_the_model_and_downgrades(engine):
-    """alerts.escalated_at as migrated is what rules.tables declares; 0823 undoes cleanly."""
+async def test_0823_0824_match_the_model_and_downgrade(engine):
+    """alerts.escalated_at (0823) and the assignee (0824) as migrated are what rules.tables
+    declares; both undo cleanly."""
     from alembic import command
     from alembic.autogenerate import compare_metadata
 
@@ -208,16 +209,19 @@ async def test_0823_matches_the_model_and_downgrades(engine):
 
     def diff(conn) -> list:
         context = MigrationContext.configure(conn)
-        return [d for d in compare_metadata(context, metadata) if "escalated_at" in repr(d)]
+        return [d for d in compare_metadata(context, metadata)
+                if "escalated_at" in repr(d) or "assigned_" in repr(d)]
 
     def columns(conn) -> set[str]:
         return {c["name"] for c in inspect(conn).get_columns("alerts")}
 
+    new = {"escalated_at", "assigned_to", "assigned_slack_id"}
+
     def downgrade_then_upgrade(conn) -> tuple[bool, bool]:
         command.downgrade(alembic_config(conn), "0821")
-        gone = "escalated_at" not in columns(conn)
+        gone = not new & columns(conn)
         command.upgrade(alembic_config(conn), "head")
-        return gone, "escalated_at" in columns(conn)
+        return gone, new <= columns(conn)
 
     async with engine.connect() as conn:
         assert await conn.run_sync(diff) == []

@@ -234,3 +234,57 @@ async def test_snooze_4h_and_a_user_slack_does_not_know_snoozes_in_utc(
                                  headers=signed(body, clock()))
         assert resp.status_code == 400 and "snooze option" in resp.text
         clock.advance(1)
+
+
+def assign_body(alert_id: int, user: str, block: str | None = None) -> bytes:
+    import json
+    from urllib.parse import urlencode
+
+    from rules.notify.slack_message import ASSIGN
+
+    payload = {"type": "block_actions",
+               "user": {"id": "UALICE", "username": "alice", "name": "alice"},
+               "actions": [{"action_id": ASSIGN, "type": "users_select",
+                            "block_id": block or f"alert-{alert_id}", "selected_user": user}],
+               "container": {"channel_id": "C1", "message_ts": "1.1"}}
+    return urlencode({"payload": json.dumps(payload)}).encode()
+
+
+async def test_assign_to_a_slack_user_shows_in_the_message_thread_and_alert(
+        client: httpx.AsyncClient, services: Services, clock: FakeClock,
+        slack: SlackServer) -> None:
+    from rules.notify.slack_message import ASSIGN
+
+    alerting = services.alerting
+    assert alerting is not None and alerting.sender is not None
+    alert_id = await fire(alerting, clock)
+    (post,) = slack.posts()
+    (picker,) = [e for b in post.params["blocks"] if b["type"] == "actions"
+                 for e in b["elements"] if e.get("action_id") == ASSIGN]
+    assert picker["type"] == "users_select" and "initial_user" not in picker
+    slack.user_names = {"U0BOB": "bob"}
+    body = assign_body(alert_id, "U0BOB")
+    resp = await client.post("/slack/interactions", content=body, headers=signed(body, clock()))
+    assert resp.status_code == 200
+    row = await alert_row(alerting, alert_id)
+    assert (row.assigned_to, row.assigned_slack_id) == ("@bob", "U0BOB")
+    await alerting.sender.run_once()
+    assert ":bust_in_silhouette: Assigned to <@U0BOB> by @alice" in [
+        r.params["text"] for r in slack.replies()]
+    update = slack.by_method("chat.update")[-1].params
+    assert "assigned to <@U0BOB>" in str(update["blocks"])
+    (picker,) = [e for b in update["blocks"] if b["type"] == "actions"
+                 for e in b["elements"] if e.get("action_id") == ASSIGN]
+    assert picker["initial_user"] == "U0BOB"
+    clock.advance(1)  # the same choice again changes nothing
+    body = assign_body(alert_id, "U0BOB")
+    resp = await client.post("/slack/interactions", content=body, headers=signed(body, clock()))
+    assert resp.status_code == 200
+    async with alerting.store.engine.connect() as conn:
+        notes = (await conn.execute(select(t.alert_history.c.note))).scalars().all()
+    assert notes.count("assigned to @bob") == 1
+    for bad in (assign_body(alert_id, "<!channel>"), assign_body(alert_id, "U0BOB", "x-1"),
+                assign_body(alert_id, "U0BOB", "alert-99999999999999999999")):
+        clock.advance(1)
+        resp = await client.post("/slack/interactions", content=bad, headers=signed(bad, clock()))
+        assert resp.status_code == 400 and "assign needs" in resp.text

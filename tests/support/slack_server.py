@@ -53,6 +53,7 @@ class SlackServer:
     # What usergroups.list answers: [{"id": "S…", "handle": "oncall"}, ...]
     usergroups: list[dict[str, str]] = field(default_factory=list)
     tz_offsets: dict[str, int] = field(default_factory=dict)  # users.info: user id -> seconds
+    user_names: dict[str, str] = field(default_factory=dict)  # users.info: user id -> name
     _port: int = 0
 
     def start(self) -> SlackServer:
@@ -156,10 +157,12 @@ class SlackServer:
         if method == "apps.connections.open" and self.socket_url:
             return 200, {}, {"ok": True, "url": self.socket_url}
         if method == "users.info":
-            offset = self.tz_offsets.get(str(params.get("user")))
-            if offset is None:
+            user_id = str(params.get("user"))
+            if user_id not in self.tz_offsets and user_id not in self.user_names:
                 return 200, {}, {"ok": False, "error": "user_not_found"}
-            return 200, {}, {"ok": True, "user": {"id": params.get("user"), "tz_offset": offset}}
+            return 200, {}, {"ok": True, "user": {"id": user_id,
+                                                  "tz_offset": self.tz_offsets.get(user_id, 0),
+                                                  "name": self.user_names.get(user_id, "")}}
         if method == "usergroups.list":
             return 200, {}, {"ok": True, "usergroups": list(self.usergroups)}
         if method == "auth.test":

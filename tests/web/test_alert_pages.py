@@ -141,3 +141,15 @@ rules:
     assert page.status_code == 200
     assert "warning 0.02 · resolve 0.01" in page.text.replace("\n", " ")
     assert "None" not in page.text
+
+
+async def test_an_assignee_from_slack_shows_on_the_alert_pages_escaped(ui, services, clock):
+    alert_id = await _fire(services, clock)
+    outcome = await services.alerting.actions.assign(alert_id, "@alice", clock(), "U0BOB",
+                                                     "@<b>bob</b>")
+    assert outcome.result == "assigned"
+    detail = (await ui.get(f"/alerts/{alert_id}")).text
+    assert "assigned to</span>@&lt;b&gt;bob&lt;/b&gt;" in detail
+    assert "<b>bob</b>" not in detail
+    listing = (await ui.get("/alerts")).text
+    assert "assigned to @&lt;b&gt;bob&lt;/b&gt;" in listing
