@@ -50,6 +50,24 @@ class Outcome:
         }[self.result]
 
 
+async def _open_alert(conn: Any, alert_id: int) -> tuple[dict[str, Any] | None, Outcome | None]:
+    """The alert, or the outcome that refuses the action: gone, or already resolved."""
+    alert = await store.get_alert(conn, alert_id)
+    if alert is None:
+        return None, Outcome("not_found")
+    if alert["state"] == "resolved":
+        return alert, Outcome("already_resolved", alert)
+    return alert, None
+
+
+async def _record(conn: Any, alert: dict[str, Any], to_state: str, now: float, note: str,
+                  actor: str) -> None:
+    """One line of the alert's history: what a person did, and when."""
+    await store.add_history(conn, alert["fingerprint"], alert["rule"], alert["id"],
+                            Transition("firing", to_state, alert["severity"], alert["value"],
+                                       now, note), actor)
+
+
 class Actions:
     def __init__(self, alert_store: store.AlertStore, *, notify: bool) -> None:
         self.store = alert_store
@@ -62,17 +80,14 @@ class Actions:
 
     async def acknowledge(self, alert_id: int, actor: str, now: float) -> Outcome:
         async with self.store.transaction() as conn:
-            alert = await store.get_alert(conn, alert_id)
-            if alert is None:
-                return Outcome("not_found")
-            if alert["state"] == "resolved":
-                return Outcome("already_resolved", alert)
+            alert, refused = await _open_alert(conn, alert_id)
+            if refused is not None:
+                return refused
+            assert alert is not None
             if alert["acknowledged_by"]:
                 return Outcome("already_acknowledged", alert)
             await store.update_alert(conn, alert_id, acknowledged_by=actor, acknowledged_at=now)
-            await store.add_history(conn, alert["fingerprint"], alert["rule"], alert_id,
-                                    Transition("firing", "firing", alert["severity"],
-                                               alert["value"], now, "acknowledged"), actor)
+            await _record(conn, alert, "firing", now, "acknowledged", actor)
             await self._enqueue(conn, alert, "acknowledged", now, actor)
             alert.update(acknowledged_by=actor, acknowledged_at=now)
             return Outcome("acknowledged", alert)
@@ -81,17 +96,14 @@ class Actions:
         """Close the alert. If its condition still holds, the rule starts a new alert
         (pending, then firing after ``for``), as Alertmanager users expect."""
         async with self.store.transaction() as conn:
-            alert = await store.get_alert(conn, alert_id)
-            if alert is None:
-                return Outcome("not_found")
-            if alert["state"] == "resolved":
-                return Outcome("already_resolved", alert)
+            alert, refused = await _open_alert(conn, alert_id)
+            if refused is not None:
+                return refused
+            assert alert is not None
             await store.update_alert(conn, alert_id, state="resolved", resolved_at=now,
                                      resolved_by=actor)
             await conn.execute(delete(t.rule_state).where(t.rule_state.c.alert_id == alert_id))
-            await store.add_history(conn, alert["fingerprint"], alert["rule"], alert_id,
-                                    Transition("firing", "resolved", alert["severity"],
-                                               alert["value"], now, "resolved by hand"), actor)
+            await _record(conn, alert, "resolved", now, "resolved by hand", actor)
             await self._enqueue(conn, alert, "resolved", now, actor)
             alert.update(state="resolved", resolved_at=now, resolved_by=actor)
             return Outcome("resolved", alert)
@@ -101,18 +113,15 @@ class Actions:
         """Silence the alert's labels (rule + group labels) for ``seconds``; ``event``
         names the thread reply (``snoozed:<until>`` says until when)."""
         async with self.store.transaction() as conn:
-            alert = await store.get_alert(conn, alert_id)
-            if alert is None:
-                return Outcome("not_found")
-            if alert["state"] == "resolved":
-                return Outcome("already_resolved", alert)
+            alert, refused = await _open_alert(conn, alert_id)
+            if refused is not None:
+                return refused
+            assert alert is not None
             matchers = {k: v for k, v in alert["labels"].items()  # overflow: that alert only
                         if k in ("rule", "service", "environment", "overflow")}
             silence_id = await store.create_silence(conn, matchers, now, now + seconds, actor,
                                                     f"from alert {alert_id}", now)
-            await store.add_history(conn, alert["fingerprint"], alert["rule"], alert_id,
-                                    Transition("firing", "firing", alert["severity"],
-                                               alert["value"], now, "silenced"), actor)
+            await _record(conn, alert, "firing", now, "silenced", actor)
             await self._enqueue(conn, alert, event, now, actor)
             return Outcome("silenced", alert, silence_id)
 
@@ -120,19 +129,15 @@ class Actions:
                      name: str) -> Outcome:
         """Assign the alert to a Slack user (``name`` as shown, ``slack_id`` to mention)."""
         async with self.store.transaction() as conn:
-            alert = await store.get_alert(conn, alert_id)
-            if alert is None:
-                return Outcome("not_found")
-            if alert["state"] == "resolved":
-                return Outcome("already_resolved", alert)
+            alert, refused = await _open_alert(conn, alert_id)
+            if refused is not None:
+                return refused
+            assert alert is not None
             if alert.get("assigned_slack_id") == slack_id:
                 return Outcome("already_assigned", alert)
             await store.update_alert(conn, alert_id, assigned_to=name,
                                      assigned_slack_id=slack_id)
-            await store.add_history(conn, alert["fingerprint"], alert["rule"], alert_id,
-                                    Transition("firing", "firing", alert["severity"],
-                                               alert["value"], now, f"assigned to {name}"),
-                                    actor)
+            await _record(conn, alert, "firing", now, f"assigned to {name}", actor)
             await self._enqueue(conn, alert, "assigned", now, actor)
             alert.update(assigned_to=name, assigned_slack_id=slack_id)
             return Outcome("assigned", alert)

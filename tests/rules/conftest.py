@@ -11,6 +11,7 @@ import hmac
 import json
 import time
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 from urllib.parse import urlencode
 
 import pytest
@@ -109,15 +110,22 @@ def signed(body: bytes, ts: float, secret: str = SIGNING_SECRET) -> dict[str, st
             "Content-Type": "application/x-www-form-urlencoded"}
 
 
-def click_body(action_id: str, alert_id: int, username: str = "alice",
-               response_url: str | None = None) -> bytes:
+def action_body(action: dict[str, Any], username: str = "alice",
+                response_url: str | None = None, user_id: str | None = None) -> bytes:
+    """A form-encoded ``block_actions`` payload as Slack posts it, for one action."""
     payload = {"type": "block_actions",
-               "user": {"id": "U" + username.upper(), "username": username, "name": username},
-               "actions": [{"action_id": action_id, "value": str(alert_id),
-                            "type": "button"}],
+               "user": {"id": user_id or "U" + username.upper(), "username": username,
+                        "name": username},
+               "actions": [action],
                "container": {"channel_id": "C1", "message_ts": "1.1"},
                "response_url": response_url}
     return urlencode({"payload": json.dumps(payload)}).encode()
+
+
+def click_body(action_id: str, alert_id: int, username: str = "alice",
+               response_url: str | None = None) -> bytes:
+    return action_body({"action_id": action_id, "value": str(alert_id), "type": "button"},
+                       username, response_url)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from lookout.settings import Settings
 from rules import tables as t
 from rules.config import parse_rules
-from rules.notify.slack_message import ACK, RESOLVE, SNOOZE
+from rules.notify.slack_message import ACK, ASSIGN, RESOLVE, SNOOZE
 from rules.runtime import Alerting
 from tests.rules.conftest import FakeClock, add_requests
 from tests.support.slack_server import Failure, SlackServer
@@ -70,10 +70,10 @@ async def test_critical_error_rate_posts_once_after_for(alerting: Alerting, cloc
     assert f"http://lookout.test/alerts/{alert.id}" in blob
     assert "http://lookout.test/search?q=service%3Acheckout%20environment%3Aproduction" in blob
     controls = [b for blk in p["blocks"] if blk["type"] == "actions" for b in blk["elements"]]
-    buttons, (menu,) = controls[:-1], controls[-1:]
-    assert [(b["action_id"], b["value"], b["text"]["text"]) for b in buttons] == [
+    assert [(b["action_id"], b["value"], b["text"]["text"]) for b in controls[:2]] == [
         (ACK, str(alert.id), "Acknowledge"), (RESOLVE, str(alert.id), "Resolve")]
-    assert menu["action_id"] == SNOOZE and menu["placeholder"]["text"] == "Snooze…"
+    assert [(c["type"], c["action_id"], c["placeholder"]["text"]) for c in controls[2:]] == [
+        ("static_select", SNOOZE, "Snooze…"), ("users_select", ASSIGN, "Assign to…")]
     for _ in range(10):  # still firing: no second message within repeat_interval
         await minute(alerting, clock, errors=7)
     assert len(slack.posts()) == 1 and slack.by_method("chat.update") == []

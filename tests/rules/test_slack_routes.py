@@ -10,7 +10,7 @@ from rules import tables as t
 from rules.config import parse_rules
 from rules.notify.slack_message import ACK, RESOLVE, SILENCE
 from rules.runtime import Alerting
-from tests.rules.conftest import FakeClock, add_requests, click_body, signed
+from tests.rules.conftest import FakeClock, action_body, add_requests, click_body, signed
 from tests.support.slack_server import SlackServer
 
 RULE = """
@@ -165,17 +165,10 @@ async def test_bad_payloads_are_400(client: httpx.AsyncClient, clock: FakeClock)
 
 
 def snooze_body(alert_id: int, choice: str, user_id: str = "UALICE") -> bytes:
-    import json
-    from urllib.parse import urlencode
-
     from rules.notify.slack_message import SNOOZE
 
-    payload = {"type": "block_actions",
-               "user": {"id": user_id, "username": "alice", "name": "alice"},
-               "actions": [{"action_id": SNOOZE, "type": "static_select",
-                            "selected_option": {"value": f"{alert_id}:{choice}"}}],
-               "container": {"channel_id": "C1", "message_ts": "1.1"}}
-    return urlencode({"payload": json.dumps(payload)}).encode()
+    return action_body({"action_id": SNOOZE, "type": "static_select",
+                        "selected_option": {"value": f"{alert_id}:{choice}"}}, user_id=user_id)
 
 
 async def test_the_snooze_menu_offers_three_choices_and_snoozes_until_9_tomorrow(
@@ -237,17 +230,10 @@ async def test_snooze_4h_and_a_user_slack_does_not_know_snoozes_in_utc(
 
 
 def assign_body(alert_id: int, user: str, block: str | None = None) -> bytes:
-    import json
-    from urllib.parse import urlencode
-
     from rules.notify.slack_message import ASSIGN
 
-    payload = {"type": "block_actions",
-               "user": {"id": "UALICE", "username": "alice", "name": "alice"},
-               "actions": [{"action_id": ASSIGN, "type": "users_select",
-                            "block_id": block or f"alert-{alert_id}", "selected_user": user}],
-               "container": {"channel_id": "C1", "message_ts": "1.1"}}
-    return urlencode({"payload": json.dumps(payload)}).encode()
+    return action_body({"action_id": ASSIGN, "type": "users_select",
+                        "block_id": block or f"alert-{alert_id}", "selected_user": user})
 
 
 async def test_assign_to_a_slack_user_shows_in_the_message_thread_and_alert(
