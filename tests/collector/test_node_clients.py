@@ -111,3 +111,29 @@ def test_opentelemetry_js_logs_traces_metrics(server_factory, db_url, tmp_path: 
     assert issues[0]["title"] in {f"TypeError: order {n} is broken" for n in (1, 3, 5)}
     (alert,) = _firing(api, 0.5)
     assert alert["rule"] == "node-otel-errors" and alert["value"] == pytest.approx(0.5)
+
+
+def test_opentelemetry_js_retry_after_503_stores_nothing_twice(server_factory, db_url,
+                                                              tmp_path: Path):
+    """The JS trace exporter retries an export answered 503 (after Lookout committed it);
+    the retry stores nothing again."""
+    import threading
+
+    from tests.support.retry_front import RetryFront
+
+    server, dsn, api = _server(server_factory, db_url, tmp_path, "node-otel")
+    front = RetryFront(server.url)
+    threading.Thread(target=front.serve_forever, daemon=True).start()
+    try:
+        out = _node("otel_app.mjs", f"http://127.0.0.1:{front.server_port}/v1",
+                    urlsplit(dsn).username or "", "4")
+    finally:
+        front.shutdown()
+    assert front.replaced == 1 and front.trace_posts >= 2  # answered 503 once, then retried
+    trace_ids = json.loads(next(line for line in out.splitlines()
+                                if line.startswith("TRACES "))[len("TRACES "):])
+    for trace_id in trace_ids:
+        body = api.get(f"/api/v1/requests/{trace_id}").json()
+        assert [i["kind"] for i in body["items"]].count("request") == 1, body["items"]
+        spans = body["waterfall"]["spans"]
+        assert len({s["span_id"] for s in spans}) == len(spans)  # no span stored twice

@@ -238,21 +238,26 @@ async def test_restart_mid_for_fires_on_time_without_duplicate(
 
 async def test_two_instances_one_message(settings: Settings, clock: FakeClock,
                                          slack: SlackServer) -> None:
+    await two_instances(settings, clock, RULE, 8)
+    assert len(slack.posts()) == 1
+
+
+async def two_instances(settings: Settings, clock: FakeClock, rules: str, minutes: int) -> None:
+    """Two instances on one database, ticking and delivering side by side each minute."""
     from lookout.db import create_engine
 
     a = Alerting(settings, create_engine(settings.database_url), clock=clock)
     b = Alerting(settings, create_engine(settings.database_url), clock=clock)
-    use(a, RULE)
-    use(b, RULE)
+    use(a, rules)
+    use(b, rules)
     assert a.sender is not None and b.sender is not None
     try:
-        for _ in range(8):
+        for _ in range(minutes):
             clock.advance(60)
             await add_requests(a.store.engine, clock() - 30, "checkout", 100, 7)
             results = await asyncio.gather(a.evaluator.tick(), b.evaluator.tick())
             assert sum(r is not None for r in results) == 1  # one evaluation per tick
             await asyncio.gather(a.sender.run_once(), b.sender.run_once())
-        assert len(slack.posts()) == 1
     finally:
         await a.store.engine.dispose()
         await b.store.engine.dispose()
@@ -485,24 +490,9 @@ async def test_a_page_survives_a_restart_without_paging_again(
 async def test_two_instances_page_once(settings: Settings, clock: FakeClock,
                                        slack: SlackServer) -> None:
     """Two instances on one database: one message, each page delivered exactly once."""
-    from lookout.db import create_engine
-
-    a = Alerting(settings, create_engine(settings.database_url), clock=clock)
-    b = Alerting(settings, create_engine(settings.database_url), clock=clock)
-    use(a, ESCALATING)
-    use(b, ESCALATING)
-    assert a.sender is not None and b.sender is not None
-    try:
-        for _ in range(6 + 30):
-            clock.advance(60)
-            await add_requests(a.store.engine, clock() - 30, "checkout", 100, 7)
-            await asyncio.gather(a.evaluator.tick(), b.evaluator.tick())
-            await asyncio.gather(a.sender.run_once(), b.sender.run_once())
-        assert len(slack.posts()) == 1
-        assert [p["text"].rsplit(" for ", 1)[1] for p in _pages(slack)] == ["15m", "30m"]
-    finally:
-        await a.store.engine.dispose()
-        await b.store.engine.dispose()
+    await two_instances(settings, clock, ESCALATING, 6 + 30)
+    assert len(slack.posts()) == 1
+    assert [p["text"].rsplit(" for ", 1)[1] for p in _pages(slack)] == ["15m", "30m"]
 
 
 async def test_an_acknowledgement_times_out_while_still_firing(

@@ -164,6 +164,13 @@ async def test_bad_payloads_are_400(client: httpx.AsyncClient, clock: FakeClock)
         assert "error" in resp.json()
 
 
+def control(blocks: list[dict], action_id: str) -> dict:
+    """The one element of the message's actions block with ``action_id``."""
+    (found,) = [e for b in blocks if b["type"] == "actions" for e in b["elements"]
+                if e.get("action_id") == action_id]
+    return found
+
+
 def snooze_body(alert_id: int, choice: str, user_id: str = "UALICE") -> bytes:
     from rules.notify.slack_message import SNOOZE
 
@@ -181,8 +188,7 @@ async def test_the_snooze_menu_offers_three_choices_and_snoozes_until_9_tomorrow
     assert alerting is not None and alerting.sender is not None
     alert_id = await fire(alerting, clock)
     (post,) = slack.posts()
-    (menu,) = [e for b in post.params["blocks"] if b["type"] == "actions"
-               for e in b["elements"] if e.get("action_id") == SNOOZE]
+    menu = control(post.params["blocks"], SNOOZE)
     assert menu["type"] == "static_select"
     assert [(o["text"]["text"], o["value"]) for o in menu["options"]] == [
         ("Snooze 1 hour", f"{alert_id}:1h"), ("Snooze 4 hours", f"{alert_id}:4h"),
@@ -245,8 +251,7 @@ async def test_assign_to_a_slack_user_shows_in_the_message_thread_and_alert(
     assert alerting is not None and alerting.sender is not None
     alert_id = await fire(alerting, clock)
     (post,) = slack.posts()
-    (picker,) = [e for b in post.params["blocks"] if b["type"] == "actions"
-                 for e in b["elements"] if e.get("action_id") == ASSIGN]
+    picker = control(post.params["blocks"], ASSIGN)
     assert picker["type"] == "users_select" and "initial_user" not in picker
     slack.user_names = {"U0BOB": "bob"}
     body = assign_body(alert_id, "U0BOB")
@@ -259,8 +264,7 @@ async def test_assign_to_a_slack_user_shows_in_the_message_thread_and_alert(
         r.params["text"] for r in slack.replies()]
     update = slack.by_method("chat.update")[-1].params
     assert "assigned to <@U0BOB>" in str(update["blocks"])
-    (picker,) = [e for b in update["blocks"] if b["type"] == "actions"
-                 for e in b["elements"] if e.get("action_id") == ASSIGN]
+    picker = control(update["blocks"], ASSIGN)
     assert picker["initial_user"] == "U0BOB"
     clock.advance(1)  # the same choice again changes nothing
     body = assign_body(alert_id, "U0BOB")

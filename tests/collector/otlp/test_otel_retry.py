@@ -9,8 +9,6 @@ export's batch id taken and stores nothing again.
 
 from __future__ import annotations
 
-import http.client
-import http.server
 import threading
 import time
 from urllib.parse import urlsplit
@@ -19,52 +17,9 @@ import httpx
 import pytest
 
 from tests.support.otel_app import run_otel_app
+from tests.support.retry_front import RetryFront
 
 pytestmark = pytest.mark.e2e
-
-
-class _Front(http.server.ThreadingHTTPServer):
-    def __init__(self, target: str) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.target = urlsplit(target)
-        self.trace_posts = 0
-        self.replaced = 0
-        self.lock = threading.Lock()
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    server: _Front
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        conn = http.client.HTTPConnection(self.server.target.hostname, self.server.target.port,
-                                          timeout=30)
-        headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
-        conn.request("POST", self.path, body, headers)
-        resp = conn.getresponse()
-        answer = resp.read()
-        with self.server.lock:
-            first_trace = self.path.endswith("/v1/traces") and self.server.trace_posts == 0
-            if self.path.endswith("/v1/traces"):
-                self.server.trace_posts += 1
-            if first_trace and resp.status == 200:
-                self.server.replaced += 1
-        if first_trace and resp.status == 200:  # stored, but the client hears "try later"
-            self.send_response(503)
-            self.send_header("Retry-After", "1")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        self.send_response(resp.status)
-        for key, value in resp.getheaders():
-            if key.lower() not in ("transfer-encoding", "connection", "content-length"):
-                self.send_header(key, value)
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
-
-    def log_message(self, *_args: object) -> None:
-        pass
 
 
 def test_exporter_retry_after_503_stores_nothing_twice(server_factory, db_url, tmp_path):
@@ -72,7 +27,7 @@ def test_exporter_retry_after_503_stores_nothing_twice(server_factory, db_url, t
     key = urlsplit(server.create_project("otel-retry")).username or ""
     api = httpx.Client(base_url=server.url,
                        headers={"Authorization": f"Bearer {server.create_token()}"})
-    front = _Front(server.url)
+    front = RetryFront(server.url)
     thread = threading.Thread(target=front.serve_forever, daemon=True)
     thread.start()
     try:
